@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 ## run: start the dev broker and run the daemon on the bundled sample events
 run: $(STAMP)
-	$(PY) -m cdcsink.devrun config/sample.yaml
+	$(PY) -m cdcsink.devtools.run config/sample.yaml
 
 ## test: the full suite (unit + integration against the dev broker, or CDCSINK_TEST_BOOTSTRAP)
 test: $(STAMP)

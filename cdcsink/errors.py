@@ -1,0 +1,33 @@
+"""Errors the daemon reports to its user as one line, never as a traceback."""
+
+from __future__ import annotations
+
+
+class CdcsinkError(Exception):
+    """Base class: ``str(error)`` is a complete one-line reason."""
+
+
+class ConfigError(CdcsinkError):
+    """Invalid configuration: names the file, line and key where it can."""
+
+
+class InvalidEventError(CdcsinkError):
+    """An input line that is not a valid change event: ``origin: reason``."""
+
+    def __init__(self, origin: str, reason: str, raw: bytes | None = None) -> None:
+        super().__init__(f"{origin}: {reason}")
+        self.origin = origin
+        self.reason = reason
+        self.raw = raw
+
+
+class MessageTooLargeError(CdcsinkError):
+    """An encoded message would exceed the effective max-message-bytes."""
+
+
+class DeliveryError(CdcsinkError):
+    """Kafka did not acknowledge a message: names the topic, partition and event."""
+
+    def __init__(self, message: str, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause

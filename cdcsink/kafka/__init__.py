@@ -1,0 +1,101 @@
+"""The Kafka client layer: one small interface, one implementation per client library.
+
+The sink (``cdcsink.sink``) only sees these protocols, so a second client
+(confluent-kafka) is added as one more module behind ``kafka-client=...``
+without touching routing, encoding or checkpointing:
+
+- :class:`Factory` builds the three clients from :class:`KafkaOptions`.
+- :class:`AdminClient` reads partition counts and configs, creates topics.
+- :class:`AsyncProducer` sends row-change batches: ordered per partition
+  (one request in flight per broker), fail-fast, one ack callback per batch.
+- :class:`SyncProducer` sends DDL and watermark messages and awaits them,
+  with bounded retries.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+from cdcsink.kafka.options import KafkaOptions
+
+AckCallback = Callable[[BaseException | None], None]
+"""Called once per batch: None when Kafka acknowledged it, else the error."""
+
+
+class ProducerBatch(Protocol):
+    """Records for one topic-partition, built by the caller, sent as one unit."""
+
+    def append(self, key: bytes | None, value: bytes) -> bool:
+        """Add a record; False when the batch is full (the record was not added)."""
+        ...
+
+    def __len__(self) -> int: ...
+
+
+class AdminClient(Protocol):
+    async def partition_count(self, topic: str) -> int | None:
+        """Partitions of ``topic``, or None when it does not exist."""
+        ...
+
+    async def create_topic(self, topic: str, partitions: int, replication_factor: int) -> None:
+        """Create ``topic``; a topic that already exists is not an error."""
+        ...
+
+    async def topic_config(self, topic: str) -> dict[str, str]:
+        """The topic's configs (empty when the broker reports none)."""
+        ...
+
+    async def broker_config(self) -> dict[str, str]:
+        """The configs of one broker of the cluster (empty when it reports none)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class AsyncProducer(Protocol):
+    def new_batch(self) -> ProducerBatch: ...
+
+    def is_idle(self, topic: str, partition: int) -> bool:
+        """True when a batch handed over now would not wait behind another
+        queued batch of the same partition (so waiting to fill it gains nothing)."""
+        ...
+
+    async def send_batch(self, batch: ProducerBatch, topic: str, partition: int, on_ack: AckCallback) -> None:
+        """Queue ``batch``; returns once queued (waits while the partition's queue
+        is full). ``on_ack`` runs when Kafka acknowledges or rejects it."""
+        ...
+
+    async def close(self) -> None:
+        """Stop; batches not yet acknowledged are failed, never reported as acked."""
+        ...
+
+
+class SyncProducer(Protocol):
+    async def send_message(self, topic: str, partition: int, key: bytes | None, value: bytes) -> None:
+        """Send one message and wait for its ack, retrying retriable errors."""
+        ...
+
+    async def send_messages(self, topic: str, partitions: int, key: bytes | None, value: bytes) -> None:
+        """Send the same message to every partition and wait for every ack."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class Factory(Protocol):
+    options: KafkaOptions
+
+    async def admin_client(self) -> AdminClient: ...
+
+    async def async_producer(self) -> AsyncProducer: ...
+
+    async def sync_producer(self) -> SyncProducer: ...
+
+
+def new_factory(options: KafkaOptions) -> Factory:
+    """The factory of the client library named by ``kafka-client``."""
+    if options.client == "aiokafka":
+        from cdcsink.kafka.aiokafka_client import AiokafkaFactory
+
+        return AiokafkaFactory(options)
+    raise ValueError(f"kafka-client: unknown client {options.client!r}")

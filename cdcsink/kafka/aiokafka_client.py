@@ -1,0 +1,203 @@
+"""The aiokafka implementation of the client layer (the default ``kafka-client``).
+
+Ordering: aiokafka's sender keeps at most one produce request in flight per
+broker and puts a retried batch back at the head of its partition's queue, so
+batches of one partition are written in the order they were handed over,
+retries included. Idempotence stays off (it needs an ACL and is not needed
+for order with one request in flight).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.structs import TopicPartition
+
+from cdcsink.kafka import AckCallback
+from cdcsink.kafka.options import RECORD_BATCH_OVERHEAD, KafkaOptions
+
+_COMPRESSION = {"none": None, "gzip": "gzip", "snappy": "snappy", "lz4": "lz4", "zstd": "zstd"}
+_TOPIC_ALREADY_EXISTS = 36
+
+
+def is_retriable(error: BaseException) -> bool:
+    """Whether retrying the same request may succeed (broker down, leader moved, timeout)."""
+    if isinstance(error, (asyncio.TimeoutError, ConnectionError)):
+        return True
+    return isinstance(error, KafkaError) and bool(getattr(error, "retriable", False))
+
+
+def _common(options: KafkaOptions) -> dict[str, Any]:
+    return {
+        "bootstrap_servers": options.brokers,
+        "client_id": options.client_id,
+        "request_timeout_ms": int(max(options.read_timeout, options.write_timeout) * 1000),
+        "connections_max_idle_ms": 540_000,
+        **options.extra,
+    }
+
+
+def _producer_kwargs(options: KafkaOptions, *, batch_bytes: int) -> dict[str, Any]:
+    return {
+        **_common(options),
+        "acks": "all" if options.required_acks == -1 else options.required_acks,
+        "compression_type": _COMPRESSION[options.compression],
+        "max_batch_size": batch_bytes,
+        # A single record may be as large as the cap; the client must not refuse it.
+        "max_request_size": options.max_message_bytes + 4096,
+        "linger_ms": 0,
+        "enable_idempotence": False,
+        "retry_backoff_ms": 100,
+    }
+
+
+class AiokafkaBatch:
+    """A record batch for one topic-partition (aiokafka's BatchBuilder)."""
+
+    __slots__ = ("builder", "count")
+
+    def __init__(self, builder: BatchBuilder) -> None:
+        self.builder = builder
+        self.count = 0
+
+    def append(self, key: bytes | None, value: bytes) -> bool:
+        if self.builder.append(timestamp=None, key=key, value=value) is None:
+            return False
+        self.count += 1
+        return True
+
+    def __len__(self) -> int:
+        return self.count
+
+
+class AiokafkaAsyncProducer:
+    """DML producer: whole batches per partition, one ack callback per batch."""
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self._producer = producer
+        self._accumulator = producer._message_accumulator
+        self._tps: dict[tuple[str, int], TopicPartition] = {}
+
+    def new_batch(self) -> AiokafkaBatch:
+        return AiokafkaBatch(self._producer.create_batch())
+
+    def is_idle(self, topic: str, partition: int) -> bool:
+        tp = self._tps.get((topic, partition))
+        if tp is None:
+            tp = self._tps[(topic, partition)] = TopicPartition(topic, partition)
+        return not self._accumulator._batches.get(tp)
+
+    async def send_batch(self, batch: AiokafkaBatch, topic: str, partition: int, on_ack: AckCallback) -> None:
+        future = await self._producer.send_batch(batch.builder, topic, partition=partition)
+
+        def done(fut: asyncio.Future) -> None:
+            on_ack(fut.exception() if not fut.cancelled() else asyncio.CancelledError("batch cancelled"))
+
+        future.add_done_callback(done)
+
+    async def close(self) -> None:
+        await self._producer.stop()
+
+
+class AiokafkaSyncProducer:
+    """DDL/checkpoint producer: awaits every ack, retries retriable errors with backoff."""
+
+    def __init__(self, producer: AIOKafkaProducer, max_retry: int) -> None:
+        self._producer = producer
+        self._max_retry = max_retry
+
+    async def _send_with_retry(self, topic: str, partition: int, key: bytes | None, value: bytes) -> None:
+        backoff = 0.1
+        for attempt in range(self._max_retry + 1):
+            try:
+                await self._producer.send_and_wait(topic, value, key=key, partition=partition)
+                return
+            except Exception as error:
+                if attempt >= self._max_retry or not is_retriable(error):
+                    raise
+                await asyncio.sleep(backoff * (0.5 + random.random()))
+                backoff = min(backoff * 2, 5.0)
+
+    async def send_message(self, topic: str, partition: int, key: bytes | None, value: bytes) -> None:
+        await self._send_with_retry(topic, partition, key, value)
+
+    async def send_messages(self, topic: str, partitions: int, key: bytes | None, value: bytes) -> None:
+        await asyncio.gather(*(self._send_with_retry(topic, p, key, value) for p in range(partitions)))
+
+    async def close(self) -> None:
+        await self._producer.stop()
+
+
+class AiokafkaAdminClient:
+    def __init__(self, admin: AIOKafkaAdminClient) -> None:
+        self._admin = admin
+
+    async def partition_count(self, topic: str) -> int | None:
+        # Listing first: describing a missing topic auto-creates it on some brokers.
+        if topic not in await self._admin.list_topics():
+            return None
+        (described,) = await self._admin.describe_topics([topic])
+        if described["error_code"]:
+            return None
+        return len(described["partitions"])
+
+    async def create_topic(self, topic: str, partitions: int, replication_factor: int) -> None:
+        try:
+            response = await self._admin.create_topics([NewTopic(topic, partitions, replication_factor)])
+        except TopicAlreadyExistsError:
+            return
+        for _name, code, message in response.topic_errors:
+            if code not in (0, _TOPIC_ALREADY_EXISTS):
+                raise KafkaError(f"create topic {topic}: error {code} {message or ''}".strip())
+
+    async def _configs(self, resource: ConfigResource) -> dict[str, str]:
+        # Ask for every config of the resource: some brokers drop the connection
+        # on a describe filtered by name.
+        responses = await self._admin.describe_configs([resource])
+        configs: dict[str, str] = {}
+        for response in responses:
+            for res in response.resources:
+                for entry in res[4]:
+                    configs[entry[0]] = entry[1]
+        return configs
+
+    async def topic_config(self, topic: str) -> dict[str, str]:
+        return await self._configs(ConfigResource(ConfigResourceType.TOPIC, topic))
+
+    async def broker_config(self) -> dict[str, str]:
+        cluster = await self._admin.describe_cluster()
+        node = cluster.get("controller_id")
+        if node is None or node < 0:
+            node = cluster["brokers"][0]["node_id"]
+        return await self._configs(ConfigResource(ConfigResourceType.BROKER, str(node)))
+
+    async def close(self) -> None:
+        await self._admin.close()
+
+
+class AiokafkaFactory:
+    def __init__(self, options: KafkaOptions) -> None:
+        self.options = options
+
+    async def admin_client(self) -> AiokafkaAdminClient:
+        admin = AIOKafkaAdminClient(**_common(self.options))
+        await admin.start()
+        return AiokafkaAdminClient(admin)
+
+    async def async_producer(self) -> AiokafkaAsyncProducer:
+        producer = AIOKafkaProducer(**_producer_kwargs(self.options, batch_bytes=self.options.batch_bytes))
+        await producer.start()
+        return AiokafkaAsyncProducer(producer)
+
+    async def sync_producer(self) -> AiokafkaSyncProducer:
+        batch = max(16 * 1024, self.options.max_message_bytes - RECORD_BATCH_OVERHEAD)
+        producer = AIOKafkaProducer(**_producer_kwargs(self.options, batch_bytes=batch))
+        await producer.start()
+        return AiokafkaSyncProducer(producer, self.options.max_retry)

@@ -1,0 +1,259 @@
+"""The pipeline: source -> decode -> route -> encode -> Kafka -> acks -> checkpoint.
+
+:func:`run` wires the stages from :class:`Settings`, reads input until it ends
+(or a stop is requested), waits for every ack, writes the final checkpoint
+and closes the clients in a safe order. The first delivery error stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from cdcsink.checkpoint.store import Checkpoint, CheckpointStore, open_store
+from cdcsink.checkpoint.tracker import CheckpointTracker
+from cdcsink.config import Settings
+from cdcsink.decode import Decoder, decode_chunk
+from cdcsink.encode.build import build_encoder
+from cdcsink.encode.options import EncoderOptions
+from cdcsink.errors import InvalidEventError
+from cdcsink.kafka import AdminClient, AsyncProducer, Factory, SyncProducer, new_factory
+from cdcsink.kafka.options import KafkaOptions
+from cdcsink.kafka.topics import TopicManager, adjust_max_message_bytes, check_default_topic_partitions
+from cdcsink.route.router import Router
+from cdcsink.sink.kafka_sink import KafkaSink
+from cdcsink.source import Chunk, Source
+from cdcsink.source.config import build_source
+
+log = structlog.get_logger("cdcsink.pipeline")
+
+_EOF = None
+SOURCE_QUEUE_CHUNKS = 8
+
+
+@dataclass
+class RunResult:
+    checkpoint_ts: int
+    position: dict[str, Any] | None
+    rows: int
+    ddls: int
+    messages: dict[tuple[str, int], int] = field(default_factory=dict)
+    watermarks: int = 0
+
+
+def kafka_options(settings: Settings) -> KafkaOptions:
+    sink = settings.sink
+    return KafkaOptions(
+        brokers=sink.brokers,
+        client=sink.kafka_client,
+        client_id=sink.kafka_client_id or f"cdcsink-{settings.changefeed}",
+        required_acks=sink.required_acks,
+        compression=sink.compression,
+        max_message_bytes=sink.max_message_bytes,
+        max_retry=sink.max_retry,
+        dial_timeout=sink.dial_timeout,
+        read_timeout=sink.read_timeout,
+        write_timeout=sink.write_timeout,
+    )
+
+
+class Clients:
+    """The Kafka clients of one run, closed in TiCDC's safe order."""
+
+    def __init__(self) -> None:
+        self.admin: AdminClient | None = None
+        self.producer: AsyncProducer | None = None
+        self.sync_producer: SyncProducer | None = None
+
+    async def close(self) -> None:
+        # DDL/checkpoint producer first, then the DML producer, then admin.
+        for client in (self.sync_producer, self.producer, self.admin):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.close()
+
+
+async def prepare(settings: Settings, factory: Factory, clients: Clients) -> tuple[TopicManager, EncoderOptions]:
+    """Adjust options against the cluster and make sure the default topic exists."""
+    sink = settings.sink
+    clients.admin = admin = await factory.admin_client()
+    factory.options.max_message_bytes = await adjust_max_message_bytes(admin, sink.topic, sink.max_message_bytes)
+    await check_default_topic_partitions(admin, sink.topic, sink.partition_num)
+    topics = TopicManager(
+        admin,
+        auto_create=sink.auto_create_topic,
+        partition_num=sink.partition_num,
+        replication_factor=sink.replication_factor,
+    )
+    await topics.partitions(sink.topic)
+    encoder_options = EncoderOptions(
+        protocol=sink.protocol or "canal-json",
+        enable_tidb_extension=sink.enable_tidb_extension,
+        max_message_bytes=factory.options.max_payload_bytes,
+        max_batch_size=sink.max_batch_size,
+    )
+    return topics, encoder_options
+
+
+class Checkpointer:
+    """Moves the stored checkpoint to the tracker's: watermark first, then the store."""
+
+    def __init__(self, tracker: CheckpointTracker, sink: KafkaSink, store: CheckpointStore, start: Checkpoint | None):
+        self.tracker = tracker
+        self.sink = sink
+        self.store = store
+        self.written_ts = start.checkpoint_ts if start else None
+        self.written_position = start.position if start else None
+        self.writes = 0
+
+    async def advance(self) -> None:
+        ts, position = self.tracker.checkpoint_ts, self.tracker.position
+        if ts == self.written_ts and position == self.written_position:
+            return
+        if self.written_ts is None or ts > self.written_ts:
+            await self.sink.broadcast_watermark(ts)
+        await asyncio.to_thread(self.store.save, Checkpoint(ts, position))
+        self.written_ts, self.written_position = ts, position
+        self.writes += 1
+        log.debug("checkpoint written", checkpoint_ts=ts, position=position)
+
+    async def run_every(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await self.advance()
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, *, source: Source | None = None, store: CheckpointStore | None = None):
+        self.settings = settings
+        self.source = source if source is not None else build_source(settings.source)
+        self.store = store if store is not None else open_store(settings.checkpoint.store, settings.changefeed)
+        self.stop_requested = asyncio.Event()
+        self.sink: KafkaSink | None = None
+        self.tracker: CheckpointTracker | None = None
+
+    def request_stop(self) -> None:
+        """Stop reading; what was read is still delivered and checkpointed."""
+        self.stop_requested.set()
+
+    async def run(self) -> RunResult:
+        settings = self.settings
+        self.store.check_writable()
+        start = self.store.load()
+        if start is not None:
+            log.info("resuming from checkpoint", checkpoint_ts=start.checkpoint_ts, position=start.position)
+        factory = new_factory(kafka_options(settings))
+        clients = Clients()
+        try:
+            topics, encoder_options = await prepare(settings, factory, clients)
+            encoder = build_encoder(encoder_options)
+            router = Router(settings.sink.dispatchers, settings.sink.topic)
+            clients.producer = await factory.async_producer()
+            clients.sync_producer = await factory.sync_producer()
+            tracker = self.tracker = CheckpointTracker(start.checkpoint_ts if start else 0, start.position if start else None)
+            sink = self.sink = KafkaSink(
+                router=router,
+                encoder=encoder,
+                topics=topics,
+                producer=clients.producer,
+                sync_producer=clients.sync_producer,
+                tracker=tracker,
+                default_topic=settings.sink.topic,
+                max_inflight_messages=settings.sink.max_inflight_messages,
+            )
+            checkpointer = Checkpointer(tracker, sink, self.store, start)
+            resumable = start is not None and start.position is not None and self.source.description != "stdin"
+            decoder = Decoder(start.checkpoint_ts if resumable and start else 0)
+            position = start.position if resumable and start else None
+            return await self._run(sink, tracker, checkpointer, decoder, position)
+        finally:
+            await clients.close()
+
+    async def _run(
+        self,
+        sink: KafkaSink,
+        tracker: CheckpointTracker,
+        checkpointer: Checkpointer,
+        decoder: Decoder,
+        position: dict[str, Any] | None,
+    ) -> RunResult:
+        queue: asyncio.Queue[Chunk | None] = asyncio.Queue(SOURCE_QUEUE_CHUNKS)
+        reader = asyncio.create_task(self._read(queue, position), name="source")
+        ticker = asyncio.create_task(checkpointer.run_every(self.settings.checkpoint.interval), name="checkpoint")
+        consumer = asyncio.create_task(self._consume(queue, sink, tracker, decoder), name="pipeline")
+        stopper = asyncio.create_task(self.stop_requested.wait(), name="stop")
+        try:
+            waiting: set[asyncio.Future[Any]] = {consumer, sink.failed, ticker, reader, stopper}
+            while consumer in waiting:
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                waiting -= done
+                if sink.failed in done or ticker in done:
+                    break
+                if reader in done and not reader.cancelled() and reader.exception() is not None:
+                    break
+                if stopper in done:
+                    # Chunks read but not yet processed are dropped: they are not
+                    # in the checkpoint, so the next run reads them again.
+                    reader.cancel()
+                    await asyncio.gather(reader, return_exceptions=True)
+                    waiting.discard(reader)
+                    while not queue.empty():
+                        queue.get_nowait()
+                    queue.put_nowait(_EOF)
+            for task in (sink.failed, ticker, reader, consumer):
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            if not consumer.done():
+                raise RuntimeError("pipeline stopped without a result")
+            invalid = consumer.result()
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
+            await checkpointer.advance()
+            if invalid is not None:
+                raise invalid
+            return RunResult(
+                checkpoint_ts=tracker.checkpoint_ts,
+                position=tracker.position,
+                rows=sink.stats.rows_acked,
+                ddls=sink.stats.ddls_acked,
+                messages=dict(sink.stats.messages),
+                watermarks=sink.stats.watermarks_acked,
+            )
+        finally:
+            for task in (reader, ticker, consumer, stopper):
+                task.cancel()
+            await asyncio.gather(reader, ticker, consumer, stopper, return_exceptions=True)
+
+    async def _read(self, queue: asyncio.Queue[Chunk | None], position: dict[str, Any] | None) -> None:
+        async for chunk in self.source.chunks(position):
+            await queue.put(chunk)
+        await queue.put(_EOF)
+
+    async def _consume(
+        self, queue: asyncio.Queue[Chunk | None], sink: KafkaSink, tracker: CheckpointTracker, decoder: Decoder
+    ) -> InvalidEventError | None:
+        """Process chunks until the end of input; returns the invalid event that stopped it, if any."""
+        invalid: InvalidEventError | None = None
+        while True:
+            try:
+                chunk = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                await sink.after_chunk(idle=True)
+                chunk = await queue.get()
+            if chunk is _EOF:
+                break
+            events, invalid = decode_chunk(decoder, chunk)
+            await sink.process(events)
+            if invalid is not None:
+                log.error("invalid input event; stopping", origin=invalid.origin, reason=invalid.reason)
+                break
+            await sink.after_chunk(idle=False)
+            await asyncio.sleep(0)
+        if invalid is None and not self.stop_requested.is_set():
+            tracker.end_of_input(self.source.end_position())
+        await sink.barrier()
+        return invalid

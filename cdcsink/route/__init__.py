@@ -1,0 +1,1 @@
+"""Route: decide the topic and partition of each event (TiCDC dispatch rules)."""

@@ -1,0 +1,89 @@
+"""The ``sink:`` section: the Kafka sink URI and every option it can carry.
+
+Every URI query parameter (TiCDC names, e.g. ``partition-num``) may also be
+written as a key under ``sink:``; when both are given the URI value wins.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from pydantic import BaseModel, Field, model_validator
+
+from cdcsink.configtypes import Bool, Duration, component_config
+from cdcsink.route.config import DispatcherConfig
+
+PROTOCOLS = ("canal-json", "open-protocol")
+
+
+class SinkConfig(BaseModel):
+    model_config = component_config()
+
+    uri: str = Field(description="kafka://host:port[,host:port...]/default-topic?param=value&...")
+    protocol: Literal["canal-json", "open-protocol"] | None = Field(
+        default=None, description="Message protocol (required: in the URI or here)."
+    )
+    partition_num: int | None = Field(
+        default=None, ge=1, description="Partitions for created topics; default topic: checked against the real count."
+    )
+    replication_factor: int = Field(default=1, ge=1, description="Replication factor for created topics.")
+    required_acks: int = Field(default=-1, description="-1 (all in-sync replicas) or 1 (leader only).")
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "none"
+    max_message_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Upper bound of one message; capped by the topic/broker limit."
+    )
+    max_retry: int = Field(default=5, ge=0, description="Retries of DDL and checkpoint messages.")
+    kafka_version: str | None = Field(default=None, description="Accepted for TiCDC compatibility; the version is detected.")
+    kafka_client_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]+$")
+    kafka_client: Literal["aiokafka"] = Field(default="aiokafka", description="Kafka client library.")
+    auto_create_topic: Bool = True
+    dial_timeout: Duration = 10.0
+    read_timeout: Duration = 10.0
+    write_timeout: Duration = 10.0
+    enable_tidb_extension: Bool = False
+    max_batch_size: int = Field(default=16, ge=1, description="open-protocol: rows per message at most.")
+    max_inflight_messages: int = Field(
+        default=100_000, ge=1, description="Row messages encoded but not yet acknowledged, at most (backpressure)."
+    )
+    dispatchers: list[DispatcherConfig] = Field(default_factory=list)
+
+    # Derived from the URI.
+    brokers: list[str] = Field(default_factory=list, exclude=True)
+    topic: str = Field(default="", exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_uri(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("uri"), str):
+            return data
+        parts = urlsplit(data["uri"])
+        if parts.scheme != "kafka":
+            raise ValueError(f"uri: scheme must be kafka://, got {parts.scheme or 'none'}://")
+        brokers = [b for b in parts.netloc.split(",") if b]
+        if not brokers:
+            raise ValueError("uri: no broker address (kafka://host:port/topic)")
+        topic = unquote(parts.path.lstrip("/"))
+        if not topic or "/" in topic:
+            raise ValueError("uri: the path must be the default topic (kafka://host:port/topic)")
+        merged = {k: v for k, v in data.items()}
+        known = {name.replace("_", "-") for name in cls.model_fields} - {"uri", "dispatchers", "brokers", "topic"}
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key not in known:
+                raise ValueError(f"uri: unknown parameter {key!r}")
+            merged.pop(key.replace("-", "_"), None)
+            merged[key] = value
+        merged["brokers"] = brokers
+        merged["topic"] = topic
+        return merged
+
+    @model_validator(mode="after")
+    def _check(self) -> "SinkConfig":
+        if self.protocol is None:
+            raise ValueError(f"protocol: required (in the uri, ?protocol=..., or as a key); one of {', '.join(PROTOCOLS)}")
+        if self.required_acks not in (-1, 1):
+            raise ValueError(
+                f"required-acks: {self.required_acks} is not allowed; use -1 or 1"
+                " (0 gives no acknowledgement, so no checkpoint could ever advance)"
+            )
+        return self

@@ -1,0 +1,166 @@
+"""The ``file`` source: one or more NDJSON files or a glob, read in order.
+
+With ``follow: false`` it reads to the end of the last file and stops. With
+``follow: true`` it tails the last file like ``tail -F`` (a replaced or
+truncated file is reopened from its start) and, for a glob, moves on to new
+files that sort after the current one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+from typing import Any, AsyncIterator
+
+import structlog
+
+from cdcsink.errors import ConfigError
+from cdcsink.source import Chunk, LineSplitter
+
+log = structlog.get_logger("cdcsink.source.file")
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(c in _GLOB_CHARS for c in pattern)
+
+
+class FileSource:
+    def __init__(
+        self,
+        paths: list[str],
+        *,
+        follow: bool = False,
+        poll_interval: float = 0.1,
+        read_bytes: int = 256 * 1024,
+    ) -> None:
+        self.patterns = paths
+        self.follow = follow
+        self.poll_interval = poll_interval
+        self.read_bytes = read_bytes
+        self.description = "file:" + ",".join(paths)
+        self._position: dict[str, Any] | None = None
+
+    def files(self) -> list[str]:
+        """The input files in processing order: list order, each glob sorted."""
+        found: list[str] = []
+        for pattern in self.patterns:
+            if _is_glob(pattern):
+                found.extend(sorted(glob.glob(pattern)))
+            elif os.path.exists(pattern) or self.follow:
+                found.append(pattern)
+            else:
+                raise ConfigError(f"source.path: {pattern}: no such file")
+        return found
+
+    def end_position(self) -> dict[str, Any] | None:
+        return self._position
+
+    async def chunks(self, position: dict[str, Any] | None) -> AsyncIterator[Chunk]:
+        files = self.files()
+        if not files and not self.follow:
+            raise ConfigError(f"source.path: no file matches {', '.join(self.patterns)}")
+        index, offset, line = self._resume(files, position)
+        while True:
+            if index < len(files):
+                path = files[index]
+                last = index == len(files) - 1
+                async for chunk in self._read(path, offset, line, follow=self.follow and last, files=files):
+                    yield chunk
+                offset = line = 0
+                index += 1
+                continue
+            if not self.follow:
+                return
+            await asyncio.sleep(self.poll_interval)
+            files = self._refresh(files)
+
+    def _refresh(self, files: list[str]) -> list[str]:
+        """Files that appeared after the current ones (a glob in follow mode)."""
+        current = files[-1] if files else ""
+        newer = [f for f in self.files() if f > current and f not in files]
+        return files + newer
+
+    def _resume(self, files: list[str], position: dict[str, Any] | None) -> tuple[int, int, int]:
+        if not position:
+            return 0, 0, 0
+        path, offset, line = position.get("path"), position.get("offset"), position.get("line", 0)
+        if not isinstance(path, str) or not isinstance(offset, int):
+            raise ConfigError(f"checkpoint position {position!r} is not a file position")
+        if path in files:
+            index = files.index(path)
+        elif any(_is_glob(p) for p in self.patterns):
+            # An already processed file may have been removed: resume at the first later one.
+            later = [i for i, f in enumerate(files) if f > path]
+            if not later:
+                return len(files), 0, 0
+            return later[0], 0, 0
+        else:
+            raise ConfigError(f"checkpoint position names {path}, which is not among source.path")
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            size = 0
+        if offset > size:
+            raise ConfigError(
+                f"checkpoint position {path}@{offset} is past the end of the file ({size} bytes): "
+                "the file was replaced or truncated since the checkpoint"
+            )
+        return index, offset, int(line)
+
+    async def _read(
+        self, path: str, offset: int, line: int, *, follow: bool, files: list[str]
+    ) -> AsyncIterator[Chunk]:
+        splitter = LineSplitter(path, offset, line)
+        handle = await self._open(path, follow)
+        try:
+            handle.seek(offset)
+            while True:
+                data = handle.read(self.read_bytes)
+                if data:
+                    chunk = splitter.feed(data)
+                    if chunk is not None:
+                        self._position = splitter.position()
+                        yield chunk
+                    continue
+                if not follow:
+                    break
+                reopened = self._reopen_if_rotated(path, handle, splitter)
+                if reopened is not None:
+                    handle.close()
+                    handle = reopened
+                    continue
+                if any(_is_glob(p) for p in self.patterns) and self._refresh(files) != files:
+                    break
+                await asyncio.sleep(self.poll_interval)
+            last = splitter.finish()
+            if last is not None:
+                self._position = splitter.position()
+                yield last
+            self._position = splitter.position()
+        finally:
+            handle.close()
+
+    async def _open(self, path: str, follow: bool):
+        while True:
+            try:
+                return open(path, "rb")
+            except FileNotFoundError:
+                if not follow:
+                    raise ConfigError(f"source.path: {path}: no such file") from None
+                await asyncio.sleep(self.poll_interval)
+            except OSError as error:
+                raise ConfigError(f"source.path: {path}: {error.strerror}") from None
+
+    def _reopen_if_rotated(self, path: str, handle, splitter: LineSplitter):
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            return None
+        if stat.st_ino != os.fstat(handle.fileno()).st_ino or stat.st_size < splitter.offset:
+            log.warning("input file replaced or truncated; reading it from the start", path=path)
+            splitter.__init__(path, 0, 0)  # type: ignore[misc]
+            return open(path, "rb")
+        return None

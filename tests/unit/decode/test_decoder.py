@@ -1,0 +1,79 @@
+import pytest
+
+from cdcsink.decode import Decoder
+from cdcsink.errors import InvalidEventError
+from cdcsink.events import DDLEvent, ResolvedEvent, RowEvent
+from cdcsink.decode import decode_chunk
+from cdcsink.source import Chunk
+
+ROW = (
+    b'{"kind":"row","schema":"shop","table":"orders","commit_ts":1001,"op":"insert","pk":["id"],'
+    b'"columns":{"id":"bigint","amount":"decimal(10,2)"},"after":{"id":1,"amount":"9.99"}}'
+)
+
+
+def test_row_ddl_resolved():
+    d = Decoder()
+    row = d.decode(ROW, "f", 1)
+    assert isinstance(row, RowEvent)
+    assert (row.schema, row.table, row.commit_ts, row.op, row.pk) == ("shop", "orders", 1001, "insert", ["id"])
+    assert row.after == {"id": 1, "amount": "9.99"} and row.before is None
+    ddl = d.decode(b'{"kind":"ddl","schema":"shop","commit_ts":1002,"query":"CREATE DATABASE shop"}', "f", 2)
+    assert isinstance(ddl, DDLEvent) and ddl.table is None
+    res = d.decode(b'{"kind":"resolved","commit_ts":1002,"commit_time_ms":5}', "f", 3)
+    assert isinstance(res, ResolvedEvent) and res.commit_ts == 1002 and res.commit_time_ms == 5
+
+
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1,2]", "not a JSON object"),
+        (b'{"kind":"nope"}', "unknown kind 'nope'"),
+        (b'{"schema":"s"}', "unknown kind None"),
+        (b'{"kind":"row","table":"t","commit_ts":1,"op":"insert","columns":{"a":"int"},"after":{}}', "schema must be"),
+        (b'{"kind":"row","schema":"s","table":"t","commit_ts":"1","op":"insert","columns":{"a":"int"},"after":{}}', "commit_ts must be"),
+        (b'{"kind":"row","schema":"s","table":"t","commit_ts":true,"op":"insert","columns":{"a":"int"},"after":{}}', "commit_ts must be"),
+        (b'{"kind":"row","schema":"s","table":"t","commit_ts":1,"op":"upsert","columns":{"a":"int"},"after":{}}', "unknown op 'upsert'"),
+        (b'{"kind":"row","schema":"s","table":"t","commit_ts":1,"op":"update","columns":{"a":"int"},"after":{}}', "update needs a before image"),
+        (b'{"kind":"row","schema":"s","table":"t","commit_ts":1,"op":"delete","columns":{"a":"int"}}', "delete needs a before image"),
+        (b'{"kind":"row","schema":"s","table":"t","commit_ts":1,"op":"insert","columns":{"a":"int"}}', "insert needs an after image"),
+        (b'{"kind":"row","schema":"s","table":"t","commit_ts":1,"op":"insert","pk":["b"],"columns":{"a":"int"},"after":{}}', "pk must be"),
+        (b'{"kind":"row","schema":"s","table":"t","commit_ts":1,"op":"insert","columns":{},"after":{}}', "columns must be"),
+        (b'{"kind":"ddl","schema":"s","commit_ts":1,"query":"  "}', "query must be"),
+        (b'{"kind":"resolved"}', "commit_ts must be"),
+    ],
+)
+def test_invalid_lines_name_file_and_line(line, reason):
+    with pytest.raises(InvalidEventError) as info:
+        Decoder().decode(line, "events.ndjson", 7)
+    assert str(info.value).startswith("events.ndjson:7: ")
+    assert reason in str(info.value)
+    assert info.value.raw == line
+
+
+def test_resolved_must_not_go_back_and_rows_must_follow_it():
+    d = Decoder()
+    d.decode(b'{"kind":"resolved","commit_ts":10}', "f", 1)
+    with pytest.raises(InvalidEventError, match="resolved ts 9 goes back from 10"):
+        d.decode(b'{"kind":"resolved","commit_ts":9}', "f", 2)
+    d.decode(b'{"kind":"resolved","commit_ts":10}', "f", 3)  # equal is allowed
+    with pytest.raises(InvalidEventError, match="commit_ts 10 is not after the resolved ts 10"):
+        d.decode(ROW.replace(b"1001", b"10"), "f", 4)
+
+
+def test_decode_chunk_positions_and_stop_at_invalid():
+    lines = [ROW, b"", b'{"kind":"resolved","commit_ts":1001}', b"garbage", ROW]
+    chunk = Chunk("f.ndjson", lines, first_line=5, start_offset=100, end_offset=100 + sum(len(l) + 1 for l in lines))
+    events, invalid = decode_chunk(Decoder(), chunk)
+    assert [type(e).__name__ for e in events] == ["RowEvent", "ResolvedEvent"]
+    resolved = events[1]
+    assert resolved.position == {"path": "f.ndjson", "offset": 100 + len(ROW) + 1 + 1 + len(lines[2]) + 1, "line": 7}
+    assert invalid is not None and invalid.origin == "f.ndjson:8"
+
+
+def test_last_line_without_newline_position_is_clamped():
+    line = b'{"kind":"resolved","commit_ts":5}'
+    chunk = Chunk("f", [line], 1, 0, len(line))
+    events, _ = decode_chunk(Decoder(), chunk)
+    assert events[0].position["offset"] == len(line)

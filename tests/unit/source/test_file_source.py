@@ -1,0 +1,82 @@
+import asyncio
+
+import pytest
+
+from cdcsink.errors import ConfigError
+from cdcsink.source.file import FileSource
+
+
+async def collect(source, position=None, limit=None):
+    lines = []
+    async for chunk in source.chunks(position):
+        lines.extend((chunk.origin, chunk.first_line + i, l) for i, l in enumerate(chunk.lines))
+        if limit and len(lines) >= limit:
+            break
+    return lines
+
+
+async def test_reads_files_in_order_with_glob(tmp_path):
+    (tmp_path / "b.ndjson").write_bytes(b"b1\nb2\n")
+    (tmp_path / "a.ndjson").write_bytes(b"a1\na2")  # no trailing newline
+    got = await collect(FileSource([str(tmp_path / "*.ndjson")], read_bytes=3))
+    assert [l for _, _, l in got] == [b"a1", b"a2", b"b1", b"b2"]
+    assert [n for _, n, _ in got] == [1, 2, 1, 2]
+
+
+async def test_resume_from_position_skips_nothing(tmp_path):
+    f = tmp_path / "e.ndjson"
+    f.write_bytes(b"l1\nl2\nl3\n")
+    got = await collect(FileSource([str(f)]), {"path": str(f), "offset": 3, "line": 1})
+    assert [(n, l) for _, n, l in got] == [(2, b"l2"), (3, b"l3")]
+
+
+async def test_resume_position_checks(tmp_path):
+    f = tmp_path / "e.ndjson"
+    f.write_bytes(b"l1\n")
+    with pytest.raises(ConfigError, match="past the end of the file"):
+        await collect(FileSource([str(f)]), {"path": str(f), "offset": 99, "line": 1})
+    with pytest.raises(ConfigError, match="not among source.path"):
+        await collect(FileSource([str(f)]), {"path": "/elsewhere", "offset": 0, "line": 0})
+
+
+async def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        await collect(FileSource([str(tmp_path / "missing.ndjson")]))
+
+
+async def test_end_position_after_full_read(tmp_path):
+    f = tmp_path / "e.ndjson"
+    f.write_bytes(b"l1\nl2\n")
+    source = FileSource([str(f)])
+    await collect(source)
+    assert source.end_position() == {"path": str(f), "offset": 6, "line": 2}
+
+
+async def test_follow_tails_appends_and_rotation(tmp_path):
+    f = tmp_path / "e.ndjson"
+    f.write_bytes(b"one\n")
+    source = FileSource([str(f)], follow=True, poll_interval=0.01)
+    got: list[bytes] = []
+
+    async def reader():
+        async for chunk in source.chunks(None):
+            got.extend(chunk.lines)
+
+    task = asyncio.create_task(reader())
+    await asyncio.sleep(0.05)
+    with f.open("ab") as out:
+        out.write(b"tw")
+    await asyncio.sleep(0.05)
+    assert got == [b"one"]  # a partial line waits for its newline
+    with f.open("ab") as out:
+        out.write(b"o\n")
+    await asyncio.sleep(0.05)
+    rotated = tmp_path / "e.ndjson.new"
+    rotated.write_bytes(b"three\n")
+    rotated.replace(f)
+    for _ in range(100):
+        if len(got) >= 3:
+            break
+        await asyncio.sleep(0.02)
+    task.cancel()
+    assert got == [b"one", b"two", b"three"]
