@@ -15,7 +15,7 @@ Ordering rules it keeps:
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import structlog
 
@@ -25,7 +25,9 @@ from cdcsink.errors import CdcsinkError, DeliveryError, MessageTooLargeError
 from cdcsink.events import DDLEvent, ResolvedEvent, RowEvent
 from cdcsink.kafka import AsyncProducer, SyncProducer
 from cdcsink.kafka.topics import TopicManager
-from cdcsink.route.router import Router
+
+if TYPE_CHECKING:
+    from cdcsink.route.router import Router
 
 log = structlog.get_logger("cdcsink.sink")
 
@@ -211,7 +213,7 @@ class KafkaSink:
             for buffer in self._active:
                 if buffer.events and (idle or is_idle(buffer.topic, buffer.partition)):
                     await self._hand_over(buffer)
-            self._active = [b for b in self._active if b.events]
+            self._active[:] = [b for b in self._active if b.events]
         if self.unacked_rows > self.max_inflight:
             await self.flush()
             limit = self.max_inflight // 2
@@ -222,7 +224,8 @@ class KafkaSink:
         for buffer in self._active:
             if buffer.events:
                 await self._hand_over(buffer)
-        self._active = []
+        # Cleared in place: process() holds a reference to this list.
+        self._active.clear()
 
     async def barrier(self) -> None:
         """Flush, then wait until every row handed over so far is acknowledged."""
