@@ -25,6 +25,8 @@ from cdcsink.source.config import SourceConfig
 
 ENV_PREFIX = "CDCSINK_"
 CONFIG_ENV = "CDCSINK_CONFIG"
+#: Read when neither --config nor $CDCSINK_CONFIG names a file and it exists (the container's mount point).
+DEFAULT_CONFIG = Path("/etc/cdcsink/cdcsink.yaml")
 
 
 class LogConfig(BaseModel):
@@ -142,9 +144,10 @@ def describe_validation_error(error: ValidationError, path: str | None, lines: d
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
-    """Settings from ``path`` (or ``$CDCSINK_CONFIG``, or env vars alone)."""
+    """Settings from ``path`` (else ``$CDCSINK_CONFIG``, else /etc/cdcsink/cdcsink.yaml
+    when it exists, else env vars alone)."""
     if path is None:
-        path = os.environ.get(CONFIG_ENV) or None
+        path = os.environ.get(CONFIG_ENV) or (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
     data: dict[str, Any] = {}
     lines: dict[tuple[Any, ...], int] = {}
     if path is not None:

@@ -363,4 +363,7 @@ class KafkaSink:
             )
         except Exception as error:
             raise DeliveryError(f"watermark {ts} broadcast failed ({type(error).__name__}: {error})", error) from None
+        for topic, n in zip(topics, counts):
+            for partition in range(n):
+                self.stats.add(topic, partition, 1, len(value))
         self.stats.watermarks_acked += sum(counts)
