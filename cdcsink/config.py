@@ -10,6 +10,7 @@ A bad value is reported as one line naming where it came from:
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -122,6 +123,11 @@ def describe_validation_error(error: ValidationError, path: str | None, lines: d
     first = error.errors()[0]
     loc = tuple(k.replace("-", "_") if isinstance(k, str) else k for k in first["loc"])
     msg = first["msg"].removeprefix("Value error, ")
+    # Model-level checks name their key first ("uri: ..."): fold it into the path.
+    named = re.match(r"^([a-z][a-z_-]*): (.*)$", msg, re.S)
+    if named and first["type"] == "value_error":
+        loc = loc + (named.group(1).replace("-", "_"),)
+        msg = named.group(2)
     dotted = ".".join(str(k).replace("_", "-") if isinstance(k, str) else f"[{k}]" for k in loc).replace(".[", "[")
     if first["type"] == "missing":
         msg = "required (in the config file or env)"
@@ -132,6 +138,9 @@ def describe_validation_error(error: ValidationError, path: str | None, lines: d
     if env is not None:
         where = f"env {env}"
     elif path is not None:
+        if loc[:1] == ("sink",) and loc not in lines and ("sink", "uri") in lines:
+            # A sink value not written as a key came from the URI's query.
+            loc = ("sink", "uri")
         for n in range(len(loc), 0, -1):
             if loc[:n] in lines:
                 where = f"{path}:{lines[loc[:n]]}"

@@ -1,0 +1,100 @@
+import pytest
+
+from cdcsink.config import load_settings
+from cdcsink.errors import ConfigError
+
+BASE = """\
+source:
+  type: file
+  path: /data/events.ndjson
+  follow: false
+sink:
+  uri: kafka://127.0.0.1:9092,127.0.0.2:9093/cdc-default?protocol=canal-json&partition-num=3&replication-factor=1&enable-tidb-extension=true
+  dispatchers:
+    - matcher: ["shop.*"]
+      topic: "{schema}_{table}"
+      partition: index-value
+checkpoint:
+  store: file:///var/lib/cdcsink/checkpoint.json
+  interval: 1s
+"""
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("CDCSINK_"):
+            monkeypatch.delenv(name)
+
+
+def write(tmp_path, text):
+    path = tmp_path / "cdcsink.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_issue_example_config_loads(tmp_path):
+    s = load_settings(write(tmp_path, BASE))
+    assert s.sink.brokers == ["127.0.0.1:9092", "127.0.0.2:9093"] and s.sink.topic == "cdc-default"
+    assert s.sink.protocol == "canal-json" and s.sink.partition_num == 3 and s.sink.enable_tidb_extension is True
+    assert s.sink.dispatchers[0].partition == "index-value"
+    assert s.source.path == ["/data/events.ndjson"] and s.checkpoint.interval == 1.0
+
+
+def test_keys_under_sink_and_uri_precedence(tmp_path):
+    text = BASE.replace("  dispatchers:", "  partition-num: 9\n  max_message_bytes: 2048\n  compression: lz4\n  dispatchers:")
+    s = load_settings(write(tmp_path, text))
+    assert s.sink.partition_num == 3  # the URI value wins
+    assert s.sink.max_message_bytes == 2048 and s.sink.compression == "lz4"
+
+
+def test_env_beats_yaml(tmp_path, monkeypatch):
+    monkeypatch.setenv("CDCSINK_CHECKPOINT__INTERVAL", "250ms")
+    monkeypatch.setenv("CDCSINK_SINK__COMPRESSION", "zstd")
+    s = load_settings(write(tmp_path, BASE))
+    assert s.checkpoint.interval == 0.25 and s.sink.compression == "zstd"
+
+
+def test_env_only(monkeypatch):
+    monkeypatch.setenv("CDCSINK_SINK__URI", "kafka://k:9092/t?protocol=open-protocol")
+    monkeypatch.setenv("CDCSINK_SOURCE__TYPE", "stdin")
+    s = load_settings(None)
+    assert s.sink.protocol == "open-protocol" and s.source.type == "stdin"
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (("partition-num=3", "partition-num=three"), r"cdcsink.yaml:6: sink.partition-num: .*integer"),
+        (("&replication-factor=1", "&bogus=1"), r"cdcsink.yaml:6: sink.uri: unknown parameter 'bogus'"),
+        (("protocol=canal-json&", ""), r"cdcsink.yaml:6: sink.protocol: required"),
+        (("  follow: false", "  follow: false\n  folow: true"), r"cdcsink.yaml:5: source.folow: unknown key"),
+        (("interval: 1s", "interval: soon"), r"cdcsink.yaml:13: checkpoint.interval: 'soon' is not a duration"),
+        (("partition: index-value", "partition: random"), r"cdcsink.yaml:10: sink.dispatchers\[0\].partition: "),
+        (("kafka://", "http://"), r"cdcsink.yaml:6: sink.uri: scheme must be kafka://"),
+    ],
+)
+def test_invalid_values_name_file_line_and_key(tmp_path, change, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        load_settings(write(tmp_path, BASE.replace(*change)))
+    assert "\n" not in str(info.value)
+
+
+def test_bad_env_value_names_the_env_var(tmp_path, monkeypatch):
+    monkeypatch.setenv("CDCSINK_SINK__MAX_RETRY", "-1")
+    with pytest.raises(ConfigError, match=r"env CDCSINK_SINK__MAX_RETRY: sink.max-retry"):
+        load_settings(write(tmp_path, BASE))
+
+
+def test_invalid_yaml_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"cdcsink.yaml:3: invalid YAML"):
+        load_settings(write(tmp_path, "sink:\n  uri: [unclosed\n"))
+    with pytest.raises(ConfigError, match="No such file"):
+        load_settings(tmp_path / "missing.yaml")
+
+
+def test_required_acks_zero_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="required-acks: 0 is not allowed"):
+        load_settings(write(tmp_path, BASE.replace("protocol=canal-json", "protocol=canal-json&required-acks=0")))
