@@ -1,16 +1,15 @@
 """``cdcsink run`` and ``cdcsink check``.
 
 Exit codes: 0 done (input fully delivered and checkpointed, or stopped by a
-signal after draining); 1 delivery or runtime failure; 2 invalid
-configuration; 3 invalid input event; 130 a second signal forced an
-immediate exit.
+signal after draining); 1 delivery failure that restarting cannot fix, or
+shutdown-timeout exceeded; 2 invalid configuration; 3 invalid input event;
+130 a second signal forced an immediate exit.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import sys
 from typing import Sequence
@@ -40,31 +39,21 @@ def _fail(code: int, message: str) -> int:
 
 
 async def _run(settings: Settings) -> int:
-    from cdcsink.pipeline import Pipeline
+    from cdcsink.daemon import Daemon
 
-    pipeline = Pipeline(settings)
+    daemon = Daemon(settings)
     loop = asyncio.get_running_loop()
-    signals = 0
-
-    def on_signal(signum: int) -> None:
-        nonlocal signals
-        signals += 1
-        if signals > 1:
-            print("cdcsink: second signal, exiting at once", file=sys.stderr)
-            os._exit(EXIT_FORCED)
-        log.info("stopping: draining in-flight messages", signal=signal.Signals(signum).name)
-        pipeline.request_stop()
-
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_signal, signum)
-    result = await pipeline.run()
-    log.info(
-        "done",
-        checkpoint_ts=result.checkpoint_ts,
-        rows=result.rows,
-        ddls=result.ddls,
-        messages=sum(result.messages.values()),
-    )
+        loop.add_signal_handler(signum, daemon.on_signal, signum)
+    result = await daemon.run()
+    if result is not None:
+        log.info(
+            "done",
+            checkpoint_ts=result.checkpoint_ts,
+            rows=result.rows,
+            ddls=result.ddls,
+            messages=sum(result.messages.values()),
+        )
     return EXIT_OK
 
 
@@ -82,12 +71,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, help_text in (
         ("run", "run the sink until the input ends (or forever with follow)"),
         ("check", "validate the config, connect, check/create topics, route and encode a sample"),
+        ("config", "print the effective configuration ('config show') and where each value came from"),
     ):
         cmd = sub.add_parser(name, help=help_text)
-        cmd.add_argument("--config", "-c", help="YAML config file (default: $CDCSINK_CONFIG, else env vars only)")
+        if name == "config":
+            cmd.add_argument("action", choices=["show"])
+        cmd.add_argument(
+            "--config", "-c", help="YAML config file (default: $CDCSINK_CONFIG, else /etc/cdcsink/cdcsink.yaml if present, else env vars only)"
+        )
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)
+        if args.command == "config":
+            from cdcsink.config import show_config
+
+            print(show_config(args.config))
+            return EXIT_OK
     except ConfigError as error:
         return _fail(EXIT_CONFIG, str(error))
     configure_logging(settings.log.format, settings.log.level, settings.changefeed)

@@ -16,10 +16,10 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from cdcsink.checkpoint.config import CheckpointConfig
-from cdcsink.configtypes import component_config
+from cdcsink.configtypes import Bool, Duration, component_config
 from cdcsink.errors import ConfigError
 from cdcsink.sink.config import SinkConfig
 from cdcsink.source.config import SourceConfig
@@ -37,6 +37,22 @@ class LogConfig(BaseModel):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class HttpConfig(BaseModel):
+    model_config = component_config()
+
+    enabled: Bool = Field(default=True, description="Serve /metrics, /healthz and /readyz.")
+    host: str = Field(default="0.0.0.0", description="Address the HTTP endpoints listen on.")
+    port: int = Field(default=9108, ge=0, le=65535, description="Port of /metrics, /healthz and /readyz (0: any free port).")
+
+
+class RestartConfig(BaseModel):
+    model_config = component_config()
+
+    backoff_min: Duration = Field(default=1.0, gt=0, description="First wait before restarting from the checkpoint after a retriable failure.")
+    backoff_max: Duration = Field(default=60.0, gt=0, description="Longest wait between restarts (exponential backoff with jitter).")
+    max_attempts: int = Field(default=0, ge=0, description="Restarts in a row without progress before giving up; 0 = forever.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -51,6 +67,14 @@ class Settings(BaseSettings):
     sink: SinkConfig
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    restart: RestartConfig = Field(default_factory=RestartConfig)
+    shutdown_timeout: Duration = Field(
+        default=30.0, gt=0, description="On SIGTERM/SIGINT, how long to drain in-flight messages before giving up."
+    )
+    ready_check_interval: Duration = Field(
+        default=2.0, gt=0, description="How often /readyz re-checks that Kafka answers."
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -165,3 +189,49 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         return Settings(**data)
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error, str(path) if path else None, lines)) from None
+    except SettingsError as error:
+        # An env var that should hold JSON (a list or a mapping) and does not.
+        cause = error.__cause__
+        raise ConfigError(f"env: {error}" + (f" ({cause})" if cause else "")) from None
+
+
+_SECRET_WORDS = ("password", "secret", "token", "key_password")
+
+
+def _flatten(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], Any]]:
+    if isinstance(value, dict) and value:
+        out: list[tuple[tuple[Any, ...], Any]] = []
+        for key, item in value.items():
+            out.extend(_flatten(item, path + (key,)))
+        return out
+    return [(path, value)]
+
+
+def show_config(path: str | os.PathLike[str] | None = None) -> str:
+    """The effective settings, one ``key = value  # source`` line each, secrets masked."""
+    if path is None:
+        path = os.environ.get(CONFIG_ENV) or (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
+    data, lines = read_yaml(path) if path is not None else ({}, {})
+    settings = load_settings(path)
+    uri_keys = set()
+    if settings.sink.uri:
+        from urllib.parse import parse_qsl, urlsplit
+
+        uri_keys = {k.replace("-", "_") for k, _ in parse_qsl(urlsplit(settings.sink.uri).query)}
+    out = []
+    for loc, value in _flatten(settings.model_dump(mode="json", exclude={"sink": {"brokers", "topic"}})):
+        keys = tuple(k for k in loc if isinstance(k, str))
+        env = _env_name(loc)
+        if env is not None:
+            source = f"env {env}"
+        elif loc[:1] == ("sink",) and len(loc) == 2 and loc[1] in uri_keys:
+            source = "sink.uri"
+        elif loc in lines or (len(loc) > 1 and loc[:2] in lines and loc[0] == "sink" and loc[1] == "dispatchers"):
+            source = f"{path}:{lines.get(loc) or lines.get(loc[:2])}"
+        else:
+            source = "default"
+        if any(word in keys[-1] for word in _SECRET_WORDS) and value not in (None, ""):
+            value = "****"
+        dotted = ".".join(str(k).replace("_", "-") if isinstance(k, str) else f"[{k}]" for k in loc).replace(".[", "[")
+        out.append(f"{dotted} = {value!r}  # {source}" if not isinstance(value, (int, float)) or isinstance(value, bool) else f"{dotted} = {value}  # {source}")
+    return "\n".join(out)

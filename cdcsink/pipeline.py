@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,10 +19,12 @@ import structlog
 from cdcsink.checkpoint.store import Checkpoint, CheckpointStore, open_store
 from cdcsink.checkpoint.tracker import CheckpointTracker
 from cdcsink.config import Settings
-from cdcsink.decode import Decoder, decode_chunk
+from cdcsink.decode import Decoder, decode_chunk, reason_code
 from cdcsink.encode.build import build_encoder
 from cdcsink.encode.options import EncoderOptions
 from cdcsink.errors import InvalidEventError
+from cdcsink.http import Readiness
+from cdcsink.metrics import Metrics
 from cdcsink.kafka import AdminClient, AsyncProducer, Factory, SyncProducer, new_factory
 from cdcsink.kafka.options import KafkaOptions
 from cdcsink.kafka.topics import TopicManager, adjust_max_message_bytes, check_default_topic_partitions
@@ -102,23 +106,45 @@ async def prepare(settings: Settings, factory: Factory, clients: Clients) -> tup
 class Checkpointer:
     """Moves the stored checkpoint to the tracker's: watermark first, then the store."""
 
-    def __init__(self, tracker: CheckpointTracker, sink: KafkaSink, store: CheckpointStore, start: Checkpoint | None):
+    def __init__(
+        self,
+        tracker: CheckpointTracker,
+        sink: KafkaSink,
+        store: CheckpointStore,
+        start: Checkpoint | None,
+        metrics: Metrics,
+    ):
         self.tracker = tracker
         self.sink = sink
         self.store = store
+        self.metrics = metrics
         self.written_ts = start.checkpoint_ts if start else None
         self.written_position = start.position if start else None
+        self.written_commit_time_ms: int | None = None
         self.writes = 0
+        self._resolved_counted = 0
+
+    def lag_seconds(self) -> float:
+        """Now minus the commit time of the written checkpoint (NaN when unknown)."""
+        if self.written_commit_time_ms is None:
+            return math.nan
+        return max(0.0, time.time() - self.written_commit_time_ms / 1000)
 
     async def advance(self) -> None:
-        ts, position = self.tracker.checkpoint_ts, self.tracker.position
+        tracker = self.tracker
+        ts, position, commit_time_ms = tracker.checkpoint_ts, tracker.position, tracker.commit_time_ms
+        resolved_done = tracker.resolved_done
         if ts == self.written_ts and position == self.written_position:
             return
         if self.written_ts is None or ts > self.written_ts:
             await self.sink.broadcast_watermark(ts)
         await asyncio.to_thread(self.store.save, Checkpoint(ts, position))
         self.written_ts, self.written_position = ts, position
+        self.written_commit_time_ms = commit_time_ms
         self.writes += 1
+        self.metrics.checkpoint_writes.inc()
+        self.metrics.resolved_acked.inc(resolved_done - self._resolved_counted)
+        self._resolved_counted = resolved_done
         log.debug("checkpoint written", checkpoint_ts=ts, position=position)
 
     async def run_every(self, interval: float) -> None:
@@ -128,13 +154,24 @@ class Checkpointer:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, *, source: Source | None = None, store: CheckpointStore | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        source: Source | None = None,
+        store: CheckpointStore | None = None,
+        metrics: Metrics | None = None,
+        readiness: Readiness | None = None,
+    ):
         self.settings = settings
+        self.metrics = metrics or Metrics(settings.changefeed)
+        self.readiness = readiness or Readiness()
         self.source = source if source is not None else build_source(settings.source)
         self.store = store if store is not None else open_store(settings.checkpoint.store, settings.changefeed)
         self.stop_requested = asyncio.Event()
         self.sink: KafkaSink | None = None
         self.tracker: CheckpointTracker | None = None
+        self.checkpointer: Checkpointer | None = None
 
     def request_stop(self) -> None:
         """Stop reading; what was read is still delivered and checkpointed."""
@@ -164,14 +201,46 @@ class Pipeline:
                 tracker=tracker,
                 default_topic=settings.sink.topic,
                 max_inflight_messages=settings.sink.max_inflight_messages,
+                metrics=self.metrics,
             )
-            checkpointer = Checkpointer(tracker, sink, self.store, start)
+            checkpointer = self.checkpointer = Checkpointer(tracker, sink, self.store, start, self.metrics)
+            self._observe(sink, tracker, checkpointer, clients)
+            assert clients.admin is not None
+            self.readiness.set(True)
             resumable = start is not None and start.position is not None and self.source.description != "stdin"
             decoder = Decoder(start.checkpoint_ts if resumable and start else 0)
             position = start.position if resumable and start else None
-            return await self._run(sink, tracker, checkpointer, decoder, position)
+            watcher = asyncio.create_task(self._watch_kafka(clients.admin, settings.sink.topic), name="ready-check")
+            try:
+                return await self._run(sink, tracker, checkpointer, decoder, position)
+            finally:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
         finally:
+            self.readiness.set(False, "pipeline stopped")
             await clients.close()
+
+    def _observe(self, sink: KafkaSink, tracker: CheckpointTracker, checkpointer: Checkpointer, clients: Clients) -> None:
+        m = self.metrics
+        m.observe("cdcsink_checkpoint_ts", lambda: checkpointer.written_ts or 0)
+        m.observe("cdcsink_resolved_ts", lambda: tracker.resolved_ts)
+        m.observe("cdcsink_checkpoint_lag_seconds", checkpointer.lag_seconds)
+        m.observe("cdcsink_inflight_messages", lambda: sink.unacked_rows)
+        m.observe("cdcsink_pipeline_queue_depth", lambda: sink.buffered_rows, stage="buffer")
+        producer = clients.producer
+        m.observe("cdcsink_producer_inflight_requests", lambda: producer.inflight_requests() if producer else 0)
+
+    async def _watch_kafka(self, admin: AdminClient, topic: str) -> None:
+        """Keep /readyz honest while the pipeline is idle: Kafka must answer."""
+        interval = self.settings.ready_check_interval
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.wait_for(admin.partition_count(topic), max(interval, 1.0) * 2)
+            except Exception as error:
+                self.readiness.set(False, f"kafka unreachable: {type(error).__name__}: {error}".strip(": "))
+            else:
+                self.readiness.set(True)
 
     async def _run(
         self,
@@ -182,6 +251,7 @@ class Pipeline:
         position: dict[str, Any] | None,
     ) -> RunResult:
         queue: asyncio.Queue[Chunk | None] = asyncio.Queue(SOURCE_QUEUE_CHUNKS)
+        self.metrics.observe("cdcsink_pipeline_queue_depth", queue.qsize, stage="source")
         reader = asyncio.create_task(self._read(queue, position), name="source")
         ticker = asyncio.create_task(checkpointer.run_every(self.settings.checkpoint.interval), name="checkpoint")
         consumer = asyncio.create_task(self._consume(queue, sink, tracker, decoder), name="pipeline")
@@ -249,6 +319,7 @@ class Pipeline:
             events, invalid = decode_chunk(decoder, chunk)
             await sink.process(events)
             if invalid is not None:
+                self.metrics.invalid.labels(self.metrics.changefeed, reason_code(invalid.reason)).inc()
                 log.error("invalid input event; stopping", origin=invalid.origin, reason=invalid.reason)
                 break
             await sink.after_chunk(idle=False)

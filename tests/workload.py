@@ -74,7 +74,7 @@ def generate(
             w.ddls.append((schema, ddl_table, ts, query))
         if n % resolved_every == 0:
             ts += 1
-            w.lines.append(orjson.dumps({"kind": "resolved", "commit_ts": ts}))
+            w.lines.append(orjson.dumps({"kind": "resolved", "commit_ts": ts, "commit_time_ms": 1_700_000_000_000 + ts}))
             w.last_resolved = ts
     return w
 

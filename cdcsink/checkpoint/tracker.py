@@ -16,7 +16,7 @@ from typing import Any
 
 
 class Segment:
-    __slots__ = ("pending", "closed", "resolved_ts", "position", "commit_time_ms")
+    __slots__ = ("pending", "closed", "resolved_ts", "position", "commit_time_ms", "is_event")
 
     def __init__(self) -> None:
         self.pending = 0
@@ -24,6 +24,8 @@ class Segment:
         self.resolved_ts: int | None = None
         self.position: dict[str, Any] | None = None
         self.commit_time_ms: int | None = None
+        #: False for the end-of-input segment, which no resolved event closed.
+        self.is_event = True
 
 
 class CheckpointTracker:
@@ -33,6 +35,8 @@ class CheckpointTracker:
         self.commit_time_ms: int | None = None
         #: The latest resolved ts read from the input (acked or not).
         self.resolved_ts = checkpoint_ts
+        #: Resolved events the checkpoint has passed.
+        self.resolved_done = 0
         self.current = Segment()
         self._segments: deque[Segment] = deque((self.current,))
 
@@ -40,9 +44,12 @@ class CheckpointTracker:
     def pending_segments(self) -> int:
         return len(self._segments)
 
-    def resolve(self, ts: int, position: dict[str, Any] | None, commit_time_ms: int | None = None) -> None:
+    def resolve(
+        self, ts: int, position: dict[str, Any] | None, commit_time_ms: int | None = None, *, is_event: bool = True
+    ) -> None:
         """Close the current segment at resolved ``ts`` / source ``position``."""
         segment = self.current
+        segment.is_event = is_event
         segment.closed = True
         segment.resolved_ts = ts
         segment.position = position
@@ -55,7 +62,7 @@ class CheckpointTracker:
     def end_of_input(self, position: dict[str, Any] | None) -> None:
         """Close the input: once everything is acked the position moves to its end,
         while the checkpoint ts stays at the last resolved ts."""
-        self.resolve(self.resolved_ts, position, None)
+        self.resolve(self.resolved_ts, position, None, is_event=False)
 
     def ack(self, segment: Segment, count: int = 1) -> None:
         segment.pending -= count
@@ -71,3 +78,5 @@ class CheckpointTracker:
             self.position = done.position
             if done.commit_time_ms is not None:
                 self.commit_time_ms = done.commit_time_ms
+            if done.is_event:
+                self.resolved_done += 1

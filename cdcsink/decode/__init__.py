@@ -119,6 +119,25 @@ class Decoder:
         return ResolvedEvent(ts, commit_time_ms, None, line)
 
 
+_REASONS = (
+    ("not valid JSON", "json"),
+    ("not a JSON object", "not_object"),
+    ("unknown kind", "kind"),
+    ("unknown op", "op"),
+    ("needs a", "image"),
+    ("goes back", "order"),
+    ("is not after", "order"),
+)
+
+
+def reason_code(reason: str) -> str:
+    """A short, bounded code for an invalid-event reason (a metric label)."""
+    for text, code in _REASONS:
+        if text in reason:
+            return code
+    return "field"
+
+
 def _raw(raw: bytes | str) -> bytes:
     return raw if isinstance(raw, bytes) else raw.encode()
 

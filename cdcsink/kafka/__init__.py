@@ -65,6 +65,10 @@ class AsyncProducer(Protocol):
         is full). ``on_ack`` runs when Kafka acknowledges or rejects it."""
         ...
 
+    def inflight_requests(self) -> int:
+        """Produce requests in flight now (for metrics)."""
+        ...
+
     async def close(self) -> None:
         """Stop; batches not yet acknowledged are failed, never reported as acked."""
         ...

@@ -16,7 +16,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.structs import TopicPartition
 
@@ -29,7 +29,7 @@ _TOPIC_ALREADY_EXISTS = 36
 
 def is_retriable(error: BaseException) -> bool:
     """Whether retrying the same request may succeed (broker down, leader moved, timeout)."""
-    if isinstance(error, (asyncio.TimeoutError, ConnectionError)):
+    if isinstance(error, (asyncio.TimeoutError, ConnectionError, KafkaTimeoutError)):
         return True
     return isinstance(error, KafkaError) and bool(getattr(error, "retriable", False))
 
@@ -93,6 +93,9 @@ class AiokafkaAsyncProducer:
         if tp is None:
             tp = self._tps[(topic, partition)] = TopicPartition(topic, partition)
         return not self._accumulator._batches.get(tp)
+
+    def inflight_requests(self) -> int:
+        return len(self._producer._sender._in_flight)
 
     async def send_batch(self, batch: AiokafkaBatch, topic: str, partition: int, on_ack: AckCallback) -> None:
         future = await self._producer.send_batch(batch.builder, topic, partition=partition)

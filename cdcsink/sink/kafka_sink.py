@@ -15,6 +15,7 @@ Ordering rules it keeps:
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import structlog
@@ -25,6 +26,7 @@ from cdcsink.errors import CdcsinkError, DeliveryError, MessageTooLargeError
 from cdcsink.events import DDLEvent, ResolvedEvent, RowEvent
 from cdcsink.kafka import AsyncProducer, SyncProducer
 from cdcsink.kafka.topics import TopicManager
+from cdcsink.metrics import Metrics
 
 if TYPE_CHECKING:
     from cdcsink.route.router import Router
@@ -64,7 +66,7 @@ class RouteState:
 class InflightRun:
     """Rows handed over together; acknowledged when all of their batches are."""
 
-    __slots__ = ("topic", "partition", "events", "marks", "batches", "sealed", "messages", "nbytes")
+    __slots__ = ("topic", "partition", "events", "marks", "batches", "sealed", "messages", "nbytes", "started")
 
     def __init__(self, topic: str, partition: int, events: list[RowEvent], marks: list[tuple[int, Segment]]) -> None:
         self.topic = topic
@@ -75,6 +77,7 @@ class InflightRun:
         self.sealed = False
         self.messages = 0
         self.nbytes = 0
+        self.started = time.monotonic()
 
 
 class SinkStats:
@@ -106,6 +109,7 @@ class KafkaSink:
         default_topic: str,
         max_inflight_messages: int = 100_000,
         max_buffer_rows: int = 4096,
+        metrics: Metrics | None = None,
     ) -> None:
         self.router = router
         self.encoder = encoder
@@ -117,6 +121,7 @@ class KafkaSink:
         self.max_inflight = max_inflight_messages
         self.max_buffer_rows = max_buffer_rows
         self.stats = SinkStats()
+        self.metrics = metrics or Metrics()
         self.failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         #: Rows routed and not yet acknowledged (buffered or in flight).
         self.unacked_rows = 0
@@ -132,6 +137,11 @@ class KafkaSink:
     @property
     def error(self) -> BaseException | None:
         return self.failed.exception() if self.failed.done() else None
+
+    @property
+    def buffered_rows(self) -> int:
+        """Rows routed but not yet handed to the producer."""
+        return sum(len(b.events) for b in self._active)
 
     def fail(self, error: BaseException) -> None:
         """Record the first failure; later ones are logged only."""
@@ -180,29 +190,34 @@ class KafkaSink:
         tracker = self.tracker
         active = self._active
         max_rows = self.max_buffer_rows
+        rows = ddls = resolved = 0
         for event in events:
             if type(event) is RowEvent:
+                rows += 1
                 tables = routes.get(event.schema)
                 route = tables.get(event.table) if tables is not None else None
                 if route is None:
                     route = await self._route(event.schema, event.table)
                 buffer = route.buffers[route.partition(event, route.partitions)]
-                rows = buffer.events
-                if not rows:
+                buffered = buffer.events
+                if not buffered:
                     active.append(buffer)
-                rows.append(event)
+                buffered.append(event)
                 segment = tracker.current
                 if buffer.segment is not segment:
-                    buffer.marks.append((len(rows) - 1, segment))
+                    buffer.marks.append((len(buffered) - 1, segment))
                     buffer.segment = segment
                 segment.pending += 1
                 self.unacked_rows += 1
-                if len(rows) >= max_rows:
+                if len(buffered) >= max_rows:
                     await self._hand_over(buffer)
             elif type(event) is ResolvedEvent:
+                resolved += 1
                 tracker.resolve(event.commit_ts, event.position, event.commit_time_ms)
             else:
+                ddls += 1
                 await self._ddl(event)  # type: ignore[arg-type]
+        self.metrics.received_events(rows, ddls, resolved)
 
     async def after_chunk(self, idle: bool) -> None:
         """Hand over buffers the producer could send at once (all of them when
@@ -255,6 +270,7 @@ class KafkaSink:
                 batch.append(key, value)
         run.messages = len(messages)
         run.nbytes = nbytes
+        self.metrics.batch_size.observe(len(messages))
         await self._send(batch, run)
         run.sealed = True
         if run.batches == 0:
@@ -289,11 +305,16 @@ class KafkaSink:
         self.unacked_rows -= len(events)
         self.stats.rows_acked += len(events)
         self.stats.add(run.topic, run.partition, run.messages, run.nbytes)
+        metrics = self.metrics
+        metrics.row_acked.inc(len(events))
+        metrics.sent(run.topic, run.messages, run.nbytes)
+        metrics.send_latency.observe(time.monotonic() - run.started)
         self.written_topics.add(run.topic)
         self._wake()
 
     def _run_failed(self, run: InflightRun, error: BaseException) -> None:
         first = run.events[0]
+        self.metrics.send_error(run.topic, error)
         self.fail(
             DeliveryError(
                 f"delivery to topic {run.topic} partition {run.partition} failed "
@@ -318,6 +339,7 @@ class KafkaSink:
     async def _ddl(self, event: DDLEvent) -> None:
         segment = self.tracker.current
         segment.pending += 1
+        started = time.monotonic()
         await self.barrier()
         topic = self.router.ddl_topic(event.schema, event.table)
         try:
@@ -327,13 +349,16 @@ class KafkaSink:
                 await self.sync_producer.send_messages(topic, partitions, key, value)
                 for partition in range(partitions):
                     self.stats.add(topic, partition, 1, len(value))
+                self.metrics.sent(topic, partitions, len(value) * partitions)
             else:
                 await self.sync_producer.send_message(topic, 0, key, value)
                 self.stats.add(topic, 0, 1, len(value))
+                self.metrics.sent(topic, 1, len(value))
         except CdcsinkError as error:
             self.fail(type(error)(f"{event.describe()}: {error}"))
             self._raise_if_failed()
         except Exception as error:
+            self.metrics.send_error(topic, error)
             self.fail(DeliveryError(f"DDL to topic {topic} failed ({type(error).__name__}: {error}); {event.describe()}", error))
             log.error(
                 "DDL delivery failed",
@@ -346,6 +371,8 @@ class KafkaSink:
             self._raise_if_failed()
         self.written_topics.add(topic)
         self.stats.ddls_acked += 1
+        self.metrics.ddl_acked.inc()
+        self.metrics.ddl_duration.observe(time.monotonic() - started)
         self.tracker.ack(segment)
 
     async def broadcast_watermark(self, ts: int) -> None:
@@ -362,8 +389,11 @@ class KafkaSink:
                 *(self.sync_producer.send_messages(t, n, key, value) for t, n in zip(topics, counts))
             )
         except Exception as error:
+            for topic in topics:
+                self.metrics.send_error(topic, error)
             raise DeliveryError(f"watermark {ts} broadcast failed ({type(error).__name__}: {error})", error) from None
         for topic, n in zip(topics, counts):
             for partition in range(n):
                 self.stats.add(topic, partition, 1, len(value))
+            self.metrics.sent(topic, n, len(value) * n)
         self.stats.watermarks_acked += sum(counts)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from cdcsink.configtypes import Bool, Duration, component_config
 
@@ -13,7 +14,7 @@ class SourceConfig(BaseModel):
     model_config = component_config()
 
     type: Literal["file", "stdin"] = Field(default="file", description="file or stdin.")
-    path: list[str] = Field(
+    path: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="file: an NDJSON path, a list of paths, or a glob; read in order."
     )
     follow: Bool = Field(default=False, description="file: keep tailing the last file (like tail -F) instead of exiting at its end.")

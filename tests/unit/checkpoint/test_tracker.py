@@ -57,3 +57,11 @@ def test_commit_time_follows_checkpoint():
     t = CheckpointTracker()
     t.resolve(7, pos(1), commit_time_ms=1234)
     assert t.commit_time_ms == 1234
+
+
+def test_resolved_done_counts_real_resolved_events_only():
+    t = CheckpointTracker()
+    t.resolve(1, pos(1))
+    t.resolve(2, pos(2))
+    t.end_of_input(pos(3))
+    assert t.resolved_done == 2 and t.position == pos(3)

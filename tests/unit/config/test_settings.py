@@ -98,3 +98,14 @@ def test_invalid_yaml_and_missing_file(tmp_path):
 def test_required_acks_zero_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="required-acks: 0 is not allowed"):
         load_settings(write(tmp_path, BASE.replace("protocol=canal-json", "protocol=canal-json&required-acks=0")))
+
+
+def test_list_and_complex_values_from_env(monkeypatch):
+    monkeypatch.setenv("CDCSINK_SINK__URI", "kafka://k:9092/t?protocol=canal-json")
+    monkeypatch.setenv("CDCSINK_SOURCE__PATH", "/a.ndjson,/b/*.ndjson")
+    assert load_settings(None).source.path == ["/a.ndjson", "/b/*.ndjson"]
+    monkeypatch.setenv("CDCSINK_SINK__DISPATCHERS", '[{"matcher": ["shop.*"], "partition": "ts"}]')
+    assert load_settings(None).sink.dispatchers[0].partition == "ts"
+    monkeypatch.setenv("CDCSINK_SINK__DISPATCHERS", "not json")
+    with pytest.raises(ConfigError, match="^env: error parsing value for field \"sink\""):
+        load_settings(None)

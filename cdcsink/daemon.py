@@ -1,0 +1,142 @@
+"""The daemon: runs the pipeline under a supervisor, serves the HTTP endpoints,
+and turns signals into a bounded, checkpointed shutdown.
+
+Supervisor: a retriable failure (broker down, leader moved, timeout) closes
+the run's clients and starts a new run from the stored checkpoint after an
+exponential backoff with jitter. A fatal failure (invalid config, invalid
+input, message too large, authentication or authorization) ends the daemon
+at once with a one-line reason: restarting would fail the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import sys
+from typing import Callable
+
+import structlog
+
+from cdcsink.config import Settings
+from cdcsink.errors import CdcsinkError, ConfigError, DeliveryError, InvalidEventError, MessageTooLargeError
+from cdcsink.http import HttpServer, Readiness
+from cdcsink.kafka.aiokafka_client import is_retriable
+from cdcsink.metrics import Metrics
+from cdcsink.pipeline import Pipeline, RunResult
+from cdcsink.progress import Progress
+
+log = structlog.get_logger("cdcsink.daemon")
+
+
+class ShutdownTimeout(CdcsinkError):
+    """In-flight messages were not drained within shutdown-timeout."""
+
+
+def is_restartable(error: BaseException) -> bool:
+    """Whether a new run from the checkpoint may succeed where this one failed."""
+    if isinstance(error, (ConfigError, InvalidEventError, MessageTooLargeError)):
+        return False
+    if isinstance(error, DeliveryError):
+        return error.cause is None or is_retriable(error.cause)
+    return is_retriable(error)
+
+
+def backoff_delay(attempt: int, low: float, high: float, rand: Callable[[], float] = random.random) -> float:
+    """Exponential backoff with full jitter in [base/2, base], base = low * 2**attempt capped at high."""
+    base = min(high, low * (2 ** min(attempt, 32)))
+    return base / 2 + rand() * base / 2
+
+
+class Daemon:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics(settings.changefeed)
+        self.readiness = Readiness()
+        self.http: HttpServer | None = None
+        self.pipeline: Pipeline | None = None
+        self.stopping = asyncio.Event()
+        self.signals = 0
+
+    def on_signal(self, signum: int) -> None:
+        self.signals += 1
+        if self.signals > 1:
+            print("cdcsink: second signal, exiting at once", file=sys.stderr)
+            import os
+
+            os._exit(130)
+        log.info("stopping: draining in-flight messages", signal=signal.Signals(signum).name)
+        self.stopping.set()
+        if self.pipeline is not None:
+            self.pipeline.request_stop()
+
+    async def run(self) -> RunResult | None:
+        settings = self.settings
+        if settings.http.enabled:
+            self.http = HttpServer(self.metrics, self.readiness, settings.http.host, settings.http.port)
+            await self.http.start()
+        try:
+            return await self._supervise()
+        finally:
+            if self.http is not None:
+                await self.http.close()
+
+    async def _supervise(self) -> RunResult | None:
+        restart = self.settings.restart
+        attempt = 0
+        while True:
+            pipeline = self.pipeline = Pipeline(self.settings, metrics=self.metrics, readiness=self.readiness)
+            if self.stopping.is_set():
+                return None
+            progress = Progress.start_if_terminal(pipeline, self.settings)
+            try:
+                return await self._run_once(pipeline)
+            except CdcsinkError as error:
+                if not is_restartable(error) or self.stopping.is_set():
+                    raise
+                cause = error
+            except Exception as error:
+                if not is_restartable(error) or self.stopping.is_set():
+                    raise
+                cause = error
+            finally:
+                if progress is not None:
+                    progress.stop()
+            made_progress = pipeline.checkpointer is not None and pipeline.checkpointer.writes > 0
+            attempt = 0 if made_progress else attempt + 1
+            if restart.max_attempts and attempt > restart.max_attempts:
+                raise DeliveryError(f"giving up after {restart.max_attempts} restarts without progress: {cause}")
+            delay = backoff_delay(attempt, restart.backoff_min, restart.backoff_max)
+            self.metrics.restarts.inc()
+            self.readiness.set(False, f"restarting in {delay:.1f}s after: {cause}")
+            log.warning(
+                "pipeline failed; restarting from the checkpoint",
+                cause=f"{type(cause).__name__}: {cause}",
+                attempt=attempt,
+                delay_s=round(delay, 2),
+            )
+            try:
+                await asyncio.wait_for(self.stopping.wait(), delay)
+                return None
+            except asyncio.TimeoutError:
+                pass
+
+    async def _run_once(self, pipeline: Pipeline) -> RunResult:
+        run = asyncio.create_task(pipeline.run())
+        stop = asyncio.create_task(self.stopping.wait())
+        try:
+            done, _ = await asyncio.wait({run, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if run in done:
+                return run.result()
+            pipeline.request_stop()
+            try:
+                return await asyncio.wait_for(asyncio.shield(run), self.settings.shutdown_timeout)
+            except asyncio.TimeoutError:
+                run.cancel()
+                await asyncio.gather(run, return_exceptions=True)
+                raise ShutdownTimeout(
+                    f"in-flight messages not drained within shutdown-timeout ({self.settings.shutdown_timeout:g}s); "
+                    "the checkpoint stays at the last acknowledged resolved ts"
+                ) from None
+        finally:
+            stop.cancel()

@@ -1,0 +1,108 @@
+"""Prometheus metrics.
+
+Counters move once per batch, chunk or checkpoint, never once per event, and
+gauges that mirror pipeline state (queue depth, in-flight rows, checkpoint)
+are read at scrape time, so metrics cost the hot path nothing. Label sets are
+bounded: ``changefeed``, ``kind``, ``topic``, ``stage``, ``error`` (an
+exception class name) and ``reason`` (a fixed set of codes); never key values.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+BATCH_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384)
+
+#: Every metric name with its type and labels (besides ``changefeed``), for docs and tests.
+METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "cdcsink_events_received_total": ("counter", ("kind",), "Events read and decoded from the source, by kind (row, ddl, resolved)."),
+    "cdcsink_events_acked_total": ("counter", ("kind",), "Events acknowledged by Kafka (row, ddl) or covered by the checkpoint (resolved)."),
+    "cdcsink_invalid_events_total": ("counter", ("reason",), "Input lines rejected as invalid, by reason code."),
+    "cdcsink_messages_sent_total": ("counter", ("topic",), "Kafka messages acknowledged (rows, DDL, watermarks), by topic."),
+    "cdcsink_bytes_sent_total": ("counter", ("topic",), "Bytes of message values acknowledged, by topic."),
+    "cdcsink_send_errors_total": ("counter", ("topic", "error"), "Failed deliveries, by topic and error class."),
+    "cdcsink_send_latency_seconds": ("histogram", (), "Time from handing a row batch to the producer to its ack."),
+    "cdcsink_batch_size": ("histogram", (), "Messages per row batch handed to the producer."),
+    "cdcsink_checkpoint_ts": ("gauge", (), "The acknowledged checkpoint (resolved ts) of this run."),
+    "cdcsink_resolved_ts": ("gauge", (), "The latest resolved ts read from the input."),
+    "cdcsink_checkpoint_lag_seconds": ("gauge", (), "Now minus the commit time of the checkpoint (needs commit_time_ms in the input)."),
+    "cdcsink_checkpoint_writes_total": ("counter", (), "Checkpoint store writes."),
+    "cdcsink_pipeline_queue_depth": ("gauge", ("stage",), "Items waiting between stages: source (chunks read, not processed), buffer (rows routed, not handed to the producer)."),
+    "cdcsink_inflight_messages": ("gauge", (), "Rows routed but not yet acknowledged."),
+    "cdcsink_restarts_total": ("counter", (), "Pipeline restarts from the checkpoint after a retriable failure."),
+    "cdcsink_ddl_duration_seconds": ("histogram", (), "DDL barrier plus send time."),
+    "cdcsink_producer_inflight_requests": ("gauge", (), "Produce requests the Kafka client has in flight."),
+}
+
+
+class Metrics:
+    """The metrics of one daemon process, in their own registry."""
+
+    def __init__(self, changefeed: str = "default", registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.changefeed = changefeed
+        r, cf = self.registry, ("changefeed",)
+
+        def doc(name: str) -> str:
+            return METRICS[name][2]
+
+        self.received = Counter("cdcsink_events_received", doc("cdcsink_events_received_total"), cf + ("kind",), registry=r)
+        self.acked = Counter("cdcsink_events_acked", doc("cdcsink_events_acked_total"), cf + ("kind",), registry=r)
+        self.invalid = Counter("cdcsink_invalid_events", doc("cdcsink_invalid_events_total"), cf + ("reason",), registry=r)
+        self.messages = Counter("cdcsink_messages_sent", doc("cdcsink_messages_sent_total"), cf + ("topic",), registry=r)
+        self.bytes = Counter("cdcsink_bytes_sent", doc("cdcsink_bytes_sent_total"), cf + ("topic",), registry=r)
+        self.send_errors = Counter("cdcsink_send_errors", doc("cdcsink_send_errors_total"), cf + ("topic", "error"), registry=r)
+        self.send_latency = Histogram(
+            "cdcsink_send_latency_seconds", doc("cdcsink_send_latency_seconds"), cf, buckets=LATENCY_BUCKETS, registry=r
+        ).labels(changefeed)
+        self.batch_size = Histogram(
+            "cdcsink_batch_size", doc("cdcsink_batch_size"), cf, buckets=BATCH_BUCKETS, registry=r
+        ).labels(changefeed)
+        self.checkpoint_writes = Counter(
+            "cdcsink_checkpoint_writes", doc("cdcsink_checkpoint_writes_total"), cf, registry=r
+        ).labels(changefeed)
+        self.restarts = Counter("cdcsink_restarts", doc("cdcsink_restarts_total"), cf, registry=r).labels(changefeed)
+        self.ddl_duration = Histogram(
+            "cdcsink_ddl_duration_seconds", doc("cdcsink_ddl_duration_seconds"), cf, buckets=LATENCY_BUCKETS, registry=r
+        ).labels(changefeed)
+        self._gauges: dict[str, Gauge] = {}
+        for name in ("cdcsink_checkpoint_ts", "cdcsink_resolved_ts", "cdcsink_checkpoint_lag_seconds",
+                     "cdcsink_inflight_messages", "cdcsink_producer_inflight_requests"):
+            self._gauges[name] = Gauge(name, doc(name), cf, registry=r)
+        self._gauges["cdcsink_pipeline_queue_depth"] = Gauge(
+            "cdcsink_pipeline_queue_depth", doc("cdcsink_pipeline_queue_depth"), cf + ("stage",), registry=r
+        )
+        self._topic_children: dict[str, tuple[Counter, Counter]] = {}
+        self.row_acked = self.acked.labels(changefeed, "row")
+        self.ddl_acked = self.acked.labels(changefeed, "ddl")
+        self.resolved_acked = self.acked.labels(changefeed, "resolved")
+
+    def observe(self, name: str, read: Callable[[], float], **labels: str) -> None:
+        """Make gauge ``name`` read ``read()`` at scrape time."""
+        self._gauges[name].labels(changefeed=self.changefeed, **labels).set_function(read)
+
+    def sent(self, topic: str, messages: int, nbytes: int) -> None:
+        children = self._topic_children.get(topic)
+        if children is None:
+            children = self._topic_children[topic] = (
+                self.messages.labels(self.changefeed, topic),
+                self.bytes.labels(self.changefeed, topic),
+            )
+        children[0].inc(messages)
+        children[1].inc(nbytes)
+
+    def received_events(self, rows: int, ddls: int, resolved: int) -> None:
+        cf = self.changefeed
+        if rows:
+            self.received.labels(cf, "row").inc(rows)
+        if ddls:
+            self.received.labels(cf, "ddl").inc(ddls)
+        if resolved:
+            self.received.labels(cf, "resolved").inc(resolved)
+
+    def send_error(self, topic: str, error: BaseException) -> None:
+        cause = getattr(error, "cause", None) or error
+        self.send_errors.labels(self.changefeed, topic, type(cause).__name__).inc()

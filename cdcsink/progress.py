@@ -1,0 +1,55 @@
+"""A one-line progress display for one-shot runs on a terminal.
+
+Shown only when stderr is a TTY and the source does not follow its input;
+otherwise nothing extra is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from cdcsink.config import Settings
+    from cdcsink.pipeline import Pipeline
+
+
+class Progress:
+    def __init__(self, pipeline: "Pipeline", stream: TextIO, interval: float = 0.5) -> None:
+        self.pipeline = pipeline
+        self.stream = stream
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._started = time.monotonic()
+
+    @classmethod
+    def start_if_terminal(cls, pipeline: "Pipeline", settings: "Settings", stream: TextIO | None = None) -> "Progress | None":
+        stream = stream or sys.stderr
+        if settings.source.type == "file" and settings.source.follow:
+            return None
+        if not stream.isatty():
+            return None
+        progress = cls(pipeline, stream)
+        progress._task = asyncio.get_running_loop().create_task(progress._loop())
+        return progress
+
+    def line(self) -> str:
+        sink = self.pipeline.sink
+        rows = sink.stats.rows_acked if sink else 0
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        checkpoint = self.pipeline.checkpointer.written_ts if self.pipeline.checkpointer else None
+        return f"rows acked {rows:,}  {rows / elapsed:,.0f}/s  checkpoint {checkpoint if checkpoint is not None else '-'}"
+
+    async def _loop(self) -> None:
+        while True:
+            self.stream.write("\r\x1b[2K" + self.line())
+            self.stream.flush()
+            await asyncio.sleep(self.interval)
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self.stream.write("\r\x1b[2K" + self.line() + "\n")
+            self.stream.flush()

@@ -1,0 +1,155 @@
+"""The daemon as users run it: a subprocess configured by env vars only."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from cdcsink.devtools.broker import DevBroker, free_port
+from cdcsink.metrics import METRICS
+from tests.workload import generate
+
+pytestmark = pytest.mark.broker
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+def scrape(port: int) -> dict[str, float]:
+    status, text = get(port, "/metrics")
+    assert status == 200
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values
+
+
+def metric(values: dict[str, float], name: str, **labels: str) -> float:
+    total = 0.0
+    for key, value in values.items():
+        base = key.split("{", 1)[0]
+        if base != name:
+            continue
+        if all(f'{k}="{v}"' in key for k, v in labels.items()):
+            total += value
+    return total
+
+
+def start_daemon(bootstrap: str, input_path: Path, checkpoint: Path, port: int, topic: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDCSINK_")}
+    env.update(
+        PYTHONPATH=str(ROOT),
+        CDCSINK_CHANGEFEED="daemon-test",
+        CDCSINK_SOURCE__TYPE="file",
+        CDCSINK_SOURCE__PATH=str(input_path),
+        CDCSINK_SOURCE__FOLLOW="true",
+        CDCSINK_SOURCE__POLL_INTERVAL="50ms",
+        CDCSINK_SINK__URI=f"kafka://{bootstrap}/{topic}?protocol=canal-json&enable-tidb-extension=true&partition-num=2",
+        CDCSINK_SINK__WRITE_TIMEOUT="3s",
+        CDCSINK_SINK__READ_TIMEOUT="3s",
+        CDCSINK_CHECKPOINT__STORE=f"file://{checkpoint}",
+        CDCSINK_CHECKPOINT__INTERVAL="200ms",
+        CDCSINK_HTTP__HOST="127.0.0.1",
+        CDCSINK_HTTP__PORT=str(port),
+        CDCSINK_READY_CHECK_INTERVAL="300ms",
+        CDCSINK_LOG__FORMAT="json",
+    )
+    return subprocess.Popen([sys.executable, "-m", "cdcsink", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_metrics_readiness_and_sigterm(tmp_path, unique):
+    first = generate(600, tables=3, resolved_every=50)
+    path = first.write(tmp_path / "events.ndjson")
+    checkpoint = tmp_path / "cp.json"
+    port = free_port()
+    with DevBroker(log_path=tmp_path / "broker.log") as broker:
+        proc = start_daemon(broker.bootstrap, path, checkpoint, port, f"daemon-{unique}")
+        try:
+            wait_for(lambda: get(port, "/healthz")[0] == 200)
+            wait_for(lambda: get(port, "/readyz")[0] == 200)
+            wait_for(lambda: checkpoint.exists() and json.loads(checkpoint.read_text())["checkpoint_ts"] == first.last_resolved)
+            before = scrape(port)
+            # Every documented metric is exposed (histograms as _bucket/_sum/_count).
+            exposed = {k.split("{", 1)[0] for k in before}
+            for name, (kind, _, _) in METRICS.items():
+                wanted = name + "_count" if kind == "histogram" else name
+                if name in ("cdcsink_invalid_events_total", "cdcsink_send_errors_total"):
+                    continue  # labelled counters appear on their first increment
+                assert wanted in exposed, name
+            assert metric(before, "cdcsink_events_received_total", kind="row", changefeed="daemon-test") == 600
+            assert metric(before, "cdcsink_events_acked_total", kind="row") == 600
+            assert metric(before, "cdcsink_checkpoint_ts") == first.last_resolved
+            assert metric(before, "cdcsink_checkpoint_lag_seconds") > 0
+            assert metric(before, "cdcsink_messages_sent_total") >= 600
+            assert metric(before, "cdcsink_send_latency_seconds_count") >= 1
+            # More events move the counters.
+            more = generate(300, tables=3, resolved_every=50, seed=3, start_ts=first.last_resolved + 1)
+            with path.open("ab") as f:
+                f.write(b"".join(line + b"\n" for line in more.lines))
+            wait_for(lambda: metric(scrape(port), "cdcsink_events_acked_total", kind="row") == 900)
+            after = scrape(port)
+            assert metric(after, "cdcsink_bytes_sent_total") > metric(before, "cdcsink_bytes_sent_total")
+            wait_for(lambda: metric(scrape(port), "cdcsink_checkpoint_ts") == more.last_resolved)
+            assert metric(scrape(port), "cdcsink_checkpoint_writes_total") > metric(before, "cdcsink_checkpoint_writes_total")
+            # Trailing rows after the last resolved event, then SIGTERM: drained and checkpointed.
+            tail = generate(40, tables=3, resolved_every=1000, seed=4, start_ts=more.last_resolved + 1)
+            with path.open("ab") as f:
+                f.write(b"".join(line + b"\n" for line in tail.lines))
+            wait_for(lambda: metric(scrape(port), "cdcsink_events_acked_total", kind="row") == 940)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0, proc.stderr.read().decode()
+            stored = json.loads(checkpoint.read_text())
+            assert stored["checkpoint_ts"] == more.last_resolved
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        logs = proc.stderr.read().decode().splitlines()
+        assert logs and all(json.loads(line) for line in logs if line.startswith("{"))
+
+
+def test_readyz_turns_503_when_the_broker_goes_away(tmp_path, unique):
+    path = generate(100, tables=2, resolved_every=20).write(tmp_path / "events.ndjson")
+    port = free_port()
+    broker = DevBroker(log_path=tmp_path / "broker.log").start()
+    proc = start_daemon(broker.bootstrap, path, tmp_path / "cp.json", port, f"ready-{unique}")
+    try:
+        wait_for(lambda: get(port, "/readyz")[0] == 200)
+        broker.stop()
+        status, body = wait_for(lambda: (lambda r: r if r[0] == 503 else None)(get(port, "/readyz")), timeout=30)
+        assert json.loads(body)["ready"] is False and json.loads(body)["reason"]
+        assert get(port, "/healthz")[0] == 200  # alive, just not ready
+    finally:
+        broker.stop()
+        proc.kill()
+        proc.wait()
