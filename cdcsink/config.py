@@ -34,7 +34,7 @@ class LogConfig(BaseModel):
     model_config = component_config()
 
     format: Literal["json", "console"] = Field(default="console", description="json lines, or key=value for a terminal.")
-    level: Literal["debug", "info", "warning", "error"] = "info"
+    level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="debug, info, warning or error.")
 
 
 class HttpConfig(BaseModel):

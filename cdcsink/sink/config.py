@@ -29,24 +29,24 @@ class SinkConfig(BaseModel):
     )
     replication_factor: int = Field(default=1, ge=1, description="Replication factor for created topics.")
     required_acks: int = Field(default=-1, description="-1 (all in-sync replicas) or 1 (leader only).")
-    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "none"
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(default="none", description="Producer compression: none, gzip, snappy, lz4, zstd.")
     max_message_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, description="Upper bound of one message; capped by the topic/broker limit."
     )
     max_retry: int = Field(default=5, ge=0, description="Retries of DDL and checkpoint messages.")
     kafka_version: str | None = Field(default=None, description="Accepted for TiCDC compatibility; the version is detected.")
-    kafka_client_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]+$")
+    kafka_client_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]+$", description="Client id sent to Kafka; default cdcsink-<changefeed>.")
     kafka_client: Literal["aiokafka"] = Field(default="aiokafka", description="Kafka client library.")
-    auto_create_topic: Bool = True
-    dial_timeout: Duration = 10.0
-    read_timeout: Duration = 10.0
-    write_timeout: Duration = 10.0
-    enable_tidb_extension: Bool = False
+    auto_create_topic: Bool = Field(default=True, description="Create missing topics (partition-num, replication-factor).")
+    dial_timeout: Duration = Field(default=10.0, description="Accepted for TiCDC compatibility (connection set-up is bounded by read/write-timeout).")
+    read_timeout: Duration = Field(default=10.0, description="Kafka request timeout (the larger of read/write-timeout is used).")
+    write_timeout: Duration = Field(default=10.0, description="Kafka request timeout; a batch not acknowledged in time fails the run.")
+    enable_tidb_extension: Bool = Field(default=False, description="canal-json: add _tidb.commitTs and send TIDB_WATERMARK messages.")
     max_batch_size: int = Field(default=16, ge=1, description="open-protocol: rows per message at most.")
     max_inflight_messages: int = Field(
         default=100_000, ge=1, description="Row messages encoded but not yet acknowledged, at most (backpressure)."
     )
-    dispatchers: list[DispatcherConfig] = Field(default_factory=list)
+    dispatchers: list[DispatcherConfig] = Field(default_factory=list, description="Routing rules {matcher, topic, partition, columns}; first match wins. Env: a JSON list.")
 
     # Derived from the URI.
     brokers: list[str] = Field(default_factory=list, exclude=True)

@@ -1,0 +1,40 @@
+from pathlib import Path
+
+from cdcsink.config import Settings
+from cdcsink.docs import render_readme
+from cdcsink.metrics import METRICS, Metrics
+
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+
+def test_readme_tables_match_the_code():
+    text = README.read_text()
+    assert render_readme(text) == text, "README tables are stale: run python -m cdcsink.docs --write"
+
+
+def test_every_top_level_setting_is_documented():
+    text = README.read_text()
+    for name in Settings.model_fields:
+        assert f"CDCSINK_{name.upper()}" in text
+
+
+def test_metric_list_matches_the_registry():
+    from prometheus_client import generate_latest
+
+    metrics = Metrics("cf")
+    metrics.invalid.labels("cf", "json").inc()
+    metrics.send_errors.labels("cf", "t", "KafkaError").inc()
+    metrics.received.labels("cf", "row").inc()
+    metrics.acked.labels("cf", "row").inc()
+    metrics.sent("t", 1, 1)
+    for name in ("cdcsink_checkpoint_ts", "cdcsink_resolved_ts", "cdcsink_checkpoint_lag_seconds",
+                 "cdcsink_inflight_messages", "cdcsink_producer_inflight_requests"):
+        metrics.observe(name, lambda: 1.0)
+    metrics.observe("cdcsink_pipeline_queue_depth", lambda: 1.0, stage="source")
+    exposed = {line.split("{")[0].split(" ")[0] for line in generate_latest(metrics.registry).decode().splitlines()
+               if line and not line.startswith("#")}
+    for name, (kind, _, _) in METRICS.items():
+        assert (name + "_count" if kind == "histogram" else name) in exposed, name
+    for line in exposed:
+        base = line.removesuffix("_bucket").removesuffix("_count").removesuffix("_sum").removesuffix("_created")
+        assert base in METRICS or base + "_total" in METRICS, line
