@@ -16,7 +16,13 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from cdcsink.checkpoint.config import CheckpointConfig
 from cdcsink.configtypes import Bool, Duration, component_config
@@ -35,6 +41,13 @@ class LogConfig(BaseModel):
 
     format: Literal["json", "console"] = Field(default="console", description="json lines, or key=value for a terminal.")
     level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="debug, info, warning or error.")
+
+
+class _EnvWithoutFileVars(EnvSettingsSource):
+    """Env vars, leaving ``*_FILE`` ones to :func:`load_settings` (they name files)."""
+
+    def _load_env_vars(self):  # type: ignore[override]
+        return {k: v for k, v in super()._load_env_vars().items() if not k.lower().endswith("_file")}
 
 
 class HttpConfig(BaseModel):
@@ -86,7 +99,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The YAML file arrives as init kwargs; env vars win over it.
-        return (env_settings, init_settings)
+        return (_EnvWithoutFileVars(settings_cls), init_settings)
 
 
 def _normalize(value: Any) -> Any:
@@ -176,6 +189,35 @@ def describe_validation_error(error: ValidationError, path: str | None, lines: d
     return f"{prefix}{dotted}: {msg}{suffix}" if dotted else f"{prefix}{msg}{suffix}"
 
 
+def _file_env() -> dict[str, Any]:
+    """Values of ``CDCSINK_<KEY>_FILE`` env vars: the named file's content, as a
+    nested dict like the YAML's (for secrets mounted as files)."""
+    values: dict[str, Any] = {}
+    for name, file_path in os.environ.items():
+        if not (name.startswith(ENV_PREFIX) and name.endswith("_FILE")):
+            continue
+        try:
+            content = Path(file_path).read_text().strip()
+        except OSError as error:
+            raise ConfigError(f"env {name}: cannot read {file_path}: {error.strerror}") from None
+        keys = name[len(ENV_PREFIX) : -len("_FILE")].lower().split("__")
+        node = values
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = content
+    return values
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     """Settings from ``path`` (else ``$CDCSINK_CONFIG``, else /etc/cdcsink/cdcsink.yaml
     when it exists, else env vars alone)."""
@@ -185,6 +227,7 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     lines: dict[tuple[Any, ...], int] = {}
     if path is not None:
         data, lines = read_yaml(path)
+    data = _merge(data, _file_env())
     try:
         return Settings(**data)
     except ValidationError as error:
@@ -207,6 +250,12 @@ def _flatten(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ..
     return [(path, value)]
 
 
+def _mask_uri(uri: str) -> str:
+    """A URI with secret query values (sasl-password, ...) and user:password@ masked."""
+    masked = re.sub(r"//([^:/@]+):([^@/]+)@", r"//\1:****@", uri)
+    return re.sub(r"([?&][^=&]*(?:password|secret|token)[^=&]*=)[^&]*", r"\1****", masked)
+
+
 def show_config(path: str | os.PathLike[str] | None = None) -> str:
     """The effective settings, one ``key = value  # source`` line each, secrets masked."""
     if path is None:
@@ -222,7 +271,11 @@ def show_config(path: str | os.PathLike[str] | None = None) -> str:
     for loc, value in _flatten(settings.model_dump(mode="json", exclude={"sink": {"brokers", "topic"}})):
         keys = tuple(k for k in loc if isinstance(k, str))
         env = _env_name(loc)
-        if env is not None:
+        file_env = ENV_PREFIX + "__".join(k.upper() for k in keys) + "_FILE"
+        if env is None and file_env in os.environ:
+            source = f"env {file_env} (secret, masked)"
+            value = "****"
+        elif env is not None:
             source = f"env {env}"
         elif loc[:1] == ("sink",) and len(loc) == 2 and loc[1] in uri_keys:
             source = "sink.uri"
@@ -232,6 +285,8 @@ def show_config(path: str | os.PathLike[str] | None = None) -> str:
             source = "default"
         if any(word in keys[-1] for word in _SECRET_WORDS) and value not in (None, ""):
             value = "****"
+        if keys[-1] == "uri" and isinstance(value, str):
+            value = _mask_uri(value)
         dotted = ".".join(str(k).replace("_", "-") if isinstance(k, str) else f"[{k}]" for k in loc).replace(".[", "[")
         out.append(f"{dotted} = {value!r}  # {source}" if not isinstance(value, (int, float)) or isinstance(value, bool) else f"{dotted} = {value}  # {source}")
     return "\n".join(out)
