@@ -123,6 +123,7 @@ class Checkpointer:
         self.written_commit_time_ms: int | None = None
         self.writes = 0
         self._resolved_counted = 0
+        self._stop = asyncio.Event()
 
     def lag_seconds(self) -> float:
         """Now minus the commit time of the written checkpoint (NaN when unknown)."""
@@ -148,9 +149,16 @@ class Checkpointer:
         log.debug("checkpoint written", checkpoint_ts=ts, position=position)
 
     async def run_every(self, interval: float) -> None:
+        """Advance every ``interval`` until :meth:`stop`; an advance under way is never cut short."""
         while True:
-            await asyncio.sleep(interval)
-            await self.advance()
+            try:
+                await asyncio.wait_for(self._stop.wait(), interval)
+                return
+            except asyncio.TimeoutError:
+                await self.advance()
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 class Pipeline:
@@ -280,8 +288,8 @@ class Pipeline:
             if not consumer.done():
                 raise RuntimeError("pipeline stopped without a result")
             invalid = consumer.result()
-            ticker.cancel()
-            await asyncio.gather(ticker, return_exceptions=True)
+            checkpointer.stop()
+            await ticker
             await checkpointer.advance()
             if invalid is not None:
                 raise invalid
