@@ -1,26 +1,78 @@
-"""One entry of ``sink.dispatchers``."""
+"""One entry of ``sink.dispatchers`` (TiCDC's ``[[sink.dispatchers]]``).
+
+The matcher and topic expression are checked here already, so a bad rule is
+reported with the config file's line; the router checks them again for
+configs built without validation.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from cdcsink.configtypes import component_config
+from cdcsink.errors import ConfigError
+from cdcsink.route.matcher import TableMatcher
+from cdcsink.route.topic import TopicExpression
+
+PartitionKind = Literal["default", "table", "index-value", "ts", "columns"]
 
 
 class DispatcherConfig(BaseModel):
     model_config = component_config()
 
-    matcher: list[str] = Field(min_length=1, description="Table filter rules: shop.*, *.orders, !shop.tmp_*.")
-    topic: str | None = Field(default=None, description="Topic expression with {schema}/{table}; default: the default topic.")
-    partition: Literal["default", "table", "index-value", "ts", "columns"] = "default"
-    columns: list[str] = Field(default_factory=list, description="For partition: columns, the columns to hash.")
+    matcher: list[str] = Field(min_length=1, description="Table filter rules: shop.*, *.orders, !shop.tmp_*; the last matching rule decides.")
+    topic: str | None = Field(default=None, description="Topic expression: a fixed name or one with {schema}/{table}; default: the default topic.")
+    partition: PartitionKind = Field(default="default", description="default (= table), table, index-value, ts or columns.")
+    columns: list[str] = Field(default_factory=list, description="For partition: columns, the columns whose values are hashed.")
+    index: str | None = Field(
+        default=None,
+        description="TiCDC's named unique index for index-value; accepted, but the handle key (pk) is hashed for now.",
+    )
+
+    @field_validator("matcher")
+    @classmethod
+    def _valid_matcher(cls, rules: list[str]) -> list[str]:
+        try:
+            TableMatcher(rules)
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
+        return rules
+
+    @field_validator("topic")
+    @classmethod
+    def _valid_topic(cls, topic: str | None) -> str | None:
+        if not topic:
+            return None  # TiCDC: an empty topic rule means the default topic
+        try:
+            TopicExpression(topic)
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
+        return topic
+
+    @field_validator("partition", mode="before")
+    @classmethod
+    def _partition_alias(cls, value: Any) -> Any:
+        """TiCDC reads the rule case-insensitively and takes ``rowid`` for index-value."""
+        if isinstance(value, str):
+            value = value.strip().lower()
+            return "index-value" if value == "rowid" else value
+        return value
 
     @model_validator(mode="after")
-    def _columns_given(self) -> "DispatcherConfig":
-        if self.partition == "columns" and not self.columns:
-            raise ValueError("columns: required when partition is columns")
-        if self.partition != "columns" and self.columns:
+    def _partition_options(self) -> "DispatcherConfig":
+        if self.partition == "columns":
+            if not self.columns:
+                raise ValueError("columns: required (non-empty) when partition is columns")
+            if any(not name.strip() for name in self.columns):
+                raise ValueError("columns: a column name cannot be empty")
+            lowered = [name.lower() for name in self.columns]
+            duplicate = next((name for name in lowered if lowered.count(name) > 1), None)
+            if duplicate is not None:
+                raise ValueError(f"columns: {duplicate!r} is listed twice")
+        elif self.columns:
             raise ValueError("columns: only used with partition: columns")
+        if self.index is not None and self.partition != "index-value":
+            raise ValueError("index: only used with partition: index-value")
         return self

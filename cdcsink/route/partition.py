@@ -1,16 +1,37 @@
-"""Partitioners: ``(event, num_partitions) -> partition``.
+"""Partitioners: ``partition(event, num_partitions) -> int``, one per table.
 
-Hashes are CRC-32 (zlib) over a canonical byte encoding, so a key lands on
-the same partition in every process and after every restart (Python's
-``hash()`` is salted per process). The canonical encoding of a value is its
-compact JSON text (orjson), so ``1`` and ``"1"`` are different keys, as
-they are different JSON values in the input; fields are separated by NUL.
+The hashes are TiCDC's, so a row lands on the partition TiCDC would choose
+(checked against TiCDC's own test vectors), in every process and after every
+restart (Python's ``hash()`` is salted per process and is not used):
+
+- ``table`` (= ``default``): ``crc32(schema + table) % n`` (UTF-8, no separator).
+- ``index-value``: ``crc32(schema + table)``, XOR ``crc32(name + text(value))``
+  for each handle-key column (``event.pk``, values from ``after``, or
+  ``before`` for a delete); ``% n``. XOR makes the column order irrelevant.
+  A table without a handle key hashes like ``table`` (TiCDC's handle is then
+  the hidden row id, which is not in the event), so its rows keep their order.
+- ``columns``: the same with the listed columns, names lower-cased as
+  configured and looked up case-insensitively (MySQL column names are);
+  NULL values are skipped, as in TiCDC.
+- ``ts``: ``commit_ts % n``.
+
+``crc32`` is zlib's (IEEE). ``text(value)`` is the value's MySQL text form,
+like TiCDC's ``ColumnValueString``, so one logical value hashes the same
+whatever JSON type carried it: a string as itself (``"42"``, ``"9.99"``); an
+integer in decimal, so ``42`` and ``"42"`` agree; ``true``/``false`` as
+``1``/``0``; a float as its shortest round-trip decimal without exponent or
+``.0`` (Go's ``FormatFloat(v, 'f', -1, 64)``), so ``42.0`` agrees with ``42``;
+``null`` as ``null`` (index-value only); an array or object (a JSON column)
+as compact JSON with sorted keys. A decimal's scale is part of its text
+(``"9.90"`` and ``9.9`` differ), and a FLOAT column carried as a widened
+double may differ from TiCDC's float32 text.
 """
 
 from __future__ import annotations
 
 import zlib
-from typing import Callable
+from decimal import Decimal
+from typing import Any, Callable
 
 import orjson
 
@@ -19,17 +40,41 @@ from cdcsink.events import RowEvent
 
 Partitioner = Callable[[RowEvent, int], int]
 
+_crc32 = zlib.crc32
+
+
+def _float_text(value: float) -> str:
+    text = repr(value)
+    if "e" in text or "E" in text:
+        text = format(Decimal(text), "f")
+    return text[:-2] if text.endswith(".0") else text
+
+
+def value_text(value: Any) -> bytes:
+    """The canonical bytes of a column value (see the module docstring)."""
+    kind = type(value)
+    if kind is str:
+        return value.encode()
+    if kind is int:
+        return b"%d" % value
+    if kind is bool:
+        return b"1" if value else b"0"
+    if kind is float:
+        return _float_text(value).encode()
+    if value is None:
+        return b"null"
+    if isinstance(value, (list, dict)):
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    return str(value).encode()
+
 
 def table_hash(schema: str, table: str) -> int:
-    return zlib.crc32(f"{schema}\x00{table}".encode())
-
-
-def _image(event: RowEvent) -> dict:
-    return event.after if event.after is not None else event.before  # type: ignore[return-value]
+    """TiCDC's table hash: ``crc32(schema + table)``."""
+    return _crc32((schema + table).encode())
 
 
 def table_partitioner(schema: str, table: str) -> Partitioner:
-    """Every row of a table to one partition (TiCDC ``table``, the default)."""
+    """Every row of a table to one partition."""
     digest = table_hash(schema, table)
 
     def partition(event: RowEvent, n: int) -> int:
@@ -39,56 +84,80 @@ def table_partitioner(schema: str, table: str) -> Partitioner:
 
 
 def ts_partitioner() -> Partitioner:
+    """Rows by commit ts: a transaction's rows together, tables spread."""
+
     def partition(event: RowEvent, n: int) -> int:
         return event.commit_ts % n
 
     return partition
 
 
-def _values_partitioner(schema: str, table: str, names_of: Callable[[RowEvent], list[str]]) -> Partitioner:
-    prefix = f"{schema}\x00{table}".encode()
-    seed = zlib.crc32(prefix)
-    crc32, dumps = zlib.crc32, orjson.dumps
+def index_value_partitioner(schema: str, table: str) -> Partitioner:
+    """Rows with the same handle-key values to one partition."""
+    seed = table_hash(schema, table)
+    prefixes: dict[str, int] = {}
 
     def partition(event: RowEvent, n: int) -> int:
-        image = _image(event)
+        image = event.after if event.after is not None else event.before
         digest = seed
-        for name in names_of(event):
-            digest = crc32(b"\x00" + dumps(image.get(name)), digest)
+        for name in event.pk:
+            prefix = prefixes.get(name)
+            if prefix is None:
+                prefix = prefixes[name] = _crc32(name.encode())
+            value = image.get(name)  # type: ignore[union-attr]
+            kind = type(value)
+            data = value.encode() if kind is str else b"%d" % value if kind is int else value_text(value)
+            digest ^= _crc32(data, prefix)
         return digest % n
 
     return partition
 
 
-def index_value_partitioner(schema: str, table: str) -> Partitioner:
-    """Rows with the same handle-key values to one partition (TiCDC ``index-value``).
-    A table without a handle key hashes all its columns."""
-
-    def names(event: RowEvent) -> list[str]:
-        return event.pk or sorted(event.columns)
-
-    return _values_partitioner(schema, table, names)
-
-
 def columns_partitioner(schema: str, table: str, columns: list[str]) -> Partitioner:
-    """Rows with the same values in ``columns`` to one partition (TiCDC ``columns``)."""
-    checked: list[object] = []
+    """Rows with the same values in ``columns`` to one partition.
 
-    def names(event: RowEvent) -> list[str]:
-        if not checked or checked[0] is not event.columns:
-            missing = [c for c in columns if c not in event.columns]
-            if missing:
+    The columns are resolved against the table's columns on first use (and
+    again whenever a resolved name disappears, e.g. after a DDL); a column the
+    table does not have raises :class:`ConfigError` naming table and column.
+    """
+    seed = table_hash(schema, table)
+    wanted = [name.lower() for name in columns]
+    prefixes = [_crc32(name.encode()) for name in wanted]
+    resolved: list[tuple[str, int]] = []
+
+    def resolve(event: RowEvent) -> None:
+        by_lower = {name.lower(): name for name in event.columns}
+        for configured, name in zip(columns, wanted):
+            if name not in by_lower:
                 raise ConfigError(
-                    f"columns partitioner: table {schema}.{table} has no column {missing[0]!r} "
-                    f"(commit_ts={event.commit_ts})"
+                    f"partition columns: table {schema}.{table} has no column {configured!r} "
+                    f"(event at commit_ts={event.commit_ts})"
                 )
-            checked[:] = [event.columns]
-        return columns
+        resolved[:] = [(by_lower[name], prefix) for name, prefix in zip(wanted, prefixes)]
 
-    return _values_partitioner(schema, table, names)
+    def partition(event: RowEvent, n: int) -> int:
+        table_columns = event.columns
+        if not resolved:
+            resolve(event)
+        for name, _ in resolved:
+            if name not in table_columns:
+                resolve(event)
+                break
+        image = event.after if event.after is not None else event.before
+        digest = seed
+        for name, prefix in resolved:
+            value = image.get(name)  # type: ignore[union-attr]
+            if value is not None:
+                kind = type(value)
+                data = value.encode() if kind is str else b"%d" % value if kind is int else value_text(value)
+                digest ^= _crc32(data, prefix)
+        return digest % n
+
+    return partition
 
 
-def build_partitioner(kind: str, schema: str, table: str, columns: list[str]) -> Partitioner:
+def build_partitioner(kind: str, schema: str, table: str, columns: list[str] | None = None) -> Partitioner:
+    """The partitioner ``kind`` (a dispatcher's ``partition``) for one table."""
     if kind in ("default", "table"):
         return table_partitioner(schema, table)
     if kind == "index-value":
@@ -96,5 +165,7 @@ def build_partitioner(kind: str, schema: str, table: str, columns: list[str]) ->
     if kind == "ts":
         return ts_partitioner()
     if kind == "columns":
+        if not columns:
+            raise ConfigError("partition columns needs a non-empty columns list")
         return columns_partitioner(schema, table, columns)
-    raise ConfigError(f"unknown partition {kind!r}")
+    raise ConfigError(f"unknown partition {kind!r} (default, table, index-value, ts or columns)")
