@@ -18,5 +18,8 @@ WORKDIR /var/lib/cdcsink
 ENV CDCSINK_CHECKPOINT__STORE=file:///var/lib/cdcsink/checkpoint.json \
     CDCSINK_LOG__FORMAT=json
 VOLUME ["/var/lib/cdcsink"]
+EXPOSE 9108
+HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9108/healthz', timeout=4)"]
 ENTRYPOINT ["cdcsink"]
 CMD ["run"]

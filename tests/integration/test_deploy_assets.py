@@ -79,3 +79,14 @@ def test_kubernetes_probes():
     assert yaml.safe_load(config)["sink"]["uri"].startswith("kafka://")
     kustomize = yaml.safe_load((DEPLOY / "kubernetes/kustomization.yaml").read_text())
     assert all((DEPLOY / "kubernetes" / r).exists() for r in kustomize["resources"])
+
+
+def test_dockerfile_promises():
+    text = (DEPLOY.parent / "Dockerfile").read_text()
+    stages = [line for line in text.splitlines() if line.startswith("FROM ")]
+    assert len(stages) == 2 and all("slim" in s for s in stages)
+    final = text.split(stages[-1], 1)[1]
+    assert "USER cdcsink" in final and "useradd" in final
+    assert "HEALTHCHECK" in final and "/healthz" in final
+    assert 'ENTRYPOINT ["cdcsink"]' in final and 'CMD ["run"]' in final
+    assert "gcc" not in final and "build-essential" not in final
