@@ -19,6 +19,8 @@ class InvalidEventError(CdcsinkError):
         self.origin = origin
         self.reason = reason
         self.raw = raw
+        #: Index of the line in the chunk it was decoded from.
+        self.index: int | None = None
 
 
 class MessageTooLargeError(CdcsinkError):

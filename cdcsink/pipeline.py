@@ -19,7 +19,8 @@ import structlog
 from cdcsink.checkpoint.store import Checkpoint, CheckpointStore, open_store
 from cdcsink.checkpoint.tracker import CheckpointTracker
 from cdcsink.config import Settings
-from cdcsink.decode import Decoder, decode_chunk, reason_code
+from cdcsink.decode import Decoder, chunk_after, decode_chunk, reason_code
+from cdcsink.decode.dead_letter import DeadLetter, open_dead_letter
 from cdcsink.encode.build import build_encoder
 from cdcsink.encode.options import EncoderOptions
 from cdcsink.errors import InvalidEventError
@@ -180,6 +181,7 @@ class Pipeline:
         self.sink: KafkaSink | None = None
         self.tracker: CheckpointTracker | None = None
         self.checkpointer: Checkpointer | None = None
+        self.dead_letter: DeadLetter | None = None
 
     def request_stop(self) -> None:
         """Stop reading; what was read is still delivered and checkpointed."""
@@ -211,6 +213,10 @@ class Pipeline:
                 max_inflight_messages=settings.sink.max_inflight_messages,
                 metrics=self.metrics,
             )
+            if settings.source.on_invalid == "dead-letter":
+                self.dead_letter = open_dead_letter(
+                    settings.source.dead_letter, settings.sink.topic, clients.sync_producer, topics
+                )
             checkpointer = self.checkpointer = Checkpointer(tracker, sink, self.store, start, self.metrics)
             self._observe(sink, tracker, checkpointer, clients)
             assert clients.admin is not None
@@ -326,8 +332,22 @@ class Pipeline:
                 break
             events, invalid = decode_chunk(decoder, chunk)
             await sink.process(events)
-            if invalid is not None:
+            while invalid is not None:
                 self.metrics.invalid.labels(self.metrics.changefeed, reason_code(invalid.reason)).inc()
+                if self.dead_letter is None:
+                    break
+                # Set aside before moving past it: the checkpoint never skips a line.
+                await self.dead_letter.put(invalid)
+                log.warning(
+                    "invalid input event set aside",
+                    origin=invalid.origin,
+                    reason=invalid.reason,
+                    dead_letter=self.dead_letter.description,
+                )
+                chunk = chunk_after(chunk, invalid.index or 0)
+                events, invalid = decode_chunk(decoder, chunk)
+                await sink.process(events)
+            if invalid is not None:
                 log.error("invalid input event; stopping", origin=invalid.origin, reason=invalid.reason)
                 break
             await sink.after_chunk(idle=False)

@@ -155,8 +155,15 @@ def decode_chunk(decoder: Decoder, chunk: Chunk) -> tuple[list[Any], InvalidEven
         try:
             event = decode(line, origin, first + i)
         except InvalidEventError as error:
+            error.index = i
             return events, error
         if type(event) is ResolvedEvent:
             event.position = {"path": origin, "offset": min(offset, end), "line": first + i}
         events.append(event)
     return events, None
+
+
+def chunk_after(chunk: Chunk, index: int) -> Chunk:
+    """The rest of ``chunk`` after its line ``index``."""
+    offset = chunk.start_offset + sum(len(line) + 1 for line in chunk.lines[: index + 1])
+    return Chunk(chunk.origin, chunk.lines[index + 1 :], chunk.first_line + index + 1, min(offset, chunk.end_offset), chunk.end_offset)

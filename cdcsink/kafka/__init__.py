@@ -75,7 +75,9 @@ class AsyncProducer(Protocol):
 
 
 class SyncProducer(Protocol):
-    async def send_message(self, topic: str, partition: int, key: bytes | None, value: bytes) -> None:
+    async def send_message(
+        self, topic: str, partition: int, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None = None
+    ) -> None:
         """Send one message and wait for its ack, retrying retriable errors."""
         ...
 

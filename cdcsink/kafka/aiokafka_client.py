@@ -116,11 +116,13 @@ class AiokafkaSyncProducer:
         self._producer = producer
         self._max_retry = max_retry
 
-    async def _send_with_retry(self, topic: str, partition: int, key: bytes | None, value: bytes) -> None:
+    async def _send_with_retry(
+        self, topic: str, partition: int, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None = None
+    ) -> None:
         backoff = 0.1
         for attempt in range(self._max_retry + 1):
             try:
-                await self._producer.send_and_wait(topic, value, key=key, partition=partition)
+                await self._producer.send_and_wait(topic, value, key=key, partition=partition, headers=headers)
                 return
             except Exception as error:
                 if attempt >= self._max_retry or not is_retriable(error):
@@ -128,8 +130,10 @@ class AiokafkaSyncProducer:
                 await asyncio.sleep(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, 5.0)
 
-    async def send_message(self, topic: str, partition: int, key: bytes | None, value: bytes) -> None:
-        await self._send_with_retry(topic, partition, key, value)
+    async def send_message(
+        self, topic: str, partition: int, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None = None
+    ) -> None:
+        await self._send_with_retry(topic, partition, key, value, headers)
 
     async def send_messages(self, topic: str, partitions: int, key: bytes | None, value: bytes) -> None:
         await asyncio.gather(*(self._send_with_retry(topic, p, key, value) for p in range(partitions)))

@@ -19,6 +19,14 @@ class SourceConfig(BaseModel):
     )
     follow: Bool = Field(default=False, description="file: keep tailing the last file (like tail -F) instead of exiting at its end.")
     poll_interval: Duration = Field(default=0.1, gt=0, description="file, follow: how often to look for new data.")
+    on_invalid: Literal["fail", "dead-letter"] = Field(
+        default="fail",
+        description="An invalid input line: fail (stop with file:line: reason) or dead-letter (set it aside and go on).",
+    )
+    dead_letter: str | None = Field(
+        default=None,
+        description="dead-letter target: a Kafka topic (default <default-topic>-dlq) or a file:///path (JSON lines).",
+    )
 
     @field_validator("path", mode="before")
     @classmethod

@@ -1,0 +1,90 @@
+"""Invalid input lines against a real broker: stop at them, or set them aside and go on."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+
+from cdcsink.config import Settings
+from cdcsink.errors import InvalidEventError
+from cdcsink.pipeline import Pipeline
+from tests.workload import generate
+
+pytestmark = pytest.mark.broker
+
+BAD = [b"{not json", b'{"kind":"row","schema":"s"}', b'{"kind":"resolved","commit_ts":1}']
+
+
+def input_with_bad_lines(tmp_path):
+    w = generate(400, tables=2, resolved_every=40)
+    lines = list(w.lines)
+    # Bad lines in the middle: after the 5th resolved event.
+    at = [i for i, l in enumerate(lines) if b'"resolved"' in l][4] + 1
+    lines[at:at] = BAD
+    path = tmp_path / "events.ndjson"
+    path.write_bytes(b"".join(l + b"\n" for l in lines))
+    return w, path, at
+
+
+def settings(bootstrap, path, cp, topic, **source):
+    return Settings(
+        source={"type": "file", "path": str(path), **source},
+        sink={"uri": f"kafka://{bootstrap}/{topic}?protocol=canal-json&enable-tidb-extension=true&partition-num=2"},
+        checkpoint={"store": f"file://{cp}", "interval": "50ms"},
+    )
+
+
+async def test_fail_stops_at_the_line_and_checkpoint_does_not_pass_it(kafka_bootstrap, unique, tmp_path):
+    w, path, at = input_with_bad_lines(tmp_path)
+    cp = tmp_path / "cp.json"
+    pipeline = Pipeline(settings(kafka_bootstrap, path, cp, f"bad-{unique}"))
+    with pytest.raises(InvalidEventError) as info:
+        await pipeline.run()
+    assert str(info.value).startswith(f"{path}:{at + 1}: not valid JSON")
+    stored = json.loads(cp.read_text())
+    assert stored["position"]["line"] <= at  # not past the bad line
+    assert stored["checkpoint_ts"] == orjson.loads([l for l in w.lines if b'"resolved"' in l][4])["commit_ts"]
+    assert pipeline.metrics.invalid.labels("default", "json")._value.get() == 1
+
+
+async def test_dead_letter_topic_gets_raw_lines_with_reasons(kafka_bootstrap, unique, tmp_path):
+    w, path, _ = input_with_bad_lines(tmp_path)
+    topic = f"dlq-{unique}"
+    pipeline = Pipeline(settings(kafka_bootstrap, path, tmp_path / "cp.json", topic, on_invalid="dead-letter"))
+    result = await pipeline.run()
+    assert result.rows == w.rows and result.checkpoint_ts == w.last_resolved
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(f"{topic}-dlq", 0)
+        consumer.assign([tp])
+        consumer.seek(tp, 0)
+        got = []
+        for _ in range(50):
+            batch = await consumer.getmany(tp, timeout_ms=200)
+            got += batch.get(tp, [])
+            if len(got) >= len(BAD):
+                break
+    finally:
+        await consumer.stop()
+    assert [m.value for m in got] == BAD
+    reasons = [dict(m.headers)["reason"].decode() for m in got]
+    assert reasons[0].startswith("not valid JSON") and "table must be" in reasons[1] and "goes back" in reasons[2]
+    invalid = pipeline.metrics.invalid
+    assert sum(invalid.labels("default", code)._value.get() for code in ("json", "field", "order")) == 3
+
+
+async def test_dead_letter_file(kafka_bootstrap, unique, tmp_path):
+    w, path, at = input_with_bad_lines(tmp_path)
+    dlq = tmp_path / "dlq" / "bad.ndjson"
+    s = settings(kafka_bootstrap, path, tmp_path / "cp.json", f"dlqf-{unique}", on_invalid="dead-letter", dead_letter=f"file://{dlq}")
+    result = await asyncio.wait_for(Pipeline(s).run(), 60)
+    assert result.rows == w.rows
+    records = [json.loads(line) for line in dlq.read_text().splitlines()]
+    assert [r["raw"].encode() for r in records] == BAD
+    assert [r["origin"] for r in records] == [f"{path}:{at + 1 + i}" for i in range(3)]

@@ -1,0 +1,53 @@
+"""No input line may crash the decoder or be skipped silently."""
+
+from hypothesis import given, settings, strategies as st
+
+from cdcsink.decode import Decoder, decode_chunk
+from cdcsink.errors import InvalidEventError
+from cdcsink.source import Chunk
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+KEYS = ["kind", "schema", "table", "commit_ts", "op", "pk", "columns", "before", "after", "query", "commit_time_ms"]
+event_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "kind": st.sampled_from(["row", "ddl", "resolved", "x"]) | json_values,
+        "schema": st.text(max_size=4) | json_values,
+        "table": st.text(max_size=4) | json_values,
+        "commit_ts": st.integers(-5, 50) | json_values,
+        "op": st.sampled_from(["insert", "update", "delete"]) | json_values,
+        "pk": st.lists(st.sampled_from(["id", "x"]), max_size=2) | json_values,
+        "columns": st.dictionaries(st.sampled_from(["id", "x"]), st.sampled_from(["int", "text"]), max_size=2) | json_values,
+        "before": st.dictionaries(st.sampled_from(["id", "x"]), json_values, max_size=2) | json_values,
+        "after": st.dictionaries(st.sampled_from(["id", "x"]), json_values, max_size=2) | json_values,
+        "query": st.text(max_size=10) | json_values,
+    },
+)
+
+
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_are_an_event_or_a_clear_error(raw):
+    try:
+        Decoder().decode(raw, "f", 1)
+    except InvalidEventError as error:
+        assert str(error).startswith("f:1: ") and "\n" not in error.reason
+
+
+@settings(max_examples=300)
+@given(st.lists(event_like, max_size=12))
+def test_chunks_never_skip_a_line(objects):
+    import orjson
+
+    lines = [orjson.dumps(o) for o in objects]
+    decoder = Decoder()
+    chunk = Chunk("f", lines, 1, 0, sum(len(l) + 1 for l in lines))
+    events, invalid = decode_chunk(decoder, chunk)
+    if invalid is None:
+        assert len(events) == len(lines)  # every line became an event
+    else:
+        assert invalid.index == len(events)  # stopped exactly at the first bad line
+        assert invalid.origin == f"f:{invalid.index + 1}"
