@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test unit bench check clean
+.PHONY: run test unit clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,9 +22,6 @@ test: $(STAMP)
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
-
-bench: $(STAMP)
-	$(PY) -m bench.run
 
 clean:
 	rm -rf $(VENV) run .pytest_cache

@@ -27,9 +27,9 @@ async def demo(config_path: str, workdir: Path) -> int:
         print(f"dev broker (Tansu) on {broker.bootstrap}; input {', '.join(settings.source.path)}")
         result = await Pipeline(settings).run()
         records = await read_back(broker.bootstrap, result.messages)
-        print(f"\n{'topic':<28} {'partition':>9} {'acked':>7} {'in kafka':>9}")
+        print(f"\n{'topic':<28} {'partition':>9} {'messages acked':>15} {'read back':>10}")
         for (topic, partition), acked in sorted(result.messages.items()):
-            print(f"{topic:<28} {partition:>9} {acked:>7} {len(records[(topic, partition)]):>9}")
+            print(f"{topic:<28} {partition:>9} {acked:>15} {len(records[(topic, partition)]):>10}")
         print(
             f"\nrows {result.rows}, DDLs {result.ddls}, watermark messages {result.watermarks}; "
             f"final checkpoint_ts {result.checkpoint_ts} at {result.position}"
