@@ -90,12 +90,8 @@ async def check(settings: Settings) -> list[str]:
         size = sum(len(value) + len(key or b"") for key, value in messages)
         report.append(
             f"sample: {row.describe()} -> topic {route.topic} partition {partition}/{partitions}, "
-            f"{protocol_name(settings)} message of {size} bytes"
+            f"{sink.protocol} message of {size} bytes"
         )
     finally:
         await clients.close()
     return report
-
-
-def protocol_name(settings: Settings) -> str:
-    return settings.sink.protocol or "?"

@@ -18,6 +18,7 @@ from cdcsink.encode import Message
 from cdcsink.encode.ddl_kind import classify
 from cdcsink.encode.mysql_types import type_info
 from cdcsink.encode.options import EncoderOptions
+from cdcsink.encode.shapes import TableShapes
 from cdcsink.errors import MessageTooLargeError
 from cdcsink.events import DELETE, INSERT, DDLEvent, RowEvent
 
@@ -43,12 +44,11 @@ def canal_value(value: Any) -> str | None:
 
 
 class _TableShape:
-    """The per-table constant parts, pre-serialized; rebuilt when the columns change."""
+    """A table's constant parts, pre-serialized."""
 
-    __slots__ = ("columns", "pk_names", "sql_type", "mysql_type")
+    __slots__ = ("pk_names", "sql_type", "mysql_type")
 
     def __init__(self, columns: dict[str, str], pk: list[str]) -> None:
-        self.columns = columns
         self.pk_names = _Fragment(_dumps(pk))
         self.sql_type = _Fragment(_dumps({name: type_info(t).java_type for name, t in columns.items()}))
         self.mysql_type = _Fragment(_dumps(columns))
@@ -62,22 +62,16 @@ class CanalJsonEncoder:
         self.limit = options.max_message_bytes
         self.extension = options.enable_tidb_extension
         self._clock = options.clock_ms
-        self._shapes: dict[tuple[str, str], _TableShape] = {}
-
-    def _shape(self, event: RowEvent) -> _TableShape:
-        key = (event.schema, event.table)
-        shape = self._shapes.get(key)
-        if shape is None or (shape.columns is not event.columns and shape.columns != event.columns):
-            shape = self._shapes[key] = _TableShape(event.columns, event.pk)
-        return shape
+        self._shapes = TableShapes(lambda event: _TableShape(event.columns, event.pk))
 
     def encode_rows(self, events: Sequence[RowEvent]) -> list[Message]:
         now = self._clock()
         limit = self.limit
         extension = self.extension
+        shapes = self._shapes.get
         out: list[Message] = []
         for event in events:
-            shape = self._shape(event)
+            shape = shapes(event)
             op = event.op
             if op == DELETE:
                 data = [_strings(event.before)]  # type: ignore[arg-type]

@@ -24,6 +24,7 @@ from cdcsink.encode import Message
 from cdcsink.encode.ddl_kind import classify
 from cdcsink.encode.mysql_types import HANDLE_KEY_FLAG, PRIMARY_KEY_FLAG, STRING, VARCHAR, VARSTRING, type_info
 from cdcsink.encode.options import EncoderOptions
+from cdcsink.encode.shapes import TableShapes
 from cdcsink.errors import MessageTooLargeError
 from cdcsink.events import DELETE, INSERT, DDLEvent, RowEvent
 
@@ -63,6 +64,11 @@ def _column(shape: _ColumnShape, value: Any) -> dict[str, Any]:
     return {"t": shape.code, "f": shape.flags, "v": value}
 
 
+def _column_shapes(event: RowEvent) -> dict[str, _ColumnShape]:
+    pk = set(event.pk)
+    return {name: _ColumnShape(sql_type, name in pk) for name, sql_type in event.columns.items()}
+
+
 class OpenProtocolEncoder:
     ddl_to_all_partitions = True
 
@@ -70,18 +76,7 @@ class OpenProtocolEncoder:
         self.options = options
         self.limit = options.max_message_bytes
         self.batch_rows = options.max_batch_size
-        self._shapes: dict[tuple[str, str], tuple[dict[str, str], dict[str, _ColumnShape]]] = {}
-
-    def _columns(self, event: RowEvent) -> dict[str, _ColumnShape]:
-        key = (event.schema, event.table)
-        cached = self._shapes.get(key)
-        if cached is None or (cached[0] is not event.columns and cached[0] != event.columns):
-            pk = set(event.pk)
-            cached = self._shapes[key] = (
-                event.columns,
-                {name: _ColumnShape(t, name in pk) for name, t in event.columns.items()},
-            )
-        return cached[1]
+        self._shapes = TableShapes(_column_shapes)
 
     def _image(self, shapes: dict[str, _ColumnShape], image: dict[str, Any]) -> dict[str, Any]:
         default = None
@@ -95,7 +90,7 @@ class OpenProtocolEncoder:
 
     def encode_row_entry(self, event: RowEvent) -> tuple[bytes, bytes]:
         """One row's key and value JSON (without length prefixes)."""
-        shapes = self._columns(event)
+        shapes = self._shapes.get(event)
         key = _dumps({"ts": event.commit_ts, "scm": event.schema, "tbl": event.table, "t": ROW})
         if event.op == DELETE:
             value = {"d": self._image(shapes, event.before)}  # type: ignore[arg-type]
