@@ -1,0 +1,1 @@
+"""Throughput benchmark: cdcsink against the raw Kafka client, side by side."""

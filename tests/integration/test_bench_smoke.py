@@ -1,0 +1,25 @@
+"""`make bench` must keep working: a tiny run, every figure present and positive."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.broker
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_runs_and_prints_its_json_line(kafka_bootstrap):
+    env = {**os.environ, "CDCSINK_BENCH_BOOTSTRAP": kafka_bootstrap, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-m", "bench.run", "--events", "3000", "--repeat", "1", "--tables", "3"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[0].startswith("mode") and len(lines) == 6
+    figures = json.loads(lines[-1])
+    for key in ("sink_eps", "naive_eps", "ceiling_eps", "ratio_naive", "ratio_ceiling", "peak_rss_mb", "open_protocol_eps"):
+        assert figures[key] > 0, key
+    assert abs(figures["ratio_ceiling"] - figures["sink_eps"] / figures["ceiling_eps"]) < 0.01
