@@ -14,19 +14,6 @@ DELETE = "delete"
 ROW_OPS = frozenset((INSERT, UPDATE, DELETE))
 
 
-class Origin:
-    """Where an event came from, for error messages: ``path:line``."""
-
-    __slots__ = ("name", "line")
-
-    def __init__(self, name: str, line: int) -> None:
-        self.name = name
-        self.line = line
-
-    def __str__(self) -> str:
-        return f"{self.name}:{self.line}"
-
-
 class RowEvent:
     """An insert, update or delete of one row.
 

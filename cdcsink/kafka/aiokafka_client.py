@@ -40,7 +40,6 @@ def _common(options: KafkaOptions) -> dict[str, Any]:
         "client_id": options.client_id,
         "request_timeout_ms": int(max(options.read_timeout, options.write_timeout) * 1000),
         "connections_max_idle_ms": 540_000,
-        **options.extra,
     }
 
 

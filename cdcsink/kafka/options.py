@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 #: Bytes a record batch adds around its records (Kafka's v2 batch header).
 RECORD_BATCH_OVERHEAD = 61
@@ -23,8 +23,6 @@ class KafkaOptions:
     dial_timeout: float = 10.0
     read_timeout: float = 10.0
     write_timeout: float = 10.0
-    #: Extra keyword arguments passed to the client library as they are.
-    extra: dict = field(default_factory=dict)
 
     @property
     def max_payload_bytes(self) -> int:
