@@ -30,10 +30,20 @@ def free_port() -> int:
 
 
 class DevBroker:
-    """One Tansu process on 127.0.0.1:port; ``stop`` kills it by PID."""
+    """One Tansu process on 127.0.0.1:port; ``stop`` kills it by PID.
 
-    def __init__(self, port: int | None = None, log_path: str | os.PathLike[str] | None = None) -> None:
+    ``advertised_port``: the port the broker tells clients to connect to (its
+    metadata), when a proxy in front of it must carry every connection.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        log_path: str | os.PathLike[str] | None = None,
+        advertised_port: int | None = None,
+    ) -> None:
         self.port = port or free_port()
+        self.advertised_port = advertised_port or self.port
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -51,7 +61,7 @@ class DevBroker:
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                f"tcp://127.0.0.1:{self.advertised_port}",
                 "--storage-engine",
                 "memory://tansu/",
             ],
