@@ -1,0 +1,222 @@
+"""A TCP fault proxy for Kafka traffic, and a ledger of what it saw acknowledged.
+
+The proxy sits between the daemon and the broker (the broker advertises the
+proxy's port, so every connection goes through it) and can:
+
+- ``drop()``: abort every open connection at once;
+- ``blackhole()`` / ``heal()``: stop moving bytes in both directions and hold
+  new connections without connecting them upstream; on heal the held
+  connections are aborted (as a long partition ends: the peers have long given
+  up on them) and new ones work again;
+- ``slow(delay)``: deliver every chunk ``delay`` seconds late, in order (responses
+  too, so acknowledgements reach the daemon late).
+
+While forwarding it reads the Kafka frames it carries: produce requests
+(which records went to which partition) and their responses. A record counts
+as acknowledged when a response without error for its partition has been
+*handed to the daemon* by the proxy. :class:`AckLedger` keeps those, so a test
+can check at any moment that a stored checkpoint covers nothing the daemon
+could not have seen acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections import defaultdict
+from typing import Callable
+
+from aiokafka.protocol.produce import ProduceRequest_v3, ProduceRequest_v4, ProduceRequest_v5, ProduceRequest_v6, ProduceRequest_v7
+from aiokafka.record.default_records import DefaultRecordBatch
+
+_PRODUCE = 0
+_REQUESTS = {3: ProduceRequest_v3, 4: ProduceRequest_v4, 5: ProduceRequest_v5, 6: ProduceRequest_v6, 7: ProduceRequest_v7}
+
+#: Turns a record value into the identity the ledger keeps (None: not tracked).
+Identify = Callable[[bytes], tuple | None]
+
+
+class AckLedger:
+    """Records the proxy has seen the broker acknowledge, per topic-partition, in ack order."""
+
+    def __init__(self, identify: Identify) -> None:
+        self.identify = identify
+        self.acked: set[tuple] = set()
+        self.per_partition: dict[tuple[str, int], list[tuple]] = defaultdict(list)
+        self.produce_requests = 0
+        self.failed_partitions = 0
+
+    def pending(self, body: bytes, version: int) -> dict[tuple[str, int], list[tuple]]:
+        """What a produce request carries, by partition."""
+        self.produce_requests += 1
+        request = _REQUESTS[version].decode(body)
+        out: dict[tuple[str, int], list[tuple]] = {}
+        for topic, partitions in request.topics:
+            for partition, data in partitions:
+                ids = []
+                while data:
+                    batch = DefaultRecordBatch(data)
+                    size = 12 + struct.unpack_from(">i", data, 8)[0]
+                    for record in batch:
+                        ident = self.identify(bytes(record.value))
+                        if ident is not None:
+                            ids.append(ident)
+                    data = data[size:]
+                out[(topic, partition)] = ids
+        return out
+
+    def acknowledge(self, pending: dict[tuple[str, int], list[tuple]], response: bytes, version: int) -> None:
+        """Mark a request's records acknowledged where the response says so (error code 0)."""
+        decoded = _REQUESTS[version].RESPONSE_TYPE.decode(response)
+        ok = {(topic, p[0]): p[1] for topic, partitions in decoded.topics for p in partitions}
+        for tp, ids in pending.items():
+            if ok.get(tp) == 0:
+                self.acked.update(ids)
+                self.per_partition[tp].extend(ids)
+            else:
+                self.failed_partitions += 1
+
+
+class _FrameReader:
+    """Splits a byte stream into Kafka frames (int32 size prefix)."""
+
+    __slots__ = ("buffer",)
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self.buffer += data
+        frames = []
+        while len(self.buffer) >= 4:
+            size = struct.unpack_from(">i", self.buffer)[0]
+            if len(self.buffer) < 4 + size:
+                break
+            frames.append(bytes(self.buffer[4 : 4 + size]))
+            del self.buffer[: 4 + size]
+        return frames
+
+
+class _Link:
+    """One client connection and its upstream connection."""
+
+    def __init__(self, proxy: "FaultProxy", client: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        self.proxy = proxy
+        self.client = client
+        self.client_w = client_w
+        self.upstream_w: asyncio.StreamWriter | None = None
+        self.requests = _FrameReader()
+        self.responses = _FrameReader()
+        #: correlation id -> (api version, what the request carries) for produce requests.
+        self.inflight: dict[int, tuple[int, dict]] = {}
+        self.tasks: list[asyncio.Task] = []
+        self.held = False
+
+    def abort(self) -> None:
+        for writer in (self.client_w, self.upstream_w):
+            if writer is not None:
+                writer.transport.abort()
+        for task in self.tasks:
+            task.cancel()
+
+    def to_broker(self, data: bytes) -> None:
+        for frame in self.requests.feed(data):
+            api_key, version, correlation = struct.unpack_from(">hhi", frame)
+            if api_key == _PRODUCE and version in _REQUESTS:
+                client_len = struct.unpack_from(">h", frame, 8)[0]
+                body = frame[10 + max(client_len, 0) :]
+                self.inflight[correlation] = (version, self.proxy.ledger.pending(body, version))
+        assert self.upstream_w is not None
+        self.upstream_w.write(data)
+
+    def to_client(self, data: bytes) -> None:
+        # Acknowledged once handed to the client: that is when the daemon can know.
+        for frame in self.responses.feed(data):
+            (correlation,) = struct.unpack_from(">i", frame)
+            entry = self.inflight.pop(correlation, None)
+            if entry is not None:
+                version, pending = entry
+                self.proxy.ledger.acknowledge(pending, frame[4:], version)
+        self.client_w.write(data)
+
+
+class FaultProxy:
+    def __init__(self, upstream_port: int, ledger: AckLedger, port: int = 0) -> None:
+        self.upstream_port = upstream_port
+        self.ledger = ledger
+        self.port = port
+        self.links: set[_Link] = set()
+        self.delay = 0.0
+        self._open = asyncio.Event()
+        self._open.set()
+        self._server: asyncio.AbstractServer | None = None
+        self.connections = 0
+
+    async def start(self) -> "FaultProxy":
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        for link in list(self.links):
+            link.abort()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    # -- faults ------------------------------------------------------------
+
+    def drop(self) -> int:
+        """Abort every open connection; returns how many."""
+        links = list(self.links)
+        for link in links:
+            link.abort()
+        return len(links)
+
+    def blackhole(self) -> None:
+        self._open.clear()
+
+    def heal(self) -> None:
+        for link in [link for link in self.links if link.held]:
+            link.abort()
+        self._open.set()
+
+    def slow(self, delay: float) -> None:
+        self.delay = delay
+
+    # -- forwarding --------------------------------------------------------
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        link = _Link(self, reader, writer)
+        self.links.add(link)
+        self.connections += 1
+        try:
+            if not self._open.is_set():
+                link.held = True
+                await self._open.wait()
+                return  # heal() aborted it
+            up_reader, link.upstream_w = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+            link.tasks = [
+                asyncio.create_task(self._pump(link, reader, link.to_broker)),
+                asyncio.create_task(self._pump(link, up_reader, link.to_client)),
+            ]
+            await asyncio.wait(link.tasks, return_when=asyncio.FIRST_COMPLETED)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            link.abort()
+            self.links.discard(link)
+
+    async def _pump(self, link: _Link, reader: asyncio.StreamReader, deliver: Callable[[bytes], None]) -> None:
+        while True:
+            data = await reader.read(256 * 1024)
+            if not data:
+                return
+            if not self._open.is_set():
+                link.held = True
+                await self._open.wait()
+                return  # heal() aborts held links: the bytes are lost with the connection
+            if self.delay:
+                # Late and in order: this direction reads nothing more meanwhile.
+                await asyncio.sleep(self.delay)
+            deliver(data)
