@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlsplit
 
 import orjson
 
-from cdcsink.errors import ConfigError
+from cdcsink.errors import CdcsinkError, ConfigError
 
 
 @dataclass
@@ -74,6 +74,15 @@ class FileCheckpointStore:
             **checkpoint.extra,
         }
         payload = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+        try:
+            self._replace(payload)
+        except OSError as error:
+            raise CdcsinkError(
+                f"checkpoint.store: cannot write {self.path}: {error.strerror or error}"
+                f" (the stored checkpoint stays at the previous write)"
+            ) from None
+
+    def _replace(self, payload: bytes) -> None:
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:

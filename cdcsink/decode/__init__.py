@@ -65,14 +65,14 @@ class Decoder:
             raise ValueError("table must be a non-empty string")
         ts = self._commit_ts(obj)
         op = obj.get("op")
-        images = _IMAGES.get(op)  # type: ignore[arg-type]
+        images = _IMAGES.get(op) if type(op) is str else None
         if images is None:
             raise ValueError(f"unknown op {op!r} (expected insert, update or delete)")
         columns = obj.get("columns")
-        if type(columns) is not dict or not columns:
+        if type(columns) is not dict or not columns or any(type(t) is not str for t in columns.values()):
             raise ValueError("columns must be a non-empty object of column name to SQL type")
         pk = obj.get("pk", [])
-        if type(pk) is not list or any(name not in columns for name in pk):
+        if type(pk) is not list or any(type(name) is not str or name not in columns for name in pk):
             raise ValueError("pk must be a list of column names present in columns")
         before = obj.get("before")
         after = obj.get("after")

@@ -167,7 +167,7 @@ class Scenario:
     def log(self) -> Path:
         return self.tmp / "daemon.log"
 
-    def start_daemon(self) -> None:
+    def start_daemon(self, **extra_env: str) -> None:
         self.starts += 1
         env = {k: v for k, v in os.environ.items() if not k.startswith("CDCSINK_")}
         topic = self.topic
@@ -188,6 +188,7 @@ class Scenario:
             CDCSINK_HTTP__ENABLED="false",
             CDCSINK_LOG__FORMAT="json",
         )
+        env.update(extra_env)
         with self.log.open("ab") as out:
             self.daemon = subprocess.Popen([sys.executable, "-m", "cdcsink", "run"], env=env, stdout=out, stderr=out)
 
@@ -275,6 +276,32 @@ async def test_daemon_stopped_mid_stream_and_started_again(workload, tmp_path, u
         assert s.watcher.fraction(s.size) < 1.0, "the run ended before it could be stopped"
         s.start_daemon()
         await s.finish_and_check()
+
+
+async def test_shutdown_timeout_and_a_second_signal_bound_the_drain(workload, tmp_path, unique):
+    """SIGTERM with the broker black-holed: past shutdown-timeout the daemon exits 1
+    with the checkpoint at the last acknowledged point; a second signal exits 130 at once."""
+    w, source = workload
+    async with Scenario(tmp_path, w, source, f"drain-{unique}") as s:
+        s.start_daemon(CDCSINK_SHUTDOWN_TIMEOUT="500ms")
+        await s.progress(0.2)
+        s.proxy.blackhole()
+        assert s.daemon is not None
+        s.daemon.send_signal(signal.SIGTERM)
+        assert await s.exit_code(timeout=30) == 1
+        assert "not drained within shutdown-timeout (0.5s)" in s.log.read_text()
+        s.watcher.poll()
+        assert not s.watcher.failures, s.watcher.failures[:5]
+        assert s.watcher.fraction(s.size) < 1.0
+
+        s.start_daemon()  # resumes from the checkpoint, still black-holed
+        await asyncio.sleep(1.0)
+        s.daemon.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.2)
+        s.daemon.send_signal(signal.SIGTERM)
+        assert await s.exit_code(timeout=10) == 130
+        assert "second signal, exiting at once" in s.log.read_text()
+        s.proxy.heal()
 
 
 def test_the_watcher_catches_a_checkpoint_ahead_of_the_acks(workload, tmp_path):

@@ -47,3 +47,21 @@ def test_store_under_a_file_is_reported(tmp_path):
     (tmp_path / "plain").write_text("x")
     with pytest.raises(ConfigError, match="cannot create"):
         FileCheckpointStore(tmp_path / "plain" / "cp.json").check_writable()
+
+
+def test_a_failed_write_is_one_line_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    from cdcsink.errors import CdcsinkError
+
+    store = FileCheckpointStore(tmp_path / "cp.json")
+    store.save(Checkpoint(7))
+
+    def disk_full(fd, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", disk_full)
+    with pytest.raises(CdcsinkError) as info:
+        store.save(Checkpoint(8))
+    assert str(info.value).startswith(f"checkpoint.store: cannot write {tmp_path / 'cp.json'}: No space left on device")
+    assert "\n" not in str(info.value)
+    monkeypatch.undo()
+    assert store.load().checkpoint_ts == 7
