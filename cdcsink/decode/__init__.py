@@ -18,6 +18,16 @@ from cdcsink.source import Chunk
 _IMAGES = {INSERT: (False, True), UPDATE: (True, True), DELETE: (True, False)}
 
 
+_NO_PK: list[str] = []
+
+
+def _check_shape(columns: Any, pk: Any) -> None:
+    if type(columns) is not dict or not columns or any(type(t) is not str for t in columns.values()):
+        raise ValueError("columns must be a non-empty object of column name to SQL type")
+    if type(pk) is not list or any(type(name) is not str or name not in columns for name in pk):
+        raise ValueError("pk must be a list of column names present in columns")
+
+
 def _is_int(value: Any) -> bool:
     return type(value) is int and value >= 0
 
@@ -27,6 +37,8 @@ class Decoder:
 
     def __init__(self, last_resolved_ts: int = 0) -> None:
         self.last_resolved_ts = last_resolved_ts
+        #: schema -> table -> (columns, pk) last seen and checked.
+        self._tables: dict[str, dict[str, tuple[Any, Any]]] = {}
 
     def decode(self, raw: bytes | str, origin: str, line: int) -> Event:
         """Decode one line; raise :class:`InvalidEventError` naming ``origin:line``."""
@@ -63,27 +75,39 @@ class Decoder:
             raise ValueError("schema must be a non-empty string")
         if type(table) is not str or not table:
             raise ValueError("table must be a non-empty string")
-        ts = self._commit_ts(obj)
+        ts = obj.get("commit_ts")
+        if type(ts) is not int or ts < 0 or (ts <= self.last_resolved_ts and self.last_resolved_ts):
+            ts = self._commit_ts(obj)  # raises with the precise reason
         op = obj.get("op")
         images = _IMAGES.get(op) if type(op) is str else None
         if images is None:
             raise ValueError(f"unknown op {op!r} (expected insert, update or delete)")
         columns = obj.get("columns")
-        if type(columns) is not dict or not columns or any(type(t) is not str for t in columns.values()):
-            raise ValueError("columns must be a non-empty object of column name to SQL type")
-        pk = obj.get("pk", [])
-        if type(pk) is not list or any(type(name) is not str or name not in columns for name in pk):
-            raise ValueError("pk must be a list of column names present in columns")
+        pk = obj.get("pk", _NO_PK)
+        # A table's columns and pk repeat on every row: check them when they
+        # change, and hand on the first copy so per-table caches downstream
+        # match by identity.
+        tables = self._tables.get(schema)
+        if tables is None:
+            tables = self._tables[schema] = {}
+        known = tables.get(table)
+        if known is not None and known[0] == columns and known[1] == pk:
+            columns, pk = known
+        else:
+            _check_shape(columns, pk)
+            tables[table] = (columns, pk)
         before = obj.get("before")
         after = obj.get("after")
         need_before, need_after = images
-        if need_before and type(before) is not dict:
-            raise ValueError(f"{op} needs a before image (an object)")
-        if need_after and type(after) is not dict:
-            raise ValueError(f"{op} needs an after image (an object)")
-        if not need_before:
+        if need_before:
+            if type(before) is not dict:
+                raise ValueError(f"{op} needs a before image (an object)")
+        else:
             before = None
-        if not need_after:
+        if need_after:
+            if type(after) is not dict:
+                raise ValueError(f"{op} needs an after image (an object)")
+        else:
             after = None
         commit_time_ms = obj.get("commit_time_ms")
         if commit_time_ms is not None and not _is_int(commit_time_ms):
