@@ -1,9 +1,10 @@
 """Encode: turn change events into Kafka messages.
 
-Every protocol implements :class:`Encoder`. Row events reach the encoder in
-per-partition runs (the sink buffers them per topic-partition), so batching
-protocols such as open-protocol can pack several rows into one message while
-one-row protocols such as canal-json emit one message per row.
+Every protocol implements :class:`Encoder`. The sink encodes each row as it
+routes it (``encode_row``, while the event is fresh in memory) and buffers the
+result per topic-partition; when it hands a partition's rows to the producer,
+``pack`` turns them into messages: one per row for canal-json, several rows
+per message for open-protocol.
 """
 
 from __future__ import annotations
@@ -24,8 +25,16 @@ class Encoder(Protocol):
     #: DDL messages go to every partition of the topic (True) or partition 0 (False).
     ddl_to_all_partitions: bool
 
+    def encode_row(self, event: RowEvent) -> Message:
+        """Encode one row: a message (canal-json) or a packable entry (open-protocol)."""
+        ...
+
+    def pack(self, rows: list[Message]) -> list[Message]:
+        """Messages for a run of encoded rows bound for one partition, in order."""
+        ...
+
     def encode_rows(self, events: Sequence[RowEvent]) -> list[Message]:
-        """Encode a run of row events bound for one partition, in order."""
+        """``pack`` of ``encode_row`` of each event."""
         ...
 
     def encode_ddl(self, event: DDLEvent) -> Message:

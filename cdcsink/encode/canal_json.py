@@ -23,7 +23,6 @@ from cdcsink.errors import MessageTooLargeError
 from cdcsink.events import DELETE, INSERT, DDLEvent, RowEvent
 
 _TYPES = {INSERT: "INSERT", "update": "UPDATE", DELETE: "DELETE"}
-_Fragment = orjson.Fragment
 _dumps = orjson.dumps
 
 
@@ -44,14 +43,19 @@ def canal_value(value: Any) -> str | None:
 
 
 class _TableShape:
-    """A table's constant parts, pre-serialized."""
+    """A table's constant parts, pre-serialized: per op, every byte of a row
+    message before ``es``, and everything between ``ts`` and the row data."""
 
-    __slots__ = ("pk_names", "sql_type", "mysql_type")
+    __slots__ = ("heads", "middle")
 
-    def __init__(self, columns: dict[str, str], pk: list[str]) -> None:
-        self.pk_names = _Fragment(_dumps(pk))
-        self.sql_type = _Fragment(_dumps({name: type_info(t).java_type for name, t in columns.items()}))
-        self.mysql_type = _Fragment(_dumps(columns))
+    def __init__(self, event: RowEvent) -> None:
+        head = (
+            b'{"id":0,"database":' + _dumps(event.schema) + b',"table":' + _dumps(event.table)
+            + b',"pkNames":' + _dumps(event.pk) + b',"isDdl":false,"type":"'
+        )
+        self.heads = {op: head + name.encode() + b'","es":' for op, name in _TYPES.items()}
+        sql_type = {name: type_info(t).java_type for name, t in event.columns.items()}
+        self.middle = b',"sql":"","sqlType":' + _dumps(sql_type) + b',"mysqlType":' + _dumps(event.columns) + b',"data":['
 
 
 class CanalJsonEncoder:
@@ -62,48 +66,40 @@ class CanalJsonEncoder:
         self.limit = options.max_message_bytes
         self.extension = options.enable_tidb_extension
         self._clock = options.clock_ms
-        self._shapes = TableShapes(lambda event: _TableShape(event.columns, event.pk))
+        self._shapes = TableShapes(_TableShape)
+
+    def encode_row(self, event: RowEvent) -> Message:
+        # Built from pre-serialized table parts and one orjson call per image:
+        # the same bytes orjson would write for the whole message, in TiCDC's field order.
+        shape = self._shapes.get(event)
+        op = event.op
+        if op == DELETE:
+            data = _dumps(_strings(event.before))  # type: ignore[arg-type]
+            old = b"null"
+        else:
+            data = _dumps(_strings(event.after))  # type: ignore[arg-type]
+            old = b"[" + _dumps(_strings(event.before)) + b"]" if op != INSERT else b"null"  # type: ignore[arg-type]
+        value = b'%b%d,"ts":%d%b%b],"old":%b%b' % (
+            shape.heads[op],
+            event.commit_time_ms or 0,
+            self._clock(),
+            shape.middle,
+            data,
+            old,
+            b',"_tidb":{"commitTs":%d}}' % event.commit_ts if self.extension else b"}",
+        )
+        if len(value) > self.limit:
+            raise MessageTooLargeError(
+                f"canal-json message of {len(value)} bytes for {event.describe()} "
+                f"exceeds max-message-bytes ({self.limit} bytes for key and value)"
+            )
+        return None, value
+
+    def pack(self, rows: list[Message]) -> list[Message]:
+        return rows
 
     def encode_rows(self, events: Sequence[RowEvent]) -> list[Message]:
-        now = self._clock()
-        limit = self.limit
-        extension = self.extension
-        shapes = self._shapes.get
-        out: list[Message] = []
-        for event in events:
-            shape = shapes(event)
-            op = event.op
-            if op == DELETE:
-                data = [_strings(event.before)]  # type: ignore[arg-type]
-                old = None
-            else:
-                data = [_strings(event.after)]  # type: ignore[arg-type]
-                old = [_strings(event.before)] if op != INSERT else None  # type: ignore[arg-type]
-            message: dict[str, Any] = {
-                "id": 0,
-                "database": event.schema,
-                "table": event.table,
-                "pkNames": shape.pk_names,
-                "isDdl": False,
-                "type": _TYPES[op],
-                "es": event.commit_time_ms or 0,
-                "ts": now,
-                "sql": "",
-                "sqlType": shape.sql_type,
-                "mysqlType": shape.mysql_type,
-                "data": data,
-                "old": old,
-            }
-            if extension:
-                message["_tidb"] = {"commitTs": event.commit_ts}
-            value = _dumps(message)
-            if len(value) > limit:
-                raise MessageTooLargeError(
-                    f"canal-json message of {len(value)} bytes for {event.describe()} "
-                    f"exceeds max-message-bytes ({limit} bytes for key and value)"
-                )
-            out.append((None, value))
-        return out
+        return [self.encode_row(event) for event in events]
 
     def encode_ddl(self, event: DDLEvent) -> Message:
         message: dict[str, Any] = {
@@ -153,7 +149,4 @@ class CanalJsonEncoder:
 
 
 def _strings(image: dict[str, Any]) -> dict[str, str | None]:
-    out = {}
-    for name, value in image.items():
-        out[name] = value if type(value) is str or value is None else canal_value(value)
-    return out
+    return {name: value if type(value) is str or value is None else canal_value(value) for name, value in image.items()}

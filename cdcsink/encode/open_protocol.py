@@ -88,7 +88,7 @@ class OpenProtocolEncoder:
             out[name] = _column(shape, value)
         return out
 
-    def encode_row_entry(self, event: RowEvent) -> tuple[bytes, bytes]:
+    def encode_row(self, event: RowEvent) -> tuple[bytes, bytes]:
         """One row's key and value JSON (without length prefixes)."""
         shapes = self._shapes.get(event)
         key = _dumps({"ts": event.commit_ts, "scm": event.schema, "tbl": event.table, "t": ROW})
@@ -98,33 +98,38 @@ class OpenProtocolEncoder:
             value = {"u": self._image(shapes, event.after)}  # type: ignore[arg-type]
         else:
             value = {"u": self._image(shapes, event.after), "p": self._image(shapes, event.before)}  # type: ignore[arg-type]
-        return key, _dumps(value)
+        encoded = _dumps(value)
+        size = len(_HEADER) + 16 + len(key) + len(encoded)
+        if size > self.limit:
+            raise MessageTooLargeError(
+                f"open-protocol message of {size} bytes for {event.describe()} "
+                f"exceeds max-message-bytes ({self.limit} bytes for key and value)"
+            )
+        return key, encoded
 
-    def encode_rows(self, events: Sequence[RowEvent]) -> list[Message]:
+    def pack(self, rows: list[Message]) -> list[Message]:
+        """Length-prefixed entries, up to ``max-batch-size`` rows and the size limit per message."""
         limit, batch_rows = self.limit, self.batch_rows
         out: list[Message] = []
         keys: list[bytes] = [_HEADER]
         values: list[bytes] = []
         size = len(_HEADER)
-        rows = 0
-        for event in events:
-            key, value = self.encode_row_entry(event)
-            entry = 16 + len(key) + len(value)
-            if len(_HEADER) + entry > limit:
-                raise MessageTooLargeError(
-                    f"open-protocol message of {len(_HEADER) + entry} bytes for {event.describe()} "
-                    f"exceeds max-message-bytes ({limit} bytes for key and value)"
-                )
-            if rows and (rows >= batch_rows or size + entry > limit):
+        count = 0
+        for key, value in rows:
+            entry = 16 + len(key) + len(value)  # type: ignore[arg-type]
+            if count and (count >= batch_rows or size + entry > limit):
                 out.append((b"".join(keys), b"".join(values)))
-                keys, values, size, rows = [_HEADER], [], len(_HEADER), 0
-            keys += (_LEN.pack(len(key)), key)
+                keys, values, size, count = [_HEADER], [], len(_HEADER), 0
+            keys += (_LEN.pack(len(key)), key)  # type: ignore[arg-type]
             values += (_LEN.pack(len(value)), value)
             size += entry
-            rows += 1
-        if rows:
+            count += 1
+        if count:
             out.append((b"".join(keys), b"".join(values)))
         return out
+
+    def encode_rows(self, events: Sequence[RowEvent]) -> list[Message]:
+        return self.pack([self.encode_row(event) for event in events])
 
     def encode_ddl(self, event: DDLEvent) -> Message:
         key_doc: dict[str, Any] = {"ts": event.commit_ts, "scm": event.schema}

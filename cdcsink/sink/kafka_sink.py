@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import structlog
 
 from cdcsink.checkpoint.tracker import CheckpointTracker, Segment
-from cdcsink.encode import Encoder
+from cdcsink.encode import Encoder, Message
 from cdcsink.errors import CdcsinkError, DeliveryError, MessageTooLargeError
 from cdcsink.events import DDLEvent, ResolvedEvent, RowEvent
 from cdcsink.kafka import AsyncProducer, SyncProducer
@@ -35,18 +35,21 @@ log = structlog.get_logger("cdcsink.sink")
 
 
 class PartitionBuffer:
-    """Rows routed to one topic-partition and not yet handed to the producer.
+    """Rows routed to one topic-partition, encoded, not yet handed to the producer.
 
-    ``marks`` records, for each checkpoint segment the buffered rows belong
-    to, the index of its first row, so one ack can release whole segments.
+    ``rows`` holds each row's encoding (the event itself is not kept; ``first``
+    names the oldest one in errors). ``marks`` records, for each checkpoint
+    segment the buffered rows belong to, the index of its first row, so one
+    ack can release whole segments.
     """
 
-    __slots__ = ("topic", "partition", "events", "marks", "segment")
+    __slots__ = ("topic", "partition", "rows", "first", "marks", "segment")
 
     def __init__(self, topic: str, partition: int) -> None:
         self.topic = topic
         self.partition = partition
-        self.events: list[RowEvent] = []
+        self.rows: list[Message] = []
+        self.first: RowEvent | None = None
         self.marks: list[tuple[int, Segment]] = []
         self.segment: Segment | None = None
 
@@ -66,12 +69,13 @@ class RouteState:
 class InflightRun:
     """Rows handed over together; acknowledged when all of their batches are."""
 
-    __slots__ = ("topic", "partition", "events", "marks", "batches", "sealed", "messages", "nbytes", "started")
+    __slots__ = ("topic", "partition", "rows", "first", "marks", "batches", "sealed", "messages", "nbytes", "started")
 
-    def __init__(self, topic: str, partition: int, events: list[RowEvent], marks: list[tuple[int, Segment]]) -> None:
+    def __init__(self, topic: str, partition: int, rows: int, first: RowEvent, marks: list[tuple[int, Segment]]) -> None:
         self.topic = topic
         self.partition = partition
-        self.events = events
+        self.rows = rows
+        self.first = first
         self.marks = marks
         self.batches = 0
         self.sealed = False
@@ -141,7 +145,7 @@ class KafkaSink:
     @property
     def buffered_rows(self) -> int:
         """Rows routed but not yet handed to the producer."""
-        return sum(len(b.events) for b in self._active)
+        return sum(len(b.rows) for b in self._active)
 
     def fail(self, error: BaseException) -> None:
         """Record the first failure; later ones are logged only."""
@@ -190,6 +194,7 @@ class KafkaSink:
         tracker = self.tracker
         active = self._active
         max_rows = self.max_buffer_rows
+        encode_row = self.encoder.encode_row
         rows = ddls = resolved = 0
         for event in events:
             if type(event) is RowEvent:
@@ -199,10 +204,16 @@ class KafkaSink:
                 if route is None:
                     route = await self._route(event.schema, event.table)
                 buffer = route.buffers[route.partition(event, route.partitions)]
-                buffered = buffer.events
+                try:
+                    encoded = encode_row(event)
+                except MessageTooLargeError as error:
+                    self.fail(MessageTooLargeError(f"topic {buffer.topic} partition {buffer.partition}: {error}"))
+                    self._raise_if_failed()
+                buffered = buffer.rows
                 if not buffered:
                     active.append(buffer)
-                buffered.append(event)
+                    buffer.first = event
+                buffered.append(encoded)
                 segment = tracker.current
                 if buffer.segment is not segment:
                     buffer.marks.append((len(buffered) - 1, segment))
@@ -226,9 +237,9 @@ class KafkaSink:
         if self._active:
             is_idle = self.producer.is_idle
             for buffer in self._active:
-                if buffer.events and (idle or is_idle(buffer.topic, buffer.partition)):
+                if buffer.rows and (idle or is_idle(buffer.topic, buffer.partition)):
                     await self._hand_over(buffer)
-            self._active[:] = [b for b in self._active if b.events]
+            self._active[:] = [b for b in self._active if b.rows]
         if self.unacked_rows > self.max_inflight:
             await self.flush()
             limit = self.max_inflight // 2
@@ -237,7 +248,7 @@ class KafkaSink:
     async def flush(self) -> None:
         """Hand every buffered row to the producer."""
         for buffer in self._active:
-            if buffer.events:
+            if buffer.rows:
                 await self._hand_over(buffer)
         # Cleared in place: process() holds a reference to this list.
         self._active.clear()
@@ -250,15 +261,10 @@ class KafkaSink:
     # -- rows ----------------------------------------------------------------
 
     async def _hand_over(self, buffer: PartitionBuffer) -> None:
-        events, marks = buffer.events, buffer.marks
-        buffer.events, buffer.marks, buffer.segment = [], [], None
-        run = InflightRun(buffer.topic, buffer.partition, events, marks)
-        try:
-            messages = self.encoder.encode_rows(events)
-        except MessageTooLargeError as error:
-            self.fail(MessageTooLargeError(f"topic {buffer.topic} partition {buffer.partition}: {error}"))
-            self._raise_if_failed()
-            return
+        rows, marks, first = buffer.rows, buffer.marks, buffer.first
+        buffer.rows, buffer.marks, buffer.segment, buffer.first = [], [], None, None
+        run = InflightRun(buffer.topic, buffer.partition, len(rows), first, marks)  # type: ignore[arg-type]
+        messages = self.encoder.pack(rows)
         producer = self.producer
         batch = producer.new_batch()
         nbytes = 0
@@ -298,28 +304,28 @@ class KafkaSink:
     def _run_acked(self, run: InflightRun) -> None:
         if self.failed.done():
             return
-        events, marks, ack = run.events, run.marks, self.tracker.ack
+        rows, marks, ack = run.rows, run.marks, self.tracker.ack
         for i, (start, segment) in enumerate(marks):
-            end = marks[i + 1][0] if i + 1 < len(marks) else len(events)
+            end = marks[i + 1][0] if i + 1 < len(marks) else rows
             ack(segment, end - start)
-        self.unacked_rows -= len(events)
-        self.stats.rows_acked += len(events)
+        self.unacked_rows -= rows
+        self.stats.rows_acked += rows
         self.stats.add(run.topic, run.partition, run.messages, run.nbytes)
         metrics = self.metrics
-        metrics.row_acked.inc(len(events))
+        metrics.row_acked.inc(rows)
         metrics.sent(run.topic, run.messages, run.nbytes)
         metrics.send_latency.observe(time.monotonic() - run.started)
         self.written_topics.add(run.topic)
         self._wake()
 
     def _run_failed(self, run: InflightRun, error: BaseException) -> None:
-        first = run.events[0]
+        first = run.first
         self.metrics.send_error(run.topic, error)
         self.fail(
             DeliveryError(
                 f"delivery to topic {run.topic} partition {run.partition} failed "
                 f"({type(error).__name__}: {error}); first unacknowledged event "
-                f"{first.describe()}, {len(run.events)} rows in the batch",
+                f"{first.describe()}, {run.rows} rows in the batch",
                 error,
             )
         )
@@ -330,7 +336,7 @@ class KafkaSink:
             schema=first.schema,
             table=first.table,
             commit_ts=first.commit_ts,
-            rows=len(run.events),
+            rows=run.rows,
             error=f"{type(error).__name__}: {error}",
         )
 

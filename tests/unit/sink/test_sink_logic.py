@@ -81,8 +81,11 @@ class Topics:
 class Encoder:
     ddl_to_all_partitions = False
 
-    def encode_rows(self, events):
-        return [(None, f"{e.table}:{e.after['id']}@{e.commit_ts}".encode()) for e in events]
+    def encode_row(self, e):
+        return None, f"{e.table}:{e.after['id']}@{e.commit_ts}".encode()
+
+    def pack(self, rows):
+        return rows
 
     def encode_ddl(self, event):
         return None, event.query.encode()
