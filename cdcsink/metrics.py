@@ -26,6 +26,7 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "cdcsink_send_errors_total": ("counter", ("topic", "error"), "Failed deliveries, by topic and error class."),
     "cdcsink_send_latency_seconds": ("histogram", (), "Time from handing a row batch to the producer to its ack."),
     "cdcsink_batch_size": ("histogram", (), "Messages per row batch handed to the producer."),
+    "cdcsink_read_to_ack_seconds": ("histogram", (), "Time from reading a batch's oldest row from the source to the batch's ack (the batch's worst row latency)."),
     "cdcsink_checkpoint_ts": ("gauge", (), "The acknowledged checkpoint (resolved ts) of this run."),
     "cdcsink_resolved_ts": ("gauge", (), "The latest resolved ts read from the input."),
     "cdcsink_checkpoint_lag_seconds": ("gauge", (), "Now minus the commit time of the checkpoint (needs commit_time_ms in the input)."),
@@ -57,6 +58,9 @@ class Metrics:
         self.send_errors = Counter("cdcsink_send_errors", doc("cdcsink_send_errors_total"), cf + ("topic", "error"), registry=r)
         self.send_latency = Histogram(
             "cdcsink_send_latency_seconds", doc("cdcsink_send_latency_seconds"), cf, buckets=LATENCY_BUCKETS, registry=r
+        ).labels(changefeed)
+        self.read_to_ack = Histogram(
+            "cdcsink_read_to_ack_seconds", doc("cdcsink_read_to_ack_seconds"), cf, buckets=LATENCY_BUCKETS, registry=r
         ).labels(changefeed)
         self.batch_size = Histogram(
             "cdcsink_batch_size", doc("cdcsink_batch_size"), cf, buckets=BATCH_BUCKETS, registry=r

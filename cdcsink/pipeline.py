@@ -314,6 +314,7 @@ class Pipeline:
 
     async def _read(self, queue: asyncio.Queue[Chunk | None], position: dict[str, Any] | None) -> None:
         async for chunk in self.source.chunks(position):
+            chunk.read_at = time.monotonic()
             await queue.put(chunk)
         await queue.put(_EOF)
 
@@ -331,7 +332,7 @@ class Pipeline:
             if chunk is _EOF:
                 break
             events, invalid = decode_chunk(decoder, chunk)
-            await sink.process(events)
+            await sink.process(events, chunk.read_at)
             while invalid is not None:
                 self.metrics.invalid.labels(self.metrics.changefeed, reason_code(invalid.reason)).inc()
                 if self.dead_letter is None:
@@ -346,7 +347,7 @@ class Pipeline:
                 )
                 chunk = chunk_after(chunk, invalid.index or 0)
                 events, invalid = decode_chunk(decoder, chunk)
-                await sink.process(events)
+                await sink.process(events, chunk.read_at)
             if invalid is not None:
                 log.error("invalid input event; stopping", origin=invalid.origin, reason=invalid.reason)
                 break

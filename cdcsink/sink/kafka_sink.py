@@ -43,13 +43,14 @@ class PartitionBuffer:
     ack can release whole segments.
     """
 
-    __slots__ = ("topic", "partition", "rows", "first", "marks", "segment")
+    __slots__ = ("topic", "partition", "rows", "first", "read_at", "marks", "segment")
 
     def __init__(self, topic: str, partition: int) -> None:
         self.topic = topic
         self.partition = partition
         self.rows: list[Message] = []
         self.first: RowEvent | None = None
+        self.read_at = 0.0
         self.marks: list[tuple[int, Segment]] = []
         self.segment: Segment | None = None
 
@@ -69,10 +70,13 @@ class RouteState:
 class InflightRun:
     """Rows handed over together; acknowledged when all of their batches are."""
 
-    __slots__ = ("topic", "partition", "rows", "first", "marks", "batches", "sealed", "messages", "nbytes", "started")
+    __slots__ = ("topic", "partition", "rows", "first", "marks", "batches", "sealed", "messages", "nbytes", "started", "read_at")
 
-    def __init__(self, topic: str, partition: int, rows: int, first: RowEvent, marks: list[tuple[int, Segment]]) -> None:
+    def __init__(
+        self, topic: str, partition: int, rows: int, first: RowEvent, marks: list[tuple[int, Segment]], read_at: float
+    ) -> None:
         self.topic = topic
+        self.read_at = read_at
         self.partition = partition
         self.rows = rows
         self.first = first
@@ -188,8 +192,10 @@ class KafkaSink:
 
     # -- events --------------------------------------------------------------
 
-    async def process(self, events: Sequence[RowEvent | DDLEvent | ResolvedEvent]) -> None:
-        """Route and buffer ``events`` in order; DDL and resolved events take effect in place."""
+    async def process(self, events: Sequence[RowEvent | DDLEvent | ResolvedEvent], read_at: float = 0.0) -> None:
+        """Route, encode and buffer ``events`` in order; DDL and resolved events take
+        effect in place. ``read_at``: when the events were read (monotonic clock)."""
+        read_at = read_at or time.monotonic()
         routes = self._routes
         tracker = self.tracker
         active = self._active
@@ -213,6 +219,7 @@ class KafkaSink:
                 if not buffered:
                     active.append(buffer)
                     buffer.first = event
+                    buffer.read_at = read_at
                 buffered.append(encoded)
                 segment = tracker.current
                 if buffer.segment is not segment:
@@ -263,7 +270,7 @@ class KafkaSink:
     async def _hand_over(self, buffer: PartitionBuffer) -> None:
         rows, marks, first = buffer.rows, buffer.marks, buffer.first
         buffer.rows, buffer.marks, buffer.segment, buffer.first = [], [], None, None
-        run = InflightRun(buffer.topic, buffer.partition, len(rows), first, marks)  # type: ignore[arg-type]
+        run = InflightRun(buffer.topic, buffer.partition, len(rows), first, marks, buffer.read_at)  # type: ignore[arg-type]
         messages = self.encoder.pack(rows)
         producer = self.producer
         batch = producer.new_batch()
@@ -314,7 +321,9 @@ class KafkaSink:
         metrics = self.metrics
         metrics.row_acked.inc(rows)
         metrics.sent(run.topic, run.messages, run.nbytes)
-        metrics.send_latency.observe(time.monotonic() - run.started)
+        now = time.monotonic()
+        metrics.send_latency.observe(now - run.started)
+        metrics.read_to_ack.observe(now - run.read_at)
         self.written_topics.add(run.topic)
         self._wake()
 

@@ -22,7 +22,7 @@ class Chunk:
     keeping per-line offsets.
     """
 
-    __slots__ = ("origin", "lines", "first_line", "start_offset", "end_offset")
+    __slots__ = ("origin", "lines", "first_line", "start_offset", "end_offset", "read_at")
 
     def __init__(self, origin: str, lines: list[bytes], first_line: int, start_offset: int, end_offset: int) -> None:
         self.origin = origin
@@ -30,6 +30,8 @@ class Chunk:
         self.first_line = first_line
         self.start_offset = start_offset
         self.end_offset = end_offset
+        #: ``time.monotonic()`` when the pipeline received it (row latency starts here).
+        self.read_at = 0.0
 
 
 class LineSplitter:

@@ -18,7 +18,7 @@ class SourceConfig(BaseModel):
         default_factory=list, description="file: an NDJSON path, a list of paths, or a glob; read in order."
     )
     follow: Bool = Field(default=False, description="file: keep tailing the last file (like tail -F) instead of exiting at its end.")
-    poll_interval: Duration = Field(default=0.1, gt=0, description="file, follow: how often to look for new data.")
+    poll_interval: Duration = Field(default=0.01, gt=0, description="file, follow: how often to look for new data (an idle check is one read and one stat).")
     on_invalid: Literal["fail", "dead-letter"] = Field(
         default="fail",
         description="An invalid input line: fail (stop with file:line: reason) or dead-letter (set it aside and go on).",

@@ -33,7 +33,7 @@ class FileSource:
         paths: list[str],
         *,
         follow: bool = False,
-        poll_interval: float = 0.1,
+        poll_interval: float = 0.01,
         read_bytes: int = 256 * 1024,
     ) -> None:
         self.patterns = paths

@@ -114,6 +114,9 @@ def test_metrics_readiness_and_sigterm(tmp_path, unique):
             assert metric(before, "cdcsink_checkpoint_lag_seconds") > 0
             assert metric(before, "cdcsink_messages_sent_total") >= 600
             assert metric(before, "cdcsink_send_latency_seconds_count") >= 1
+            # Read-to-ack covers at least the send-to-ack time of the same batches.
+            assert metric(before, "cdcsink_read_to_ack_seconds_count") == metric(before, "cdcsink_send_latency_seconds_count")
+            assert metric(before, "cdcsink_read_to_ack_seconds_sum") >= metric(before, "cdcsink_send_latency_seconds_sum")
             # More events move the counters.
             more = generate(300, tables=3, resolved_every=50, seed=3, start_ts=first.last_resolved + 1)
             with path.open("ab") as f:

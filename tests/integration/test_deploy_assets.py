@@ -33,6 +33,7 @@ METRIC_TYPES: dict[str, str] = {
     "cdcsink_send_errors_total": "counter",
     "cdcsink_send_latency_seconds": "histogram",
     "cdcsink_batch_size": "histogram",
+    "cdcsink_read_to_ack_seconds": "histogram",
     "cdcsink_checkpoint_ts": "gauge",
     "cdcsink_resolved_ts": "gauge",
     "cdcsink_checkpoint_lag_seconds": "gauge",
