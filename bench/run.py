@@ -1,10 +1,14 @@
-"""``make bench``: naive, ceiling and cdcsink (canal-json, open-protocol) on the
-same broker, input and topic layout, each mode in its own process (so peak RSS
-is that mode's), each figure the median of ``--repeat`` runs.
+"""``make bench``: naive, ceiling and cdcsink (canal-json, open-protocol) side by
+side on the same input and topic layout, then a latency run at a fixed rate.
 
 - naive: one ``await producer.send()`` per pre-encoded message (futures gathered in windows),
 - ceiling: per-partition ``create_batch``/``send_batch`` of the same pre-encoded messages,
 - cdcsink: the daemon's pipeline, file -> route -> encode -> Kafka -> acks -> final checkpoint.
+
+Every run is a fresh process (peak RSS is that run's) against a fresh dev
+broker (or ``CDCSINK_BENCH_BOOTSTRAP``); modes alternate within each
+repetition so a slow patch of a shared machine hits them alike, and each
+figure is the median of ``--repeat`` runs. All modes use uvloop, as the daemon does.
 """
 
 from __future__ import annotations
@@ -15,22 +19,28 @@ import json
 import os
 import resource
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 TABLES_DEFAULT = 20
 PARTITIONS = 6
+MODES = ("naive", "ceiling", "cdcsink-canal-json", "cdcsink-open-protocol")
+_RECORD = struct.Struct(">HHI")  # table index, partition, value length
 
 
-def _settings(bootstrap: str, path: str, topic: str, protocol: str, checkpoint: str):
+def _settings(bootstrap: str, path: str, topic: str, protocol: str, checkpoint: str, *, follow: bool = False):
     from cdcsink.config import Settings
 
     return Settings(
-        source={"type": "file", "path": path},
+        changefeed="bench",
+        source={"type": "file", "path": path, "follow": follow},
         sink={
             "uri": f"kafka://{bootstrap}/{topic}?protocol={protocol}&partition-num={PARTITIONS}&enable-tidb-extension=true",
             "dispatchers": [{"matcher": ["*.*"], "topic": topic + "_{table}", "partition": "index-value"}],
@@ -40,26 +50,37 @@ def _settings(bootstrap: str, path: str, topic: str, protocol: str, checkpoint: 
     )
 
 
-async def _encoded(bootstrap: str, path: str, topic: str):
-    """The input routed and encoded exactly as cdcsink would (canal-json), per topic-partition."""
+def _pre_encode(events: str, out: str) -> None:
+    """The input routed and encoded exactly as cdcsink does (canal-json), written once
+    for the naive and ceiling modes: (table index, partition, value) records."""
     from cdcsink.decode import Decoder
     from cdcsink.encode.canal_json import CanalJsonEncoder
     from cdcsink.encode.options import EncoderOptions
     from cdcsink.events import RowEvent
-    from cdcsink.route.config import DispatcherConfig
-    from cdcsink.route.router import Router
+    from cdcsink.route.partition import build_partitioner
 
-    router = Router([DispatcherConfig(matcher=["*.*"], topic=topic + "_{table}", partition="index-value")], topic)
     encoder = CanalJsonEncoder(EncoderOptions("canal-json", True))
     decoder = Decoder()
-    out: list[tuple[str, int, bytes]] = []
-    with open(path, "rb") as f:
+    partitioners = {}
+    with open(events, "rb") as f, open(out, "wb") as w:
         for n, line in enumerate(f, 1):
-            event = decoder.decode(line, path, n)
+            event = decoder.decode(line, events, n)
             if type(event) is RowEvent:
-                route = router.route(event.schema, event.table)
-                (_, value), = encoder.encode_rows([event])
-                out.append((route.topic, route.partition(event, PARTITIONS), value))
+                part = partitioners.get(event.table)
+                if part is None:
+                    part = partitioners[event.table] = build_partitioner("index-value", event.schema, event.table)
+                _, value = encoder.encode_row(event)
+                w.write(_RECORD.pack(int(event.table[1:]), part(event, PARTITIONS), len(value)) + value)
+
+
+def _read_encoded(path: str, topic: str) -> list[tuple[str, int, bytes]]:
+    data = Path(path).read_bytes()
+    out, pos = [], 0
+    while pos < len(data):
+        table, partition, size = _RECORD.unpack_from(data, pos)
+        pos += _RECORD.size
+        out.append((f"{topic}_t{table}", partition, data[pos : pos + size]))
+        pos += size
     return out
 
 
@@ -74,11 +95,11 @@ async def _create_topics(bootstrap: str, topics: set[str]) -> None:
         await admin.close()
 
 
-async def _client_mode(mode: str, bootstrap: str, path: str) -> dict:
+async def _client_mode(mode: str, bootstrap: str, encoded: str) -> dict:
     from aiokafka import AIOKafkaProducer
 
     topic = f"bench-{mode}-{uuid.uuid4().hex[:6]}"
-    messages = await _encoded(bootstrap, path, topic)
+    messages = _read_encoded(encoded, topic)
     await _create_topics(bootstrap, {t for t, _, _ in messages})
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0, enable_idempotence=False,
                                 max_batch_size=1 << 20, max_request_size=2 << 20)
@@ -121,92 +142,237 @@ async def _client_mode(mode: str, bootstrap: str, path: str) -> dict:
     return {"events": len(messages), "seconds": elapsed, "bytes": sum(len(v) for _, _, v in messages), "latencies": latencies}
 
 
-async def _sink_mode(protocol: str, bootstrap: str, path: str) -> dict:
+class _Recorder:
+    """Stands in for the read-to-ack histogram: keeps every observation."""
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+        self.changed = asyncio.Event()
+
+    def observe(self, value: float) -> None:
+        self.values.append(value)
+        self.changed.set()
+
+
+def _pipeline(bootstrap: str, path: str, protocol: str, tmp: str, *, follow: bool = False):
+    from cdcsink.metrics import Metrics
+    from cdcsink.pipeline import Pipeline
+
+    metrics = Metrics("bench")
+    recorder = metrics.read_to_ack = _Recorder()  # type: ignore[assignment]
+    topic = f"bench-sink-{uuid.uuid4().hex[:6]}"
+    pipeline = Pipeline(_settings(bootstrap, path, topic, protocol, f"{tmp}/cp.json", follow=follow), metrics=metrics)
+    return pipeline, recorder, topic
+
+
+def _quiet() -> None:
     from cdcsink.daemon import tune_gc
     from cdcsink.logs import configure_logging
-    from cdcsink.pipeline import Pipeline
 
     configure_logging("console", "warning")
     tune_gc()
-    topic = f"bench-sink-{uuid.uuid4().hex[:6]}"
+
+
+async def _sink_mode(protocol: str, bootstrap: str, path: str, verify: bool) -> dict:
+    _quiet()
     with tempfile.TemporaryDirectory() as tmp:
-        pipeline = Pipeline(_settings(bootstrap, path, topic, protocol, f"{tmp}/cp.json"))
+        pipeline, recorder, topic = _pipeline(bootstrap, path, protocol, tmp)
         started = time.perf_counter()
         result = await pipeline.run()
         elapsed = time.perf_counter() - started
-    return {"events": result.rows, "seconds": elapsed, "bytes": sum(pipeline.sink.stats.bytes.values())}
+    out = {"events": result.rows, "seconds": elapsed, "bytes": sum(pipeline.sink.stats.bytes.values()),
+           "latencies": recorder.values}
+    if verify:
+        out["verified"] = await _verify(bootstrap, path, topic, pipeline.sink.stats.messages)
+    return out
 
 
-def _child(mode: str, bootstrap: str, path: str) -> None:
+async def _verify(bootstrap: str, path: str, topic: str, acked: dict[tuple[str, int], int]) -> int:
+    """Read everything back and apply the end-to-end checks: every row, per-key order, DDL order."""
+    from cdcsink.devtools.readback import read_back
+    from tests.workload import Seen, check_delivery, decode_canal, workload_from_lines
+
+    records = await read_back(bootstrap, {tp: n for tp, n in acked.items() if tp[0] != topic}, idle_timeout=5.0)
+    seen = Seen({tp: decode_canal(recs) for tp, recs in records.items()})
+    check_delivery(workload_from_lines(Path(path).read_bytes().splitlines()), seen)
+    return sum(len(recs) for recs in records.values())
+
+
+async def _latency_mode(bootstrap: str, path: str, rate: float, seconds: float) -> dict:
+    """Offer rows at a fixed rate to a following file source; record read-to-ack per batch,
+    then one lone row after a pause (write to ack, including the source's polling)."""
+    _quiet()
+    lines = Path(path).read_bytes().splitlines(keepends=True)
+    lone_index = max(i for i, line in enumerate(lines) if b'"kind":"row"' in line)
+    total = min(lone_index, int(rate * seconds))
+    with tempfile.TemporaryDirectory() as tmp:
+        live = Path(tmp) / "live.ndjson"
+        live.touch()
+        pipeline, recorder, _ = _pipeline(bootstrap, str(live), "canal-json", tmp, follow=True)
+        run = asyncio.create_task(pipeline.run())
+        await asyncio.sleep(1.0)  # connected, topics known
+        with live.open("ab", buffering=0) as out:
+            start = time.perf_counter()
+            written = 0
+            while written < total:
+                due = min(total, int((time.perf_counter() - start) * rate))
+                if due > written:
+                    out.write(b"".join(lines[written:due]))
+                    written = due
+                await asyncio.sleep(0.002)
+            offered = written / (time.perf_counter() - start)
+            rows = sum(1 for line in lines[:total] if b'"kind":"row"' in line)
+            deadline = time.perf_counter() + 30
+            while pipeline.sink is None or pipeline.sink.stats.rows_acked < rows:
+                if run.done():
+                    raise SystemExit(f"latency run stopped: {run.exception()!r}")
+                if time.perf_counter() > deadline:
+                    raise SystemExit(f"latency run did not drain: {pipeline.sink.stats.rows_acked if pipeline.sink else 0} of {rows} rows acknowledged")
+                await asyncio.sleep(0.01)
+            loaded = list(recorder.values)
+            await asyncio.sleep(0.5)
+            recorder.changed.clear()
+            written_at = time.perf_counter()
+            out.write(lines[lone_index])
+            await asyncio.wait_for(recorder.changed.wait(), 10)
+            single = time.perf_counter() - written_at
+        pipeline.request_stop()
+        await asyncio.wait_for(run, 30)
+    return {"events": total, "seconds": 1, "bytes": 0, "offered_eps": offered, "latencies": loaded, "single_ms": single * 1000}
+
+
+def _child(args: argparse.Namespace) -> None:
+    import uvloop
+
+    mode = args.child
     if mode in ("naive", "ceiling"):
-        result = asyncio.run(_client_mode(mode, bootstrap, path))
+        result = uvloop.run(_client_mode(mode, args.bootstrap, args.encoded))
+    elif mode == "latency":
+        result = uvloop.run(_latency_mode(args.bootstrap, args.input, args.rate, args.latency_seconds))
     else:
-        result = asyncio.run(_sink_mode(mode.removeprefix("cdcsink-"), bootstrap, path))
+        result = uvloop.run(_sink_mode(mode.removeprefix("cdcsink-"), args.bootstrap, args.input, args.check_order))
     lat = sorted(result.pop("latencies", []))
-    result["p50_ms"] = round(lat[len(lat) // 2] * 1000, 2) if lat else None
-    result["p99_ms"] = round(lat[int(len(lat) * 0.99)] * 1000, 2) if lat else None
+    for name, q in (("p50_ms", 0.5), ("p99_ms", 0.99)):
+        result[name] = round(lat[min(len(lat) - 1, int(len(lat) * q))] * 1000, 1) if lat else None
+    result["max_ms"] = round(lat[-1] * 1000, 1) if lat else None
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
 
-def _run_mode(mode: str, bootstrap: str, path: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "bench.run", "--child", mode, "--bootstrap", bootstrap, "--input", path],
-                         capture_output=True, text=True, check=False)
+@contextmanager
+def _broker(tmp: str) -> Iterator[str]:
+    external = os.environ.get("CDCSINK_BENCH_BOOTSTRAP")
+    if external:
+        yield external
+        return
+    from cdcsink.devtools.broker import DevBroker
+
+    with DevBroker(log_path=Path(tmp) / "broker.log") as broker:
+        yield broker.bootstrap
+
+
+def _run(mode: str, tmp: str, files: dict[str, str], *extra: str) -> dict:
+    with _broker(tmp) as bootstrap:
+        argv = [sys.executable, "-m", "bench.run", "--child", mode, "--bootstrap", bootstrap,
+                "--input", files["events"], "--encoded", files["encoded"], *extra]
+        out = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[1])
     if out.returncode != 0:
-        raise SystemExit(f"bench mode {mode} failed:\n{out.stderr}")
+        raise SystemExit(f"bench mode {mode} failed:\n{out.stderr[-4000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="make bench")
-    parser.add_argument("--events", type=int, default=300_000)
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="row events in the input (default 1,000,000)")
     parser.add_argument("--tables", type=int, default=TABLES_DEFAULT)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per mode; figures are medians")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--child")
-    parser.add_argument("--bootstrap")
-    parser.add_argument("--input")
+    parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {', '.join(MODES)}")
+    parser.add_argument("--rate", type=float, default=0.0, help="latency run: offered rows/s (default: half the measured cdcsink rate; 0 and no cdcsink mode: skip)")
+    parser.add_argument("--latency-seconds", type=float, default=10.0, help="latency run: how long to offer load")
+    parser.add_argument("--no-verify", dest="verify", action="store_false", help="skip reading back the first cdcsink run to check order")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
+    parser.add_argument("--input", help=argparse.SUPPRESS)
+    parser.add_argument("--encoded", help=argparse.SUPPRESS)
+    parser.add_argument("--check-order", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.child, args.bootstrap, args.input)
+        _child(args)
         return 0
+    modes = [m for m in args.modes.split(",") if m]
+    unknown = set(modes) - set(MODES)
+    if unknown:
+        parser.error(f"unknown mode(s): {', '.join(sorted(unknown))}")
 
-    from cdcsink.devtools.broker import DevBroker
     from tests.workload import generate
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = str(generate(args.events, tables=args.tables, keys=5000, resolved_every=1000, seed=args.seed).write(Path(tmp) / "events.ndjson"))
-        external = os.environ.get("CDCSINK_BENCH_BOOTSTRAP")
-        broker = None if external else DevBroker(log_path=Path(tmp) / "broker.log").start()
-        bootstrap = external or broker.bootstrap
-        try:
-            modes = ["naive", "ceiling", "cdcsink-canal-json", "cdcsink-open-protocol"]
-            runs = {m: [_run_mode(m, bootstrap, path) for _ in range(args.repeat)] for m in modes}
-        finally:
-            if broker is not None:
-                broker.stop()
-    figures = {}
-    print(f"{'mode':<24}{'events/s':>12}{'MB/s':>8}{'peak RSS MB':>13}{'p50 ms':>9}{'p99 ms':>9}")
-    for mode, results in runs.items():
-        eps = statistics.median(r["events"] / r["seconds"] for r in results)
-        mbs = statistics.median(r["bytes"] / r["seconds"] / 1e6 for r in results)
-        rss = max(r["peak_rss_mb"] for r in results)
-        p50 = results[0].get("p50_ms")
-        p99 = results[0].get("p99_ms")
-        figures[mode] = (eps, rss)
-        print(f"{mode:<24}{eps:>12,.0f}{mbs:>8.1f}{rss:>13.0f}{p50 if p50 is not None else 'n/a':>9}{p99 if p99 is not None else 'n/a':>9}")
-    sink_eps = figures["cdcsink-canal-json"][0]
-    line = {
-        "sink_eps": round(sink_eps),
-        "naive_eps": round(figures["naive"][0]),
-        "ceiling_eps": round(figures["ceiling"][0]),
-        "ratio_naive": round(sink_eps / figures["naive"][0], 3),
-        "ratio_ceiling": round(sink_eps / figures["ceiling"][0], 3),
-        "peak_rss_mb": round(figures["cdcsink-canal-json"][1], 1),
-        "open_protocol_eps": round(figures["cdcsink-open-protocol"][0]),
-    }
-    print(json.dumps(line))
+        files = {"events": f"{tmp}/events.ndjson", "encoded": f"{tmp}/encoded.bin"}
+        w = generate(args.events, tables=args.tables, keys=5000, resolved_every=1000, seed=args.seed)
+        w.write(Path(files["events"]))
+        del w
+        if {"naive", "ceiling"} & set(modes):
+            _pre_encode(files["events"], files["encoded"])
+        runs: dict[str, list[dict]] = {m: [] for m in modes}
+        for r in range(args.repeat):
+            for mode in modes:
+                verify = ["--check-order"] if args.verify and r == 0 and mode == "cdcsink-canal-json" else []
+                runs[mode].append(_run(mode, tmp, files, *verify))
+        figures = _table(runs)
+        rate = args.rate or (figures["cdcsink-canal-json"]["eps"] / 2 if "cdcsink-canal-json" in figures else 0)
+        latency = None
+        if rate:
+            latency = _run("latency", tmp, files, "--rate", str(rate), "--latency-seconds", str(args.latency_seconds))
+            print(f"\nlatency at {latency['offered_eps']:,.0f} rows/s offered (cdcsink canal-json, read to ack, per batch's oldest row):"
+                  f" p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms, max {latency['max_ms']} ms;"
+                  f" one row after a pause, written to acked: {latency['single_ms']:.1f} ms")
+    print(json.dumps(_summary(figures, latency)))
     return 0
+
+
+def _table(runs: dict[str, list[dict]]) -> dict[str, dict]:
+    figures = {}
+    print(f"{'mode':<24}{'events/s':>12}{'MB/s':>8}{'peak RSS MB':>13}{'p50 ms':>9}{'p99 ms':>9}  runs (events/s)")
+    for mode, results in runs.items():
+        rates = [r["events"] / r["seconds"] for r in results]
+        fig = {
+            "eps": statistics.median(rates),
+            "mbs": statistics.median(r["bytes"] / r["seconds"] / 1e6 for r in results),
+            "rss": max(r["peak_rss_mb"] for r in results),
+            "p50": statistics.median(r["p50_ms"] for r in results) if results[0]["p50_ms"] is not None else None,
+            "p99": statistics.median(r["p99_ms"] for r in results) if results[0]["p99_ms"] is not None else None,
+            "verified": next((r["verified"] for r in results if "verified" in r), None),
+        }
+        figures[mode] = fig
+        na = "n/a"
+        print(f"{mode:<24}{fig['eps']:>12,.0f}{fig['mbs']:>8.1f}{fig['rss']:>13.0f}"
+              f"{fig['p50'] if fig['p50'] is not None else na:>9}{fig['p99'] if fig['p99'] is not None else na:>9}"
+              f"  {', '.join(f'{x:,.0f}' for x in rates)}")
+        if fig["verified"] is not None:
+            print(f"{'':<24}read back {fig['verified']:,} messages: every row present, per-key order and DDL order hold")
+    return figures
+
+
+def _summary(figures: dict[str, dict], latency: dict | None) -> dict:
+    def eps(mode: str) -> float | None:
+        return round(figures[mode]["eps"]) if mode in figures else None
+
+    sink, naive, ceiling = eps("cdcsink-canal-json"), eps("naive"), eps("ceiling")
+    line = {
+        "sink_eps": sink,
+        "naive_eps": naive,
+        "ceiling_eps": ceiling,
+        "ratio_naive": round(sink / naive, 3) if sink and naive else None,
+        "ratio_ceiling": round(sink / ceiling, 3) if sink and ceiling else None,
+        "peak_rss_mb": round(figures["cdcsink-canal-json"]["rss"], 1) if sink else None,
+        "open_protocol_eps": eps("cdcsink-open-protocol"),
+    }
+    if latency is not None:
+        line.update(latency_rate=round(latency["offered_eps"]), latency_p50_ms=latency["p50_ms"],
+                    latency_p99_ms=latency["p99_ms"], latency_max_ms=latency["max_ms"],
+                    single_event_ms=round(latency["single_ms"], 1))
+    return line
 
 
 if __name__ == "__main__":

@@ -79,6 +79,23 @@ def generate(
     return w
 
 
+def workload_from_lines(lines: list[bytes]) -> Workload:
+    """The expectations of an input file's lines (as ``generate`` records them)."""
+    w = Workload()
+    for line in lines:
+        event = orjson.loads(line)
+        if event["kind"] == "row":
+            pk = (event.get("after") or event["before"])["id"]
+            w.per_key[(event["schema"], event["table"], pk)].append(event["commit_ts"])
+            w.rows += 1
+        elif event["kind"] == "ddl":
+            w.ddls.append((event["schema"], event.get("table"), event["commit_ts"], event["query"]))
+        else:
+            w.last_resolved = event["commit_ts"]
+    w.lines = lines
+    return w
+
+
 @dataclass
 class Seen:
     """What was read back, as (kind, schema, table, pk, commit_ts) per partition in offset order."""

@@ -1,4 +1,5 @@
-"""`make bench` must keep working: a tiny run, every figure present and positive."""
+"""`make bench` must keep working: a tiny run, every figure present and positive,
+the first cdcsink run read back and checked for order, the latency run done."""
 
 import json
 import os
@@ -14,12 +15,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_bench_runs_and_prints_its_json_line(kafka_bootstrap):
     env = {**os.environ, "CDCSINK_BENCH_BOOTSTRAP": kafka_bootstrap, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-m", "bench.run", "--events", "3000", "--repeat", "1", "--tables", "3"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--events", "3000", "--repeat", "1", "--tables", "3", "--latency-seconds", "1"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
-    assert lines[0].startswith("mode") and len(lines) == 6
+    assert lines[0].startswith("mode")
+    assert any("every row present, per-key order and DDL order hold" in line for line in lines)
+    assert any(line.startswith("latency at ") for line in lines)
     figures = json.loads(lines[-1])
-    for key in ("sink_eps", "naive_eps", "ceiling_eps", "ratio_naive", "ratio_ceiling", "peak_rss_mb", "open_protocol_eps"):
+    for key in ("sink_eps", "naive_eps", "ceiling_eps", "ratio_naive", "ratio_ceiling", "peak_rss_mb", "open_protocol_eps",
+                "latency_rate", "latency_p50_ms", "latency_p99_ms", "single_event_ms"):
         assert figures[key] > 0, key
     assert abs(figures["ratio_ceiling"] - figures["sink_eps"] / figures["ceiling_eps"]) < 0.01
+    assert figures["latency_p50_ms"] <= figures["latency_p99_ms"] <= figures["latency_max_ms"]
