@@ -255,8 +255,20 @@ def _child(args: argparse.Namespace) -> None:
     for name, q in (("p50_ms", 0.5), ("p99_ms", 0.99)):
         result[name] = round(lat[min(len(lat) - 1, int(len(lat) * q))] * 1000, 1) if lat else None
     result["max_ms"] = round(lat[-1] * 1000, 1) if lat else None
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = _peak_rss_mb()
     print(json.dumps(result))
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS. Not getrusage: on Linux its maximum survives exec,
+    so a child would report its parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from cdcsink.config import Settings
 from cdcsink.decode import Decoder, chunk_after, decode_chunk, reason_code
 from cdcsink.decode.dead_letter import DeadLetter, open_dead_letter
 from cdcsink.encode.build import build_encoder
+from cdcsink.encode.large import ClaimCheckStorage
 from cdcsink.encode.options import EncoderOptions
 from cdcsink.errors import InvalidEventError
 from cdcsink.http import Readiness
@@ -100,6 +101,9 @@ async def prepare(settings: Settings, factory: Factory, clients: Clients) -> tup
         enable_tidb_extension=sink.enable_tidb_extension,
         max_message_bytes=factory.options.max_payload_bytes,
         max_batch_size=sink.max_batch_size,
+        large_message_handle_option=sink.large_message_handle_option,
+        large_message_handle_compression=sink.large_message_handle_compression,
+        claim_check_storage_uri=sink.claim_check_storage_uri,
     )
     return topics, encoder_options
 
@@ -190,6 +194,8 @@ class Pipeline:
     async def run(self) -> RunResult:
         settings = self.settings
         self.store.check_writable()
+        if settings.sink.claim_check_storage_uri and settings.sink.large_message_handle_option == "claim-check":
+            ClaimCheckStorage(settings.sink.claim_check_storage_uri).check_writable()
         start = self.store.load()
         if start is not None:
             log.info("resuming from checkpoint", checkpoint_ts=start.checkpoint_ts, position=start.position)

@@ -14,13 +14,18 @@ from typing import Any, Sequence
 
 import orjson
 
+import structlog
+
 from cdcsink.encode import Message
+from cdcsink.encode.large import ClaimCheckStorage, compressor
 from cdcsink.encode.ddl_kind import classify
 from cdcsink.encode.mysql_types import type_info
 from cdcsink.encode.options import EncoderOptions
 from cdcsink.encode.shapes import TableShapes
 from cdcsink.errors import MessageTooLargeError
 from cdcsink.events import DELETE, INSERT, DDLEvent, RowEvent
+
+log = structlog.get_logger("cdcsink.encode")
 
 _TYPES = {INSERT: "INSERT", "update": "UPDATE", DELETE: "DELETE"}
 _dumps = orjson.dumps
@@ -67,6 +72,9 @@ class CanalJsonEncoder:
         self.extension = options.enable_tidb_extension
         self._clock = options.clock_ms
         self._shapes = TableShapes(_TableShape)
+        self._compress = compressor(options.large_message_handle_compression)
+        self._large = options.large_message_handle_option
+        self._claims = ClaimCheckStorage(options.claim_check_storage_uri) if self._large == "claim-check" else None
 
     def encode_row(self, event: RowEvent) -> Message:
         # Built from pre-serialized table parts and one orjson call per image:
@@ -88,12 +96,55 @@ class CanalJsonEncoder:
             old,
             b',"_tidb":{"commitTs":%d}}' % event.commit_ts if self.extension else b"}",
         )
+        if self._compress is not None:
+            value = self._compress(value)
         if len(value) > self.limit:
-            raise MessageTooLargeError(
-                f"canal-json message of {len(value)} bytes for {event.describe()} "
-                f"exceeds max-message-bytes ({self.limit} bytes for key and value)"
-            )
+            return self._oversized(event, value)
         return None, value
+
+    def _oversized(self, event: RowEvent, value: bytes) -> Message:
+        """A row whose message exceeds the limit, handled as configured."""
+        too_large = (
+            f"canal-json message of {len(value)} bytes for {event.describe()} "
+            f"exceeds max-message-bytes ({self.limit} bytes for key and value)"
+        )
+        if self._large == "none":
+            raise MessageTooLargeError(too_large + "; see large-message-handle-option")
+        if not event.pk:
+            raise MessageTooLargeError(f"{too_large}, and the table has no handle key (pk) for {self._large}")
+        tidb: dict[str, Any] = {"commitTs": event.commit_ts, "onlyHandleKey": True}
+        if self._claims is not None:
+            tidb["claimCheckLocation"] = self._claims.put(None, value)
+        pk, columns, op = event.pk, event.columns, event.op
+        image = event.before if op == DELETE else event.after
+        old = [_handle(event.before, pk)] if op not in (INSERT, DELETE) else None  # type: ignore[arg-type]
+        reduced = _dumps(
+            {
+                "id": 0,
+                "database": event.schema,
+                "table": event.table,
+                "pkNames": pk,
+                "isDdl": False,
+                "type": _TYPES[op],
+                "es": event.commit_time_ms or 0,
+                "ts": self._clock(),
+                "sql": "",
+                "sqlType": {name: type_info(columns[name]).java_type for name in pk},
+                "mysqlType": {name: columns[name] for name in pk},
+                "data": [_handle(image, pk)],  # type: ignore[arg-type]
+                "old": old,
+                "_tidb": tidb,
+            }
+        )
+        if self._compress is not None:
+            reduced = self._compress(reduced)
+        if len(reduced) > self.limit:
+            raise MessageTooLargeError(f"{too_large}, and so does its {self._large} message ({len(reduced)} bytes)")
+        log.warning(
+            "large message", handling=self._large, schema=event.schema, table=event.table,
+            commit_ts=event.commit_ts, bytes=len(value), location=tidb.get("claimCheckLocation"),
+        )
+        return None, reduced
 
     def pack(self, rows: list[Message]) -> list[Message]:
         return rows
@@ -146,6 +197,11 @@ class CanalJsonEncoder:
                 "_tidb": {"watermarkTs": ts},
             }
         )
+
+
+def _handle(image: dict[str, Any], pk: list[str]) -> dict[str, str | None]:
+    """The handle-key columns of an image, as canal-json strings."""
+    return _strings({name: image.get(name) for name in pk})
 
 
 def _strings(image: dict[str, Any]) -> dict[str, str | None]:

@@ -21,12 +21,17 @@ from typing import Any, Sequence
 import orjson
 
 from cdcsink.encode import Message
+import structlog
+
 from cdcsink.encode.ddl_kind import classify
+from cdcsink.encode.large import ClaimCheckStorage, compressor
 from cdcsink.encode.mysql_types import HANDLE_KEY_FLAG, PRIMARY_KEY_FLAG, STRING, VARCHAR, VARSTRING, type_info
 from cdcsink.encode.options import EncoderOptions
 from cdcsink.encode.shapes import TableShapes
 from cdcsink.errors import MessageTooLargeError
 from cdcsink.events import DELETE, INSERT, DDLEvent, RowEvent
+
+log = structlog.get_logger("cdcsink.encode")
 
 VERSION = 1
 ROW, DDL, RESOLVED = 1, 2, 3
@@ -77,6 +82,9 @@ class OpenProtocolEncoder:
         self.limit = options.max_message_bytes
         self.batch_rows = options.max_batch_size
         self._shapes = TableShapes(_column_shapes)
+        self._compress = compressor(options.large_message_handle_compression)
+        self._large = options.large_message_handle_option
+        self._claims = ClaimCheckStorage(options.claim_check_storage_uri) if self._large == "claim-check" else None
 
     def _image(self, shapes: dict[str, _ColumnShape], image: dict[str, Any]) -> dict[str, Any]:
         default = None
@@ -99,13 +107,48 @@ class OpenProtocolEncoder:
         else:
             value = {"u": self._image(shapes, event.after), "p": self._image(shapes, event.before)}  # type: ignore[arg-type]
         encoded = _dumps(value)
-        size = len(_HEADER) + 16 + len(key) + len(encoded)
-        if size > self.limit:
-            raise MessageTooLargeError(
-                f"open-protocol message of {size} bytes for {event.describe()} "
-                f"exceeds max-message-bytes ({self.limit} bytes for key and value)"
-            )
+        if self._compress is not None:
+            encoded = self._compress(encoded)
+        if len(_HEADER) + 16 + len(key) + len(encoded) > self.limit:
+            return self._oversized(event, key, encoded)
         return key, encoded
+
+    def _oversized(self, event: RowEvent, key: bytes, value: bytes) -> tuple[bytes, bytes]:
+        """A row whose one-row message exceeds the limit, handled as configured."""
+        size = len(_HEADER) + 16 + len(key) + len(value)
+        too_large = (
+            f"open-protocol message of {size} bytes for {event.describe()} "
+            f"exceeds max-message-bytes ({self.limit} bytes for key and value)"
+        )
+        if self._large == "none":
+            raise MessageTooLargeError(too_large + "; see large-message-handle-option")
+        if not event.pk:
+            raise MessageTooLargeError(f"{too_large}, and the table has no handle key (pk) for {self._large}")
+        key_doc: dict[str, Any] = {"ts": event.commit_ts, "scm": event.schema, "tbl": event.table, "t": ROW, "ohk": True}
+        if self._claims is not None:
+            key_doc["ccl"] = self._claims.put(_HEADER + _LEN.pack(len(key)) + key, _LEN.pack(len(value)) + value)
+        shapes = self._shapes.get(event)
+        pk = event.pk
+
+        def handle(image: dict[str, Any]) -> dict[str, Any]:
+            return self._image(shapes, {name: image.get(name) for name in pk})
+
+        if event.op == DELETE:
+            doc = {"d": handle(event.before)}  # type: ignore[arg-type]
+        elif event.op == INSERT:
+            doc = {"u": handle(event.after)}  # type: ignore[arg-type]
+        else:
+            doc = {"u": handle(event.after), "p": handle(event.before)}  # type: ignore[arg-type]
+        reduced_key, reduced = _dumps(key_doc), _dumps(doc)
+        if self._compress is not None:
+            reduced = self._compress(reduced)
+        if len(_HEADER) + 16 + len(reduced_key) + len(reduced) > self.limit:
+            raise MessageTooLargeError(f"{too_large}, and so does its {self._large} message")
+        log.warning(
+            "large message", handling=self._large, schema=event.schema, table=event.table,
+            commit_ts=event.commit_ts, bytes=size, location=key_doc.get("ccl"),
+        )
+        return reduced_key, reduced
 
     def pack(self, rows: list[Message]) -> list[Message]:
         """Length-prefixed entries, up to ``max-batch-size`` rows and the size limit per message."""

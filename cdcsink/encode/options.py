@@ -16,5 +16,11 @@ class EncoderOptions:
     max_message_bytes: int = 10 * 1024 * 1024
     #: open-protocol: rows packed into one message at most.
     max_batch_size: int = 16
+    #: none | handle-key-only | claim-check (see cdcsink.encode.large).
+    large_message_handle_option: str = "none"
+    #: none | lz4 | snappy | zstd: applied to every row value before the size check.
+    large_message_handle_compression: str = "none"
+    #: file:// directory for claim-check messages.
+    claim_check_storage_uri: str | None = None
     #: Wall clock in ms, for canal-json's ``ts`` (build time). Injectable for golden tests.
     clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000), compare=False)

@@ -43,6 +43,16 @@ class SinkConfig(BaseModel):
     write_timeout: Duration = Field(default=10.0, description="Kafka request timeout; a batch not acknowledged in time fails the run.")
     enable_tidb_extension: Bool = Field(default=False, description="canal-json: add _tidb.commitTs and send TIDB_WATERMARK messages.")
     max_batch_size: int = Field(default=16, ge=1, description="open-protocol: rows per message at most.")
+    large_message_handle_option: Literal["none", "handle-key-only", "claim-check"] = Field(
+        default="none",
+        description="A row message over max-message-bytes: none (stop with an error), handle-key-only (send only the pk columns), claim-check (full message to claim-check-storage-uri, pk columns and its location to Kafka).",
+    )
+    claim_check_storage_uri: str | None = Field(
+        default=None, description="claim-check: a file:// directory for the full messages (created if missing)."
+    )
+    large_message_handle_compression: Literal["none", "lz4", "snappy", "zstd"] = Field(
+        default="none", description="Compress every row message's value before the size check: none, lz4, snappy, zstd."
+    )
     max_inflight_messages: int = Field(
         default=100_000, ge=1, description="Row messages encoded but not yet acknowledged, at most (backpressure)."
     )
@@ -86,4 +96,14 @@ class SinkConfig(BaseModel):
                 f"required-acks: {self.required_acks} is not allowed; use -1 or 1"
                 " (0 gives no acknowledgement, so no checkpoint could ever advance)"
             )
+        if self.large_message_handle_option != "none" and self.protocol == "canal-json" and not self.enable_tidb_extension:
+            raise ValueError(
+                f"large-message-handle-option: {self.large_message_handle_option} with canal-json needs"
+                " enable-tidb-extension=true (the _tidb field carries onlyHandleKey / claimCheckLocation)"
+            )
+        if self.large_message_handle_option == "claim-check":
+            if not self.claim_check_storage_uri:
+                raise ValueError("claim-check-storage-uri: required with large-message-handle-option=claim-check (file:///dir)")
+            if not self.claim_check_storage_uri.startswith("file://") or len(self.claim_check_storage_uri) <= len("file://"):
+                raise ValueError(f"claim-check-storage-uri: must be a file:// directory, got {self.claim_check_storage_uri!r}")
         return self

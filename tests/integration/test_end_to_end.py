@@ -137,3 +137,14 @@ checkpoint:
     failed = subprocess.run([sys.executable, "-m", "cdcsink", "check", "--config", str(bad)], capture_output=True, text=True, env=env, timeout=60)
     assert failed.returncode == 2
     assert failed.stderr.strip().count("\n") == 0 and f"{bad}:7: sink.partition-num:" in failed.stderr
+
+
+@pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
+async def test_producer_compression(kafka_bootstrap, unique, tmp_path, codec):
+    w = generate(500, tables=2, resolved_every=100)
+    path = w.write(tmp_path / "events.ndjson")
+    topic = f"zip-{codec}-{unique}"
+    settings = settings_for(kafka_bootstrap, path, tmp_path / "cp.json", topic, extra=f"&compression={codec}")
+    result, seen = await run_and_read(settings, kafka_bootstrap, decode_canal)
+    check_delivery(w, seen)
+    assert result.rows == 500

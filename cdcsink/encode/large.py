@@ -1,0 +1,112 @@
+"""Large messages, as TiCDC handles them (``large-message-handle-option``).
+
+When a row's message would exceed the effective max-message-bytes:
+
+- ``none``: the run stops with an error naming the row (nothing is skipped);
+- ``handle-key-only``: a message with only the handle-key (pk) columns is sent
+  instead, flagged ``_tidb.onlyHandleKey`` (canal-json) or ``ohk`` in the key
+  (open-protocol); a consumer fetches the full row from the database;
+- ``claim-check``: the full message is written to ``claim-check-storage-uri``
+  first (a JSON file ``{"key": base64|null, "value": base64}``, written to a
+  temp file, fsynced and renamed, so it exists before anything points at it),
+  then the handle-key-only message is sent with the file's location in
+  ``_tidb.claimCheckLocation`` (canal-json) or ``ccl`` in the key (open-protocol).
+
+``large-message-handle-compression`` (lz4 frame, snappy raw block, zstd
+frame) compresses every row message's value before the size check; a
+consumer decompresses each value with the same codec.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from pathlib import Path
+from typing import Callable
+from urllib.parse import unquote, urlsplit
+
+import cramjam
+import orjson
+
+from cdcsink.errors import ConfigError
+
+OPTIONS = ("none", "handle-key-only", "claim-check")
+COMPRESSIONS = ("none", "lz4", "snappy", "zstd")
+
+_COMPRESS: dict[str, Callable[[bytes], bytes]] = {
+    "lz4": lambda data: bytes(cramjam.lz4.compress(data)),
+    "snappy": lambda data: bytes(cramjam.snappy.compress_raw(data)),
+    "zstd": lambda data: bytes(cramjam.zstd.compress(data)),
+}
+_DECOMPRESS: dict[str, Callable[[bytes], bytes]] = {
+    "lz4": lambda data: bytes(cramjam.lz4.decompress(data)),
+    "snappy": lambda data: bytes(cramjam.snappy.decompress_raw(data)),
+    "zstd": lambda data: bytes(cramjam.zstd.decompress(data)),
+}
+
+
+def compressor(name: str) -> Callable[[bytes], bytes] | None:
+    """The value compressor for ``large-message-handle-compression``, or None."""
+    return None if name == "none" else _COMPRESS[name]
+
+
+def decompress(name: str, data: bytes) -> bytes:
+    """What a consumer does with a value written with compression ``name``."""
+    return data if name == "none" else _DECOMPRESS[name](data)
+
+
+def storage_dir(uri: str) -> Path:
+    """The directory of a ``file://`` claim-check storage URI."""
+    parts = urlsplit(uri)
+    if parts.scheme != "file":
+        raise ConfigError(f"sink.claim-check-storage-uri: only file:// is supported, got {uri!r}")
+    path = unquote(parts.netloc + parts.path)
+    if not path:
+        raise ConfigError("sink.claim-check-storage-uri: empty path (file:///abs/dir)")
+    return Path(path)
+
+
+class ClaimCheckStorage:
+    """Full messages of oversized rows, one file each."""
+
+    def __init__(self, uri: str) -> None:
+        self.directory = storage_dir(uri)
+        self.uri = "file://" + str(self.directory)
+
+    def check_writable(self) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(f"sink.claim-check-storage-uri: cannot create {self.directory}: {error.strerror}") from None
+        if not os.access(self.directory, os.W_OK):
+            raise ConfigError(f"sink.claim-check-storage-uri: {self.directory} is not writable")
+
+    def put(self, key: bytes | None, value: bytes) -> str:
+        """Write one message durably; returns its location for the claim-check message."""
+        name = f"{uuid.uuid4()}.json"
+        payload = orjson.dumps(
+            {"key": base64.b64encode(key).decode() if key is not None else None, "value": base64.b64encode(value).decode()}
+        )
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tmp = self.directory / f".{name}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, payload)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.directory / name)
+        dir_fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        return f"{self.uri}/{name}"
+
+
+def read_claim_check(location: str) -> tuple[bytes | None, bytes]:
+    """The full message behind a claim-check location (what a consumer does)."""
+    data = orjson.loads(Path(unquote(urlsplit(location).path)).read_bytes())
+    key = base64.b64decode(data["key"]) if data["key"] is not None else None
+    return key, base64.b64decode(data["value"])
