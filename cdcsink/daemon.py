@@ -20,7 +20,14 @@ from typing import Callable
 import structlog
 
 from cdcsink.config import Settings
-from cdcsink.errors import CdcsinkError, ConfigError, DeliveryError, InvalidEventError, MessageTooLargeError
+from cdcsink.errors import (
+    AuthenticationError,
+    CdcsinkError,
+    ConfigError,
+    DeliveryError,
+    InvalidEventError,
+    MessageTooLargeError,
+)
 from cdcsink.http import HttpServer, Readiness
 from cdcsink.kafka.aiokafka_client import is_retriable
 from cdcsink.metrics import Metrics
@@ -36,7 +43,7 @@ class ShutdownTimeout(CdcsinkError):
 
 def is_restartable(error: BaseException) -> bool:
     """Whether a new run from the checkpoint may succeed where this one failed."""
-    if isinstance(error, (ConfigError, InvalidEventError, MessageTooLargeError)):
+    if isinstance(error, (ConfigError, InvalidEventError, MessageTooLargeError, AuthenticationError)):
         return False
     if isinstance(error, DeliveryError):
         return error.cause is None or is_retriable(error.cause)

@@ -27,6 +27,10 @@ class MessageTooLargeError(CdcsinkError):
     """An encoded message would exceed the effective max-message-bytes."""
 
 
+class AuthenticationError(CdcsinkError):
+    """Kafka refused our credentials or we refused its certificate: restarting cannot help."""
+
+
 class DeliveryError(CdcsinkError):
     """Kafka did not acknowledge a message: names the topic, partition and event."""
 

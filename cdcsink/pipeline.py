@@ -28,7 +28,7 @@ from cdcsink.errors import InvalidEventError
 from cdcsink.http import Readiness
 from cdcsink.metrics import Metrics
 from cdcsink.kafka import AdminClient, AsyncProducer, Factory, SyncProducer, new_factory
-from cdcsink.kafka.options import KafkaOptions
+from cdcsink.kafka.options import KafkaOptions, SecurityOptions
 from cdcsink.kafka.topics import TopicManager, adjust_max_message_bytes, check_default_topic_partitions
 from cdcsink.route.router import Router
 from cdcsink.sink.kafka_sink import KafkaSink
@@ -64,6 +64,17 @@ def kafka_options(settings: Settings) -> KafkaOptions:
         dial_timeout=sink.dial_timeout,
         read_timeout=sink.read_timeout,
         write_timeout=sink.write_timeout,
+        security=SecurityOptions(
+            tls=sink.enable_tls,
+            ca=sink.ca,
+            cert=sink.cert,
+            key=sink.key,
+            insecure_skip_verify=sink.insecure_skip_verify,
+            sasl_mechanism=sink.sasl_mechanism,
+            sasl_user=sink.sasl_user,
+            sasl_password=sink.sasl_password,
+            oauth_token_file=sink.sasl_oauth_token_file,
+        ),
     )
 
 

@@ -10,18 +10,31 @@ for order with one request in flight).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import ssl
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from aiokafka.abc import AbstractTokenProvider
+from aiokafka.conn import create_conn
+from aiokafka.errors import (
+    IllegalSaslStateError,
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    SaslAuthenticationFailed,
+    TopicAlreadyExistsError,
+    UnsupportedSaslMechanismError,
+)
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.structs import TopicPartition
 
 from cdcsink.kafka import AckCallback
-from cdcsink.kafka.options import RECORD_BATCH_OVERHEAD, KafkaOptions
+from cdcsink.errors import AuthenticationError, ConfigError
+from cdcsink.kafka.options import RECORD_BATCH_OVERHEAD, KafkaOptions, SecurityOptions
 
 _COMPRESSION = {"none": None, "gzip": "gzip", "snappy": "snappy", "lz4": "lz4", "zstd": "zstd"}
 _TOPIC_ALREADY_EXISTS = 36
@@ -40,7 +53,80 @@ def _common(options: KafkaOptions) -> dict[str, Any]:
         "client_id": options.client_id,
         "request_timeout_ms": int(max(options.read_timeout, options.write_timeout) * 1000),
         "connections_max_idle_ms": 540_000,
+        **security_kwargs(options.security),
     }
+
+
+def security_kwargs(security: SecurityOptions) -> dict[str, Any]:
+    """aiokafka's connection settings for TLS and SASL."""
+    kwargs: dict[str, Any] = {"security_protocol": security.protocol}
+    if security.tls:
+        kwargs["ssl_context"] = tls_context(security)
+    if security.sasl_mechanism:
+        kwargs["sasl_mechanism"] = security.sasl_mechanism
+        if security.sasl_mechanism == "OAUTHBEARER":
+            kwargs["sasl_oauth_token_provider"] = FileTokenProvider(security.oauth_token_file or "")
+        else:
+            kwargs["sasl_plain_username"] = security.sasl_user
+            kwargs["sasl_plain_password"] = security.sasl_password
+    return kwargs
+
+
+def tls_context(security: SecurityOptions) -> ssl.SSLContext:
+    """TLS 1.2 or later; the CA given (else the system's); a client certificate if given."""
+    try:
+        context = ssl.create_default_context(cafile=security.ca)
+        if security.cert and security.key:
+            context.load_cert_chain(security.cert, security.key)
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigError(f"sink: cannot load TLS files (ca/cert/key): {error}") from None
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if security.insecure_skip_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class FileTokenProvider(AbstractTokenProvider):
+    """OAUTHBEARER: the token is the content of a file, read for every new connection."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    async def token(self) -> str:
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                return f.read().strip()
+        except OSError as error:
+            raise ConfigError(f"sink.sasl-oauth-token-file: cannot read {self.path}: {error.strerror}") from None
+
+
+async def diagnose_connection(options: KafkaOptions) -> BaseException | None:
+    """Why the brokers refuse us, when the client only says it could not bootstrap:
+    connect to each broker the way the client does and return the first
+    authentication or TLS error as a fatal one-line :class:`AuthenticationError`."""
+    security = options.security
+    kwargs = security_kwargs(security)
+    for broker in options.brokers:
+        host, _, port = broker.rpartition(":")
+        try:
+            conn = await create_conn(
+                host, int(port), client_id=options.client_id,
+                request_timeout_ms=int(max(options.read_timeout, options.write_timeout) * 1000), **kwargs,
+            )
+        except ssl.SSLCertVerificationError as error:
+            return AuthenticationError(f"kafka {broker}: TLS certificate verification failed: {error.verify_message}")
+        except ssl.SSLError as error:
+            return AuthenticationError(f"kafka {broker}: TLS handshake failed: {error.reason or error}")
+        except (SaslAuthenticationFailed, UnsupportedSaslMechanismError, IllegalSaslStateError) as error:
+            who = f" for user {security.sasl_user!r}" if security.sasl_user else ""
+            return AuthenticationError(f"kafka {broker}: SASL {security.sasl_mechanism} authentication failed{who}: {error}")
+        except ConfigError as error:
+            return error
+        except Exception:
+            continue
+        conn.close()
+    return None
 
 
 def _producer_kwargs(options: KafkaOptions, *, batch_bytes: int) -> dict[str, Any]:
@@ -192,18 +278,31 @@ class AiokafkaFactory:
     def __init__(self, options: KafkaOptions) -> None:
         self.options = options
 
+    async def _start(self, client: Any) -> None:
+        try:
+            await client.start()
+        except KafkaConnectionError:
+            with contextlib.suppress(Exception):
+                await (client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop())
+            security = self.options.security
+            if security.tls or security.sasl_mechanism:
+                fatal = await diagnose_connection(self.options)
+                if fatal is not None:
+                    raise fatal from None
+            raise
+
     async def admin_client(self) -> AiokafkaAdminClient:
         admin = AIOKafkaAdminClient(**_common(self.options))
-        await admin.start()
+        await self._start(admin)
         return AiokafkaAdminClient(admin)
 
     async def async_producer(self) -> AiokafkaAsyncProducer:
         producer = AIOKafkaProducer(**_producer_kwargs(self.options, batch_bytes=self.options.batch_bytes))
-        await producer.start()
+        await self._start(producer)
         return AiokafkaAsyncProducer(producer)
 
     async def sync_producer(self) -> AiokafkaSyncProducer:
         batch = max(16 * 1024, self.options.max_message_bytes - RECORD_BATCH_OVERHEAD)
         producer = AIOKafkaProducer(**_producer_kwargs(self.options, batch_bytes=batch))
-        await producer.start()
+        await self._start(producer)
         return AiokafkaSyncProducer(producer, self.options.max_retry)

@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: Bytes a record batch adds around its records (Kafka's v2 batch header).
 RECORD_BATCH_OVERHEAD = 61
 #: Bytes one record adds around its key and value at most (varints, attributes, deltas).
 RECORD_OVERHEAD = 36
+
+
+@dataclass
+class SecurityOptions:
+    """TLS and SASL, as the sink URI gives them (TiCDC's parameter names)."""
+
+    tls: bool = False
+    #: CA bundle to verify the brokers with (default: the system's).
+    ca: str | None = None
+    #: Client certificate and key (mutual TLS).
+    cert: str | None = None
+    key: str | None = None
+    insecure_skip_verify: bool = False
+    #: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER, or None (no SASL).
+    sasl_mechanism: str | None = None
+    sasl_user: str | None = None
+    sasl_password: str | None = None
+    #: OAUTHBEARER: a file holding the token, read again for every new connection.
+    oauth_token_file: str | None = None
+
+    @property
+    def protocol(self) -> str:
+        """Kafka's security.protocol."""
+        return ("SASL_" if self.sasl_mechanism else "") + ("SSL" if self.tls else "PLAINTEXT")
 
 
 @dataclass
@@ -23,6 +47,7 @@ class KafkaOptions:
     dial_timeout: float = 10.0
     read_timeout: float = 10.0
     write_timeout: float = 10.0
+    security: SecurityOptions = field(default_factory=SecurityOptions)
 
     @property
     def max_payload_bytes(self) -> int:

@@ -118,8 +118,8 @@ def test_secret_from_file_is_used_and_masked(tmp_path, monkeypatch):
     secret.write_text("kafka://k:9092/t?protocol=canal-json&sasl-password=hunter2\n")
     monkeypatch.setenv("CDCSINK_SINK__URI_FILE", str(secret))
     monkeypatch.setenv("CDCSINK_SOURCE__TYPE", "stdin")
-    with pytest.raises(ConfigError, match="unknown parameter 'sasl-password'"):
-        load_settings(None)  # read from the file (and this parameter is not supported yet)
+    with pytest.raises(ConfigError, match="sasl-mechanism: required with sasl-user/sasl-password"):
+        load_settings(None)  # read from the file, and checked
     secret.write_text("kafka://k:9092/t-from-file?protocol=canal-json\n")
     assert load_settings(None).sink.topic == "t-from-file"
     shown = show_config(None)
@@ -130,3 +130,17 @@ def test_uri_secrets_are_masked(tmp_path, monkeypatch):
     from cdcsink.config import _mask_uri
 
     assert _mask_uri("kafka://u:pw@h:1/t?a=1&sasl-password=x&b=2") == "kafka://u:****@h:1/t?a=1&sasl-password=****&b=2"
+
+
+def test_a_sasl_password_from_a_file_is_used_and_masked(tmp_path, monkeypatch):
+    from cdcsink.config import show_config
+
+    secret = tmp_path / "password"
+    secret.write_text("hunter2\n")
+    monkeypatch.setenv("CDCSINK_SINK__URI", "kafka://k:9092/t?protocol=canal-json&sasl-mechanism=scram-sha-256&sasl-user=alice")
+    monkeypatch.setenv("CDCSINK_SINK__SASL_PASSWORD_FILE", str(secret))
+    monkeypatch.setenv("CDCSINK_SOURCE__TYPE", "stdin")
+    sink = load_settings(None).sink
+    assert sink.sasl_password == "hunter2" and sink.sasl_mechanism == "SCRAM-SHA-256"
+    shown = show_config(None)
+    assert "hunter2" not in shown and "sink.sasl-password = '****'" in shown
