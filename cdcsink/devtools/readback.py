@@ -24,11 +24,15 @@ async def read_back(
     *,
     idle_timeout: float = 3.0,
     total_timeout: float = 120.0,
+    **client: object,
 ) -> dict[tuple[str, int], list[Record]]:
     """Every record of each listed partition, from offset 0, until the expected
     count is reached (or nothing new arrives for ``idle_timeout``). End offsets
-    are not trusted: some brokers report them inside the last batch."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_bytes=32 * 1024 * 1024)
+    are not trusted: some brokers report them inside the last batch. ``client``:
+    more consumer settings (TLS, SASL)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_bytes=32 * 1024 * 1024, **client  # type: ignore[arg-type]
+    )
     await consumer.start()
     records: dict[tuple[str, int], list[Record]] = {tp: [] for tp in expected}
     try:

@@ -118,7 +118,9 @@ async def diagnose_connection(options: KafkaOptions) -> BaseException | None:
             return AuthenticationError(f"kafka {broker}: TLS certificate verification failed: {error.verify_message}")
         except ssl.SSLError as error:
             return AuthenticationError(f"kafka {broker}: TLS handshake failed: {error.reason or error}")
-        except (SaslAuthenticationFailed, UnsupportedSaslMechanismError, IllegalSaslStateError) as error:
+        except UnsupportedSaslMechanismError:
+            return AuthenticationError(f"kafka {broker}: the broker does not offer SASL {security.sasl_mechanism}")
+        except (SaslAuthenticationFailed, IllegalSaslStateError) as error:
             who = f" for user {security.sasl_user!r}" if security.sasl_user else ""
             return AuthenticationError(f"kafka {broker}: SASL {security.sasl_mechanism} authentication failed{who}: {error}")
         except ConfigError as error:
