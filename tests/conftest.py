@@ -13,8 +13,14 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from cdcsink.devtools.broker import DevBroker
+
+# Shared 2-core CI machines are slow and noisy: no per-example deadline and no
+# "input generation is slow" failure; the number of examples stays as set.
+settings.register_profile("cdcsink", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("cdcsink")
 
 
 @pytest.fixture(scope="session")
