@@ -302,6 +302,7 @@ def main() -> int:
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {', '.join(MODES)}")
     parser.add_argument("--rate", type=float, default=0.0, help="latency run: offered rows/s (default: half the measured cdcsink rate; 0 and no cdcsink mode: skip)")
     parser.add_argument("--latency-seconds", type=float, default=10.0, help="latency run: how long to offer load")
+    parser.add_argument("--no-latency", dest="latency", action="store_false", help="skip the latency run")
     parser.add_argument("--no-verify", dest="verify", action="store_false", help="skip reading back the first cdcsink run to check order")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
@@ -334,7 +335,7 @@ def main() -> int:
         figures = _table(runs)
         rate = args.rate or (figures["cdcsink-canal-json"]["eps"] / 2 if "cdcsink-canal-json" in figures else 0)
         latency = None
-        if rate:
+        if rate and args.latency:
             latency = _run("latency", tmp, files, "--rate", str(rate), "--latency-seconds", str(args.latency_seconds))
             print(f"\nlatency at {latency['offered_eps']:,.0f} rows/s offered (cdcsink canal-json, read to ack, per batch's oldest row):"
                   f" p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms, max {latency['max_ms']} ms;"

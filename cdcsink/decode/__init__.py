@@ -170,10 +170,12 @@ def decode_chunk(decoder: Decoder, chunk: Chunk) -> tuple[list[Any], InvalidEven
     """Decode a chunk's lines; stops at the first invalid one and returns it."""
     events: list[Any] = []
     origin, first, end = chunk.origin, chunk.first_line, chunk.end_offset
-    offset = chunk.start_offset
+    lines = chunk.lines
+    # Byte offsets are needed only where a resolved event records its position.
+    offset, counted = chunk.start_offset, 0
     decode = decoder.decode
-    for i, line in enumerate(chunk.lines):
-        offset += len(line) + 1
+    append = events.append
+    for i, line in enumerate(lines):
         if not line or line.isspace():
             continue
         try:
@@ -182,8 +184,10 @@ def decode_chunk(decoder: Decoder, chunk: Chunk) -> tuple[list[Any], InvalidEven
             error.index = i
             return events, error
         if type(event) is ResolvedEvent:
+            offset += sum(map(len, lines[counted : i + 1])) + (i + 1 - counted)
+            counted = i + 1
             event.position = {"path": origin, "offset": min(offset, end), "line": first + i}
-        events.append(event)
+        append(event)
     return events, None
 
 

@@ -205,4 +205,8 @@ def _handle(image: dict[str, Any], pk: list[str]) -> dict[str, str | None]:
 
 
 def _strings(image: dict[str, Any]) -> dict[str, str | None]:
-    return {name: value if type(value) is str or value is None else canal_value(value) for name, value in image.items()}
+    # Strings, NULLs and ints (the common cases) inline; the rest through canal_value.
+    return {
+        name: value if (kind := type(value)) is str or value is None else str(value) if kind is int else canal_value(value)
+        for name, value in image.items()
+    }
