@@ -181,7 +181,7 @@ async def _sink_mode(protocol: str, bootstrap: str, path: str, verify: bool) -> 
         result = await pipeline.run()
         elapsed = time.perf_counter() - started
     out = {"events": result.rows, "seconds": elapsed, "bytes": sum(pipeline.sink.stats.bytes.values()),
-           "latencies": recorder.values}
+           "latencies": recorder.values, "peak_rss_mb": _peak_rss_mb()}  # before reading back
     if verify:
         out["verified"] = await _verify(bootstrap, path, topic, pipeline.sink.stats.messages)
     return out
@@ -255,7 +255,7 @@ def _child(args: argparse.Namespace) -> None:
     for name, q in (("p50_ms", 0.5), ("p99_ms", 0.99)):
         result[name] = round(lat[min(len(lat) - 1, int(len(lat) * q))] * 1000, 1) if lat else None
     result["max_ms"] = round(lat[-1] * 1000, 1) if lat else None
-    result["peak_rss_mb"] = _peak_rss_mb()
+    result.setdefault("peak_rss_mb", _peak_rss_mb())
     print(json.dumps(result))
 
 
