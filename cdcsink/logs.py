@@ -30,9 +30,15 @@ def configure_logging(format: str = "console", level: str = "info", changefeed: 
     )
     if changefeed is not None:
         structlog.contextvars.bind_contextvars(changefeed=changefeed)
-    # Client libraries log through the stdlib; keep them quiet unless asked.
+    # Client libraries log through the stdlib; keep them quiet unless asked, and
+    # render their lines like ours (one JSON object per line in json format).
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*processors, structlog.stdlib.add_logger_name],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if level == "debug" else logging.ERROR)
