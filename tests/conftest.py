@@ -23,6 +23,14 @@ settings.register_profile("cdcsink", deadline=None, suppress_health_check=[Healt
 settings.load_profile("cdcsink")
 
 
+#: For tests that put a proxy in front of a broker of their own: the broker must
+#: advertise the proxy's address, which only the dev broker can be told to do.
+own_dev_broker = pytest.mark.skipif(
+    bool(os.environ.get("CDCSINK_TEST_BOOTSTRAP")),
+    reason="needs a dev broker that advertises a proxy's address (not possible with CDCSINK_TEST_BOOTSTRAP)",
+)
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory):
     external = os.environ.get("CDCSINK_TEST_BOOTSTRAP")

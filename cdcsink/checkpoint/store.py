@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlsplit
 
 import orjson
 
+from cdcsink.durable import replace_durably
 from cdcsink.errors import CdcsinkError, ConfigError
 
 
@@ -75,27 +76,12 @@ class FileCheckpointStore:
         }
         payload = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
         try:
-            self._replace(payload)
+            replace_durably(self.path, payload)
         except OSError as error:
             raise CdcsinkError(
                 f"checkpoint.store: cannot write {self.path}: {error.strerror or error}"
                 f" (the stored checkpoint stays at the previous write)"
             ) from None
-
-    def _replace(self, payload: bytes) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, payload)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
     def check_writable(self) -> None:
         parent = self.path.parent

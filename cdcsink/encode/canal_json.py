@@ -17,7 +17,7 @@ import orjson
 import structlog
 
 from cdcsink.encode import Message
-from cdcsink.encode.large import ClaimCheckStorage, compressor
+from cdcsink.encode.large import ClaimCheckStorage, compressor, refuse_unless_reducible
 from cdcsink.encode.ddl_kind import classify
 from cdcsink.encode.mysql_types import type_info
 from cdcsink.encode.options import EncoderOptions
@@ -108,10 +108,7 @@ class CanalJsonEncoder:
             f"canal-json message of {len(value)} bytes for {event.describe()} "
             f"exceeds max-message-bytes ({self.limit} bytes for key and value)"
         )
-        if self._large == "none":
-            raise MessageTooLargeError(too_large + "; see large-message-handle-option")
-        if not event.pk:
-            raise MessageTooLargeError(f"{too_large}, and the table has no handle key (pk) for {self._large}")
+        refuse_unless_reducible(self._large, event, too_large)
         tidb: dict[str, Any] = {"commitTs": event.commit_ts, "onlyHandleKey": True}
         if self._claims is not None:
             tidb["claimCheckLocation"] = self._claims.put(None, value)

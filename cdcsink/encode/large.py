@@ -29,7 +29,9 @@ from urllib.parse import unquote, urlsplit
 import cramjam
 import orjson
 
-from cdcsink.errors import ConfigError
+from cdcsink.durable import replace_durably
+from cdcsink.errors import ConfigError, MessageTooLargeError
+from cdcsink.events import RowEvent
 
 OPTIONS = ("none", "handle-key-only", "claim-check")
 COMPRESSIONS = ("none", "lz4", "snappy", "zstd")
@@ -89,20 +91,16 @@ class ClaimCheckStorage:
             {"key": base64.b64encode(key).decode() if key is not None else None, "value": base64.b64encode(value).decode()}
         )
         self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = self.directory / f".{name}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, payload)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.directory / name)
-        dir_fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        replace_durably(self.directory / name, payload)
         return f"{self.uri}/{name}"
+
+
+def refuse_unless_reducible(option: str, event: RowEvent, too_large: str) -> None:
+    """Raise the too-large error when the row cannot be sent in a reduced form."""
+    if option == "none":
+        raise MessageTooLargeError(too_large + "; see large-message-handle-option")
+    if not event.pk:
+        raise MessageTooLargeError(f"{too_large}, and the table has no handle key (pk) for {option}")
 
 
 def read_claim_check(location: str) -> tuple[bytes | None, bytes]:

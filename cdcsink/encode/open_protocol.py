@@ -24,7 +24,7 @@ from cdcsink.encode import Message
 import structlog
 
 from cdcsink.encode.ddl_kind import classify
-from cdcsink.encode.large import ClaimCheckStorage, compressor
+from cdcsink.encode.large import ClaimCheckStorage, compressor, refuse_unless_reducible
 from cdcsink.encode.mysql_types import HANDLE_KEY_FLAG, PRIMARY_KEY_FLAG, STRING, VARCHAR, VARSTRING, type_info
 from cdcsink.encode.options import EncoderOptions
 from cdcsink.encode.shapes import TableShapes
@@ -120,10 +120,7 @@ class OpenProtocolEncoder:
             f"open-protocol message of {size} bytes for {event.describe()} "
             f"exceeds max-message-bytes ({self.limit} bytes for key and value)"
         )
-        if self._large == "none":
-            raise MessageTooLargeError(too_large + "; see large-message-handle-option")
-        if not event.pk:
-            raise MessageTooLargeError(f"{too_large}, and the table has no handle key (pk) for {self._large}")
+        refuse_unless_reducible(self._large, event, too_large)
         key_doc: dict[str, Any] = {"ts": event.commit_ts, "scm": event.schema, "tbl": event.table, "t": ROW, "ohk": True}
         if self._claims is not None:
             key_doc["ccl"] = self._claims.put(_HEADER + _LEN.pack(len(key)) + key, _LEN.pack(len(value)) + value)

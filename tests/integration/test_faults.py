@@ -24,15 +24,10 @@ import pytest
 from cdcsink.devtools.broker import DevBroker, free_port
 from cdcsink.devtools.readback import read_back
 from tests.faultproxy import AckLedger, FaultProxy
+from tests.conftest import own_dev_broker
 from tests.workload import Seen, Workload, check_delivery, decode_canal, generate
 
-pytestmark = [
-    pytest.mark.broker,
-    pytest.mark.skipif(
-        bool(os.environ.get("CDCSINK_TEST_BOOTSTRAP")),
-        reason="the fault proxy needs a broker that advertises the proxy's address (the dev broker)",
-    ),
-]
+pytestmark = [pytest.mark.broker, own_dev_broker]
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 100_000
 TABLES = 6

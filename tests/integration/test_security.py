@@ -23,15 +23,10 @@ from cdcsink.kafka.aiokafka_client import security_kwargs
 from cdcsink.kafka.options import SecurityOptions
 from cdcsink.pipeline import Pipeline
 from tests.proxies import SaslProxy, TlsProxy
+from tests.conftest import own_dev_broker
 from tests.workload import Seen, check_delivery, decode_canal, generate
 
-pytestmark = [
-    pytest.mark.broker,
-    pytest.mark.skipif(
-        bool(os.environ.get("CDCSINK_TEST_BOOTSTRAP")),
-        reason="the TLS/SASL proxies need a broker that advertises the proxy's address (the dev broker)",
-    ),
-]
+pytestmark = [pytest.mark.broker, own_dev_broker]
 ROOT = Path(__file__).resolve().parents[2]
 USERS = {"alice": "s3cret"}
 
