@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
+import socket
 import ssl
 import struct
+import threading
 
 from aiokafka.protocol.admin import (
     SaslAuthenticateRequest_v0,
@@ -53,8 +56,8 @@ class _Proxy:
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task] = set()
 
-    async def start(self, ssl_context: ssl.SSLContext | None = None) -> "_Proxy":
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port, ssl=ssl_context)
+    async def start(self) -> "_Proxy":
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -81,16 +84,65 @@ class _Proxy:
         await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
 
 
-class TlsProxy(_Proxy):
-    """TLS in front of the broker, with the given server context."""
+class TlsProxy:
+    """TLS in front of the broker, with the given server context.
+
+    Blocking sockets in threads rather than asyncio: OpenSSL then sends its
+    alerts (e.g. "certificate required") before closing, as a Java broker does,
+    where asyncio's TLS transport would just close the connection.
+    """
 
     def __init__(self, upstream_port: int, context: ssl.SSLContext) -> None:
-        super().__init__(upstream_port)
+        self.upstream_port = upstream_port
         self.context = context
+        self.port = 0
+        self._listener: socket.socket | None = None
+        self._sockets: list[socket.socket] = []
 
-    async def start(self) -> "TlsProxy":  # type: ignore[override]
-        await super().start(self.context)
+    async def start(self) -> "TlsProxy":
+        listener = self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = listener.getsockname()[1]
+        threading.Thread(target=self._accept_loop, daemon=True).start()
         return self
+
+    async def stop(self) -> None:
+        for sock in [self._listener, *self._sockets]:
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        self._sockets.append(client)
+        try:
+            tls = self.context.wrap_socket(client, server_side=True)
+        except (ssl.SSLError, OSError):
+            client.close()
+            return
+        upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+        self._sockets += [tls, upstream]
+        threading.Thread(target=_copy, args=(upstream, tls), daemon=True).start()
+        _copy(tls, upstream)
+
+
+def _copy(source: socket.socket, target: socket.socket) -> None:
+    try:
+        while data := source.recv(256 * 1024):
+            target.sendall(data)
+    except (OSError, ssl.SSLError):
+        pass
+    finally:
+        for sock in (source, target):
+            with contextlib.suppress(OSError):
+                sock.close()
 
 
 class SaslProxy(_Proxy):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import socket
 import ssl
 from typing import Any
 
@@ -109,15 +110,15 @@ async def diagnose_connection(options: KafkaOptions) -> BaseException | None:
     kwargs = security_kwargs(security)
     for broker in options.brokers:
         host, _, port = broker.rpartition(":")
+        if security.tls:
+            refusal = await asyncio.to_thread(_tls_refusal, host, int(port), kwargs["ssl_context"])
+            if refusal is not None:
+                return AuthenticationError(f"kafka {broker}: {refusal}")
         try:
             conn = await create_conn(
                 host, int(port), client_id=options.client_id,
                 request_timeout_ms=int(max(options.read_timeout, options.write_timeout) * 1000), **kwargs,
             )
-        except ssl.SSLCertVerificationError as error:
-            return AuthenticationError(f"kafka {broker}: TLS certificate verification failed: {error.verify_message}")
-        except ssl.SSLError as error:
-            return AuthenticationError(f"kafka {broker}: TLS handshake failed: {error.reason or error}")
         except UnsupportedSaslMechanismError:
             return AuthenticationError(f"kafka {broker}: the broker does not offer SASL {security.sasl_mechanism}")
         except (SaslAuthenticationFailed, IllegalSaslStateError) as error:
@@ -128,6 +129,27 @@ async def diagnose_connection(options: KafkaOptions) -> BaseException | None:
         except Exception:
             continue
         conn.close()
+    return None
+
+
+def _tls_refusal(host: str, port: int, context: ssl.SSLContext, timeout: float = 3.0) -> str | None:
+    """Why a TLS session with the broker is refused, if it is. A blocking probe:
+    with TLS 1.3 the server judges the client certificate after the handshake
+    and says so in an alert that asyncio's transport turns into a plain EOF."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            with context.wrap_socket(raw, server_hostname=host) as tls:
+                tls.settimeout(timeout)
+                tls.recv(1)  # an alert arrives here; a healthy broker just stays silent
+    except ssl.SSLCertVerificationError as error:
+        return f"TLS certificate verification failed: {error.verify_message}"
+    except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError):
+        return None  # the connection went away: may pass next time
+    except ssl.SSLError as error:
+        # Refused by the peer: no or unknown client certificate, no common version or cipher.
+        return f"TLS handshake failed: {error.reason or error}"
+    except OSError:
+        return None
     return None
 
 

@@ -188,3 +188,9 @@ def test_an_unknown_mechanism_is_a_config_error(tmp_path, unique):
     code, stderr, _ = run_daemon(tmp_path, "127.0.0.1:9", f"cfg-{unique}", "sasl-mechanism=GSSAPI&sasl-user=a&sasl-password=b")
     assert code == 2
     assert "sasl-mechanism: 'GSSAPI' is not supported (one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)" in stderr
+
+
+async def test_a_missing_client_certificate_stops_the_daemon_at_once(tmp_path, unique, certs):
+    async with Fronted(tmp_path, lambda port: TlsProxy(port, certs.server_context(require_client_cert=True))) as kafka:
+        result = await asyncio.to_thread(run_daemon, tmp_path, kafka.bootstrap, f"tls-nocert-{unique}", f"ca={certs.ca_file}")
+    assert_fails_fast(*result, reason=f"kafka {kafka.bootstrap}: TLS handshake failed")
