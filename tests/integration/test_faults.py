@@ -289,8 +289,14 @@ async def test_shutdown_timeout_and_a_second_signal_bound_the_drain(workload, tm
         assert not s.watcher.failures, s.watcher.failures[:5]
         assert s.watcher.fraction(s.size) < 1.0
 
+        resumed = s.log.read_text().count("resuming from checkpoint")
         s.start_daemon()  # resumes from the checkpoint, still black-holed
-        await asyncio.sleep(1.0)
+        for _ in range(600):  # signal handlers are in place once it logs the resume
+            if s.log.read_text().count("resuming from checkpoint") > resumed:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the second daemon never resumed from the checkpoint")
         s.daemon.send_signal(signal.SIGTERM)
         await asyncio.sleep(0.2)
         s.daemon.send_signal(signal.SIGTERM)
