@@ -187,12 +187,21 @@ class AiokafkaBatch:
 
 
 class AiokafkaAsyncProducer:
-    """DML producer: whole batches per partition, one ack callback per batch."""
+    """DML producer: whole batches per partition, one ack callback per batch.
+
+    Fail-fast fence: aiokafka retries a failed batch in place, but once a batch
+    has failed for good (its time is up), it would go on to send the batches
+    queued behind it, and a later batch could land while the failed one never
+    does: the per-key order would break. So the first failed batch fails every
+    batch still queued, before the client's sender can take the next one, and
+    no batch is accepted afterwards.
+    """
 
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self._producer = producer
         self._accumulator = producer._message_accumulator
         self._tps: dict[tuple[str, int], TopicPartition] = {}
+        self._fenced: BaseException | None = None
 
     def new_batch(self) -> AiokafkaBatch:
         return AiokafkaBatch(self._producer.create_batch())
@@ -207,12 +216,28 @@ class AiokafkaAsyncProducer:
         return len(self._producer._sender._in_flight)
 
     async def send_batch(self, batch: AiokafkaBatch, topic: str, partition: int, on_ack: AckCallback) -> None:
+        if self._fenced is not None:
+            on_ack(self._fenced)
+            return
         future = await self._producer.send_batch(batch.builder, topic, partition=partition)
 
         def done(fut: asyncio.Future) -> None:
-            on_ack(fut.exception() if not fut.cancelled() else asyncio.CancelledError("batch cancelled"))
+            error = fut.exception() if not fut.cancelled() else asyncio.CancelledError("batch cancelled")
+            if error is not None and self._fenced is None:
+                self._fence(error)
+            on_ack(error)
 
         future.add_done_callback(done)
+
+    def _fence(self, error: BaseException) -> None:
+        # Runs in the failed batch's done callback, which the event loop runs
+        # before the client's sender task resumes to drain the next batches.
+        self._fenced = KafkaError(f"not sent: an earlier batch failed ({type(error).__name__}: {error})")
+        queued = self._accumulator._batches
+        for batches in queued.values():
+            for waiting in batches:
+                waiting.failure(self._fenced)
+        queued.clear()
 
     async def close(self) -> None:
         await self._producer.stop()

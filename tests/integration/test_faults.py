@@ -317,3 +317,62 @@ def test_the_watcher_catches_a_checkpoint_ahead_of_the_acks(workload, tmp_path):
     watcher.failures.clear()
     watcher.check({"checkpoint_ts": 0, "position": {"offset": source.ends[10]}})
     assert watcher.failures and "went back" in watcher.failures[0]
+
+
+async def test_a_batch_queued_behind_a_failed_one_is_never_written(tmp_path):
+    """The failed batch's time runs out in a black hole; the connection comes back at
+    that very moment. The batch queued behind it must not be written (it would land
+    without its predecessor): it fails too, and nothing is accepted afterwards."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    from cdcsink.kafka.aiokafka_client import AiokafkaFactory
+    from cdcsink.kafka.options import KafkaOptions
+
+    ledger = AckLedger(lambda value: (value.decode(),))
+    broker_port = free_port()
+    proxy = await FaultProxy(broker_port, ledger).start()
+    broker = DevBroker(broker_port, tmp_path / "broker.log", advertised_port=proxy.port).start()
+    bootstrap = f"127.0.0.1:{proxy.port}"
+    producer = None
+    try:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        await admin.create_topics([NewTopic("fence", 1, 1)])
+        await admin.close()
+        factory = AiokafkaFactory(KafkaOptions(brokers=[bootstrap], read_timeout=1.0, write_timeout=1.0))
+        producer = await factory.async_producer()
+        acks: dict[str, BaseException | None] = {}
+
+        async def send(name: str, on_ack=None) -> None:
+            batch = producer.new_batch()
+            batch.append(None, name.encode())
+
+            def record(error):
+                acks[name] = error
+                if on_ack is not None:
+                    on_ack(error)
+
+            await producer.send_batch(batch, "fence", 0, record)
+
+        await send("first")
+        while "first" not in acks:
+            await asyncio.sleep(0.01)
+        assert acks["first"] is None
+        proxy.blackhole()
+        await send("lost", on_ack=lambda error: proxy.heal())  # the network returns as it fails
+        await send("behind")
+        for _ in range(1000):
+            if "lost" in acks and "behind" in acks:
+                break
+            await asyncio.sleep(0.01)
+        assert acks["lost"] is not None and acks["behind"] is not None
+        await send("after")
+        assert acks["after"] is not None  # refused without being sent
+        await asyncio.sleep(1.5)
+        records = await read_back(bootstrap, {("fence", 0): 10}, idle_timeout=1.0)
+        assert [r.value for r in records[("fence", 0)]] == [b"first"]
+    finally:
+        if producer is not None:
+            await producer.close()
+        await proxy.stop()
+        broker.stop()
