@@ -109,9 +109,12 @@ class CanalJsonEncoder:
             f"exceeds max-message-bytes ({self.limit} bytes for key and value)"
         )
         refuse_unless_reducible(self._large, event, too_large)
-        tidb: dict[str, Any] = {"commitTs": event.commit_ts, "onlyHandleKey": True}
+        # As TiCDC: the handle-key columns either way; the flag names the option.
+        tidb: dict[str, Any] = {"commitTs": event.commit_ts}
         if self._claims is not None:
             tidb["claimCheckLocation"] = self._claims.put(None, value)
+        else:
+            tidb["onlyHandleKey"] = True
         pk, columns, op = event.pk, event.columns, event.op
         image = event.before if op == DELETE else event.after
         old = [_handle(event.before, pk)] if op not in (INSERT, DELETE) else None  # type: ignore[arg-type]
@@ -168,6 +171,8 @@ class CanalJsonEncoder:
         if self.extension:
             message["_tidb"] = {"commitTs": event.commit_ts}
         value = _dumps(message)
+        if self._compress is not None:
+            value = self._compress(value)
         if len(value) > self.limit:
             raise MessageTooLargeError(f"canal-json DDL message of {len(value)} bytes exceeds max-message-bytes ({self.limit})")
         return None, value
@@ -176,7 +181,7 @@ class CanalJsonEncoder:
         if not self.extension:
             return None
         now = self._clock()
-        return None, _dumps(
+        value = _dumps(
             {
                 "id": 0,
                 "database": "",
@@ -194,6 +199,7 @@ class CanalJsonEncoder:
                 "_tidb": {"watermarkTs": ts},
             }
         )
+        return None, self._compress(value) if self._compress is not None else value
 
 
 def _handle(image: dict[str, Any], pk: list[str]) -> dict[str, str | None]:

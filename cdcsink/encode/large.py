@@ -9,12 +9,14 @@ When a row's message would exceed the effective max-message-bytes:
 - ``claim-check``: the full message is written to ``claim-check-storage-uri``
   first (a JSON file ``{"key": base64|null, "value": base64}``, written to a
   temp file, fsynced and renamed, so it exists before anything points at it),
-  then the handle-key-only message is sent with the file's location in
-  ``_tidb.claimCheckLocation`` (canal-json) or ``ccl`` in the key (open-protocol).
+  then a message with the handle-key columns and the file's location in
+  ``_tidb.claimCheckLocation`` (canal-json) or ``ccl`` in the key
+  (open-protocol) is sent; as in TiCDC it carries no ``onlyHandleKey``/``ohk``.
 
 ``large-message-handle-compression`` (lz4 frame, snappy raw block, zstd
-frame) compresses every row message's value before the size check; a
-consumer decompresses each value with the same codec.
+frame) compresses every message value the encoder writes (rows, DDL,
+canal-json watermarks; open-protocol compresses each entry's value) before
+the size check; a consumer decompresses each value with the same codec.
 """
 
 from __future__ import annotations

@@ -121,9 +121,12 @@ class OpenProtocolEncoder:
             f"exceeds max-message-bytes ({self.limit} bytes for key and value)"
         )
         refuse_unless_reducible(self._large, event, too_large)
-        key_doc: dict[str, Any] = {"ts": event.commit_ts, "scm": event.schema, "tbl": event.table, "t": ROW, "ohk": True}
+        # As TiCDC: the handle-key columns either way; the key names the option.
+        key_doc: dict[str, Any] = {"ts": event.commit_ts, "scm": event.schema, "tbl": event.table, "t": ROW}
         if self._claims is not None:
             key_doc["ccl"] = self._claims.put(_HEADER + _LEN.pack(len(key)) + key, _LEN.pack(len(value)) + value)
+        else:
+            key_doc["ohk"] = True
         shapes = self._shapes.get(event)
         pk = event.pk
 
@@ -178,6 +181,8 @@ class OpenProtocolEncoder:
         key_doc["t"] = DDL
         key = _dumps(key_doc)
         value = _dumps({"q": event.query, "t": classify(event.query).action})
+        if self._compress is not None:
+            value = self._compress(value)
         message = (_HEADER + _LEN.pack(len(key)) + key, _LEN.pack(len(value)) + value)
         if len(message[0]) + len(message[1]) > self.limit:
             raise MessageTooLargeError(f"open-protocol DDL message exceeds max-message-bytes ({self.limit}): {event.describe()}")

@@ -53,7 +53,7 @@ class SinkConfig(BaseModel):
         default=None, description="claim-check: a file:// directory for the full messages (created if missing)."
     )
     large_message_handle_compression: Literal["none", "lz4", "snappy", "zstd"] = Field(
-        default="none", description="Compress every row message's value before the size check: none, lz4, snappy, zstd."
+        default="none", description="Compress every message value the encoder writes (rows, DDL, canal-json watermarks) before the size check: none, lz4, snappy, zstd."
     )
     max_inflight_messages: int = Field(
         default=100_000, ge=1, description="Row messages encoded but not yet acknowledged, at most (backpressure)."

@@ -105,12 +105,12 @@ def test_claim_check_writes_the_whole_message_first_and_sends_its_location(proto
     if protocol == "canal-json":
         msg = orjson.loads(value)
         location = msg["_tidb"]["claimCheckLocation"]
-        assert msg["_tidb"]["onlyHandleKey"] is True and msg["data"] == [{"id": "7"}]
+        assert "onlyHandleKey" not in msg["_tidb"] and msg["data"] == [{"id": "7"}]  # as TiCDC writes it
         assert read_claim_check(location) == whole
     else:
         key_doc = orjson.loads(key)
         location = key_doc["ccl"]
-        assert key_doc["ohk"] is True
+        assert "ohk" not in key_doc
         stored_key, stored_value = read_claim_check(location)
         ((stored_key_doc, stored_value_doc),) = decode_open_protocol(stored_key, stored_value)
         assert stored_key_doc == orjson.loads(whole[0]) and stored_value_doc == orjson.loads(whole[1])
@@ -159,3 +159,21 @@ def test_config_requires_the_tidb_extension_and_a_file_uri():
     ok = SinkConfig(uri=base + "&enable-tidb-extension=true&large-message-handle-option=claim-check&claim-check-storage-uri=file:///tmp/cc")
     assert ok.large_message_handle_option == "claim-check"
     assert SinkConfig(uri="kafka://k:9092/t?protocol=open-protocol&large-message-handle-option=handle-key-only")
+
+
+@pytest.mark.parametrize("codec", ["lz4", "zstd"])
+def test_compression_covers_ddl_and_watermark_values(codec):
+    import orjson as _orjson
+
+    from cdcsink.encode.open_protocol import decode_open_protocol as _decode
+    from cdcsink.events import DDLEvent
+
+    ddl = DDLEvent("shop", "docs", 120, "ALTER TABLE docs ADD COLUMN x INT")
+    canal = encoder("canal-json", compression=codec)
+    plain = encoder("canal-json")
+    assert decompress(codec, canal.encode_ddl(ddl)[1]) == plain.encode_ddl(ddl)[1]
+    assert decompress(codec, canal.encode_watermark(130)[1]) == plain.encode_watermark(130)[1]
+    key, value = encoder("open-protocol", compression=codec).encode_ddl(ddl)
+    (raw_entry,) = [value[8:]]  # one length-prefixed entry
+    assert _orjson.loads(decompress(codec, raw_entry))["q"] == ddl.query
+    assert _decode(*encoder("open-protocol").encode_ddl(ddl))[0][1]["q"] == ddl.query
