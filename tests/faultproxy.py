@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from collections import defaultdict
 from typing import Callable
 
 from aiokafka.protocol.produce import ProduceRequest_v3, ProduceRequest_v4, ProduceRequest_v5, ProduceRequest_v6, ProduceRequest_v7
@@ -37,18 +36,14 @@ Identify = Callable[[bytes], tuple | None]
 
 
 class AckLedger:
-    """Records the proxy has seen the broker acknowledge, per topic-partition, in ack order."""
+    """Records the proxy has seen the broker acknowledge (and handed back to the client)."""
 
     def __init__(self, identify: Identify) -> None:
         self.identify = identify
         self.acked: set[tuple] = set()
-        self.per_partition: dict[tuple[str, int], list[tuple]] = defaultdict(list)
-        self.produce_requests = 0
-        self.failed_partitions = 0
 
     def pending(self, body: bytes, version: int) -> dict[tuple[str, int], list[tuple]]:
         """What a produce request carries, by partition."""
-        self.produce_requests += 1
         request = _REQUESTS[version].decode(body)
         out: dict[tuple[str, int], list[tuple]] = {}
         for topic, partitions in request.topics:
@@ -72,9 +67,6 @@ class AckLedger:
         for tp, ids in pending.items():
             if ok.get(tp) == 0:
                 self.acked.update(ids)
-                self.per_partition[tp].extend(ids)
-            else:
-                self.failed_partitions += 1
 
 
 class _FrameReader:
