@@ -37,6 +37,7 @@ from aiokafka.structs import TopicPartition
 from cdcsink.kafka import AckCallback
 from cdcsink.errors import AuthenticationError, ConfigError
 from cdcsink.kafka.options import RECORD_BATCH_OVERHEAD, KafkaOptions, SecurityOptions
+from cdcsink.kafka.tls import TlsFileError, tls_context
 
 _COMPRESSION = {"none": None, "gzip": "gzip", "snappy": "snappy", "lz4": "lz4", "zstd": "zstd"}
 _TOPIC_ALREADY_EXISTS = 36
@@ -101,7 +102,7 @@ def security_kwargs(security: SecurityOptions) -> dict[str, Any]:
     """aiokafka's connection settings for TLS and SASL."""
     kwargs: dict[str, Any] = {"security_protocol": security.protocol}
     if security.tls:
-        kwargs["ssl_context"] = tls_context(security)
+        kwargs["ssl_context"] = _tls_context(security)
     if security.sasl_mechanism:
         kwargs["sasl_mechanism"] = security.sasl_mechanism
         if security.sasl_mechanism == "OAUTHBEARER":
@@ -112,19 +113,11 @@ def security_kwargs(security: SecurityOptions) -> dict[str, Any]:
     return kwargs
 
 
-def tls_context(security: SecurityOptions) -> ssl.SSLContext:
-    """TLS 1.2 or later; the CA given (else the system's); a client certificate if given."""
+def _tls_context(security: SecurityOptions) -> ssl.SSLContext:
     try:
-        context = ssl.create_default_context(cafile=security.ca)
-        if security.cert and security.key:
-            context.load_cert_chain(security.cert, security.key)
-    except (OSError, ssl.SSLError) as error:
-        raise ConfigError(f"sink: cannot load TLS files (ca/cert/key): {error}") from None
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if security.insecure_skip_verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
+        return tls_context(security.ca, security.cert, security.key, security.insecure_skip_verify)
+    except TlsFileError as error:  # changed since the config was checked
+        raise ConfigError(f"sink.{error}") from None
 
 
 class FileTokenProvider(AbstractTokenProvider):
