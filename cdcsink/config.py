@@ -43,11 +43,30 @@ class LogConfig(BaseModel):
     level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="debug, info, warning or error.")
 
 
+def _is_secret_file_var(name: str) -> bool:
+    """Whether ``CDCSINK_<KEY>_FILE`` names a file holding the value of <KEY>.
+
+    Not when the whole name is a key of its own: ``CDCSINK_SINK__SASL_OAUTH_TOKEN_FILE``
+    sets sink.sasl-oauth-token-file (a path) directly.
+    """
+    upper = name.upper()
+    if not (upper.startswith(ENV_PREFIX) and upper.endswith("_FILE")):
+        return False
+    model: type[BaseModel] = Settings
+    *sections, key = upper[len(ENV_PREFIX) :].lower().split("__")
+    for section in sections:
+        annotation = model.model_fields[section].annotation if section in model.model_fields else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return True
+        model = annotation
+    return key not in model.model_fields
+
+
 class _EnvWithoutFileVars(EnvSettingsSource):
     """Env vars, leaving ``*_FILE`` ones to :func:`load_settings` (they name files)."""
 
     def _load_env_vars(self):  # type: ignore[override]
-        return {k: v for k, v in super()._load_env_vars().items() if not k.lower().endswith("_file")}
+        return {k: v for k, v in super()._load_env_vars().items() if not _is_secret_file_var(k)}
 
 
 class HttpConfig(BaseModel):
@@ -194,7 +213,7 @@ def _file_env() -> dict[str, Any]:
     nested dict like the YAML's (for secrets mounted as files)."""
     values: dict[str, Any] = {}
     for name, file_path in os.environ.items():
-        if not (name.startswith(ENV_PREFIX) and name.endswith("_FILE")):
+        if not (name.startswith(ENV_PREFIX) and _is_secret_file_var(name)):
             continue
         try:
             content = Path(file_path).read_text().strip()
@@ -241,6 +260,13 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
 _SECRET_WORDS = ("password", "secret", "token", "key_password")
 
 
+def _is_secret_key(name: str) -> bool:
+    """Whether a key's value is masked in ``config show``; a ``*_file`` key holds
+    a path to a secret, not the secret, and is shown."""
+    name = name.replace("-", "_")
+    return any(word in name for word in _SECRET_WORDS) and not name.endswith("_file")
+
+
 def _flatten(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], Any]]:
     if isinstance(value, dict) and value:
         out: list[tuple[tuple[Any, ...], Any]] = []
@@ -253,7 +279,7 @@ def _flatten(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ..
 def _mask_uri(uri: str) -> str:
     """A URI with secret query values (sasl-password, ...) and user:password@ masked."""
     masked = re.sub(r"//([^:/@]+):([^@/]+)@", r"//\1:****@", uri)
-    return re.sub(r"([?&][^=&]*(?:password|secret|token)[^=&]*=)[^&]*", r"\1****", masked)
+    return re.sub(r"([?&])([^=&]*)=[^&]*", lambda m: f"{m[1]}{m[2]}=****" if _is_secret_key(m[2]) else m[0], masked)
 
 
 def show_config(path: str | os.PathLike[str] | None = None) -> str:
@@ -283,7 +309,7 @@ def show_config(path: str | os.PathLike[str] | None = None) -> str:
             source = f"{path}:{lines.get(loc) or lines.get(loc[:2])}"
         else:
             source = "default"
-        if any(word in keys[-1] for word in _SECRET_WORDS) and value not in (None, ""):
+        if _is_secret_key(keys[-1]) and value not in (None, ""):
             value = "****"
         if keys[-1] == "uri" and isinstance(value, str):
             value = _mask_uri(value)

@@ -29,7 +29,7 @@ from cdcsink.errors import (
     MessageTooLargeError,
 )
 from cdcsink.http import HttpServer, Readiness
-from cdcsink.kafka.aiokafka_client import is_retriable
+from cdcsink.kafka.aiokafka_client import is_retriable, security_refusal
 from cdcsink.metrics import Metrics
 from cdcsink.pipeline import Pipeline, RunResult
 from cdcsink.progress import Progress
@@ -48,6 +48,15 @@ def is_restartable(error: BaseException) -> bool:
     if isinstance(error, DeliveryError):
         return error.cause is None or is_retriable(error.cause)
     return is_retriable(error)
+
+
+def named_refusal(error: BaseException) -> AuthenticationError | None:
+    """A TLS or SASL refusal the client wrapped in another error, as one line
+    that says so (the wrapper's own message only says the connection closed)."""
+    if isinstance(error, AuthenticationError):
+        return None
+    refusal = security_refusal(error.cause if isinstance(error, DeliveryError) and error.cause else error)
+    return AuthenticationError(f"kafka: {refusal} ({error})") if refusal else None
 
 
 def backoff_delay(attempt: int, low: float, high: float, rand: Callable[[], float] = random.random) -> float:
@@ -115,13 +124,9 @@ class Daemon:
             progress = Progress.start_if_terminal(pipeline, self.settings)
             try:
                 return await self._run_once(pipeline)
-            except CdcsinkError as error:
-                if not is_restartable(error) or self.stopping.is_set():
-                    raise
-                cause = error
             except Exception as error:
                 if not is_restartable(error) or self.stopping.is_set():
-                    raise
+                    raise named_refusal(error) or error
                 cause = error
             finally:
                 if progress is not None:

@@ -22,6 +22,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.abc import AbstractTokenProvider
 from aiokafka.conn import create_conn
 from aiokafka.errors import (
+    AuthenticationFailedError,
     IllegalSaslStateError,
     KafkaConnectionError,
     KafkaError,
@@ -36,13 +37,52 @@ from aiokafka.structs import TopicPartition
 from cdcsink.kafka import AckCallback
 from cdcsink.errors import AuthenticationError, ConfigError
 from cdcsink.kafka.options import RECORD_BATCH_OVERHEAD, KafkaOptions, SecurityOptions
+from cdcsink.kafka.tls import TlsFileError, tls_context
 
 _COMPRESSION = {"none": None, "gzip": "gzip", "snappy": "snappy", "lz4": "lz4", "zstd": "zstd"}
 _TOPIC_ALREADY_EXISTS = 36
 
 
+#: SASL errors that repeat on every attempt: wrong credentials, a mechanism the broker does not offer.
+_SASL_REFUSALS = (SaslAuthenticationFailed, UnsupportedSaslMechanismError, IllegalSaslStateError, AuthenticationFailedError)
+#: Words in OpenSSL's reason for a TLS session refused for good: a certificate
+#: refused by either side, no common protocol version or cipher. A connection
+#: that merely went away (EOF) or a damaged record is not among them.
+_TLS_REFUSALS = ("CERTIFICATE", "UNKNOWN_CA", "HANDSHAKE_FAILURE", "PROTOCOL_VERSION", "ACCESS_DENIED", "INSUFFICIENT_SECURITY", "CIPHER")
+
+
+def tls_refusal(error: BaseException) -> str | None:
+    """Why TLS with a broker is refused, if ``error`` says it is for good."""
+    reason = getattr(error, "reason", None) or ""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"TLS certificate verification failed: {getattr(error, 'verify_message', None) or reason or error}"
+    if isinstance(error, ssl.SSLError) and any(word in reason for word in _TLS_REFUSALS):
+        return f"TLS handshake failed: {reason}"
+    return None
+
+
+def security_refusal(error: BaseException) -> str | None:
+    """The TLS or SASL refusal behind ``error``, following its causes: aiokafka
+    wraps a failed connection in a (retriable) KafkaConnectionError whose cause
+    is the transport's error."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _SASL_REFUSALS):
+            return f"SASL authentication failed: {current}"
+        reason = tls_refusal(current)
+        if reason is not None:
+            return reason
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return None
+
+
 def is_retriable(error: BaseException) -> bool:
-    """Whether retrying the same request may succeed (broker down, leader moved, timeout)."""
+    """Whether retrying the same request may succeed (broker down, leader moved,
+    timeout); never when TLS or SASL refused us, whatever wraps that."""
+    if security_refusal(error) is not None:
+        return False
     if isinstance(error, (asyncio.TimeoutError, ConnectionError, KafkaTimeoutError)):
         return True
     return isinstance(error, KafkaError) and bool(getattr(error, "retriable", False))
@@ -62,7 +102,7 @@ def security_kwargs(security: SecurityOptions) -> dict[str, Any]:
     """aiokafka's connection settings for TLS and SASL."""
     kwargs: dict[str, Any] = {"security_protocol": security.protocol}
     if security.tls:
-        kwargs["ssl_context"] = tls_context(security)
+        kwargs["ssl_context"] = _tls_context(security)
     if security.sasl_mechanism:
         kwargs["sasl_mechanism"] = security.sasl_mechanism
         if security.sasl_mechanism == "OAUTHBEARER":
@@ -73,19 +113,11 @@ def security_kwargs(security: SecurityOptions) -> dict[str, Any]:
     return kwargs
 
 
-def tls_context(security: SecurityOptions) -> ssl.SSLContext:
-    """TLS 1.2 or later; the CA given (else the system's); a client certificate if given."""
+def _tls_context(security: SecurityOptions) -> ssl.SSLContext:
     try:
-        context = ssl.create_default_context(cafile=security.ca)
-        if security.cert and security.key:
-            context.load_cert_chain(security.cert, security.key)
-    except (OSError, ssl.SSLError) as error:
-        raise ConfigError(f"sink: cannot load TLS files (ca/cert/key): {error}") from None
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if security.insecure_skip_verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
+        return tls_context(security.ca, security.cert, security.key, security.insecure_skip_verify)
+    except TlsFileError as error:  # changed since the config was checked
+        raise ConfigError(f"sink.{error}") from None
 
 
 class FileTokenProvider(AbstractTokenProvider):
@@ -102,13 +134,14 @@ class FileTokenProvider(AbstractTokenProvider):
             raise ConfigError(f"sink.sasl-oauth-token-file: cannot read {self.path}: {error.strerror}") from None
 
 
-async def diagnose_connection(options: KafkaOptions) -> BaseException | None:
-    """Why the brokers refuse us, when the client only says it could not bootstrap:
-    connect to each broker the way the client does and return the first
-    authentication or TLS error as a fatal one-line :class:`AuthenticationError`."""
+async def diagnose_connection(options: KafkaOptions, brokers: list[str] | None = None) -> BaseException | None:
+    """Why the brokers (default: the bootstrap ones) refuse us, when the client
+    only says it could not connect: connect to each the way the client does and
+    return the first authentication or TLS error as a fatal one-line
+    :class:`AuthenticationError`."""
     security = options.security
     kwargs = security_kwargs(security)
-    for broker in options.brokers:
+    for broker in brokers or options.brokers:
         host, _, port = broker.rpartition(":")
         if security.tls:
             refusal = await asyncio.to_thread(_tls_refusal, host, int(port), kwargs["ssl_context"])
@@ -141,16 +174,16 @@ def _tls_refusal(host: str, port: int, context: ssl.SSLContext, timeout: float =
             with context.wrap_socket(raw, server_hostname=host) as tls:
                 tls.settimeout(timeout)
                 tls.recv(1)  # an alert arrives here; a healthy broker just stays silent
-    except ssl.SSLCertVerificationError as error:
-        return f"TLS certificate verification failed: {error.verify_message}"
-    except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError):
-        return None  # the connection went away: may pass next time
     except ssl.SSLError as error:
-        # Refused by the peer: no or unknown client certificate, no common version or cipher.
-        return f"TLS handshake failed: {error.reason or error}"
+        return tls_refusal(error)  # None: the connection went away, may pass next time
     except OSError:
         return None
     return None
+
+
+async def _close(client: AIOKafkaAdminClient | AIOKafkaProducer) -> None:
+    with contextlib.suppress(Exception):
+        await (client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop())
 
 
 def _producer_kwargs(options: KafkaOptions, *, batch_bytes: int) -> dict[str, Any]:
@@ -327,22 +360,41 @@ class AiokafkaFactory:
     def __init__(self, options: KafkaOptions) -> None:
         self.options = options
 
+    @property
+    def _secured(self) -> bool:
+        return self.options.security.tls or bool(self.options.security.sasl_mechanism)
+
     async def _start(self, client: Any) -> None:
         try:
             await client.start()
         except KafkaConnectionError:
-            with contextlib.suppress(Exception):
-                await (client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop())
-            security = self.options.security
-            if security.tls or security.sasl_mechanism:
+            await _close(client)
+            if self._secured:
                 fatal = await diagnose_connection(self.options)
                 if fatal is not None:
                     raise fatal from None
             raise
 
+    async def _check_advertised_brokers(self, admin: AIOKafkaAdminClient) -> None:
+        """Connect to every broker the metadata names and stop on a TLS or SASL
+        refusal. The bootstrap addresses passing proves nothing about these (a
+        certificate may name the one but not the other); aiokafka would only
+        report the brokers as not ready, a retriable error, after every restart."""
+        client = admin._client
+        brokers = sorted(client.cluster.brokers())
+        ready = await asyncio.gather(*(client.ready(broker.nodeId) for broker in brokers))
+        failed = [f"{broker.host}:{broker.port}" for broker, ok in zip(brokers, ready) if not ok]
+        if failed:
+            fatal = await diagnose_connection(self.options, failed)
+            if fatal is not None:
+                await _close(admin)
+                raise fatal
+
     async def admin_client(self) -> AiokafkaAdminClient:
         admin = AIOKafkaAdminClient(**_common(self.options))
         await self._start(admin)
+        if self._secured:
+            await self._check_advertised_brokers(admin)
         return AiokafkaAdminClient(admin)
 
     async def async_producer(self) -> AiokafkaAsyncProducer:

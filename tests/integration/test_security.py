@@ -36,6 +36,7 @@ class Certs:
         self.ca = trustme.CA()
         self.other_ca = trustme.CA()
         self.server = self.ca.issue_cert("127.0.0.1")
+        self.localhost_only = self.ca.issue_cert("localhost")
         client = self.ca.issue_cert("cdcsink-client")
         self.ca_file = directory / "ca.pem"
         self.other_ca_file = directory / "other-ca.pem"
@@ -46,9 +47,9 @@ class Certs:
         client.cert_chain_pems[0].write_to_path(str(self.client_cert))
         client.private_key_pem.write_to_path(str(self.client_key))
 
-    def server_context(self, require_client_cert: bool) -> ssl.SSLContext:
+    def server_context(self, require_client_cert: bool, server: trustme.LeafCert | None = None) -> ssl.SSLContext:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.server.configure_cert(context)
+        (server or self.server).configure_cert(context)
         if require_client_cert:
             self.ca.configure_trust(context)
             context.verify_mode = ssl.CERT_REQUIRED
@@ -188,6 +189,33 @@ def test_an_unknown_mechanism_is_a_config_error(tmp_path, unique):
     code, stderr, _ = run_daemon(tmp_path, "127.0.0.1:9", f"cfg-{unique}", "sasl-mechanism=GSSAPI&sasl-user=a&sasl-password=b")
     assert code == 2
     assert "sasl-mechanism: 'GSSAPI' is not supported (one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)" in stderr
+
+
+async def test_a_certificate_not_valid_for_the_advertised_address_stops_the_daemon_at_once(tmp_path, unique, certs):
+    # Bootstrap through "localhost", the name the certificate has; the broker then
+    # advertises 127.0.0.1, which it does not have.
+    context = certs.server_context(require_client_cert=False, server=certs.localhost_only)
+    async with Fronted(tmp_path, lambda port: TlsProxy(port, context)) as kafka:
+        bootstrap = f"localhost:{kafka.proxy.port}"
+        result = await asyncio.to_thread(run_daemon, tmp_path, bootstrap, f"tls-adv-{unique}", f"ca={certs.ca_file}")
+    assert_fails_fast(*result, reason=f"kafka {kafka.bootstrap}: TLS certificate verification failed: IP address mismatch")
+
+
+async def test_credentials_refused_by_the_advertised_broker_stop_the_daemon_at_once(tmp_path, unique):
+    # The bootstrap proxy knows alice's password; the one the broker advertises does not.
+    broker_port = free_port()
+    advertised = await SaslProxy(broker_port, {"alice": "other"}).start()
+    bootstrap = await SaslProxy(broker_port, USERS).start()
+    broker = DevBroker(broker_port, tmp_path / "broker.log", advertised_port=advertised.port).start()
+    try:
+        params = "sasl-mechanism=PLAIN&sasl-user=alice&sasl-password=s3cret"
+        result = await asyncio.to_thread(run_daemon, tmp_path, f"127.0.0.1:{bootstrap.port}", f"sasl-adv-{unique}", params)
+    finally:
+        broker.stop()
+        await bootstrap.stop()
+        await advertised.stop()
+    assert ("PLAIN", "alice", True) in bootstrap.attempts and ("PLAIN", "alice", False) in advertised.attempts
+    assert_fails_fast(*result, reason=f"kafka 127.0.0.1:{advertised.port}: SASL PLAIN authentication failed for user 'alice'")
 
 
 async def test_a_missing_client_certificate_stops_the_daemon_at_once(tmp_path, unique, certs):

@@ -34,7 +34,7 @@ def keys(model: type[BaseModel], prefix: str = "") -> list[str]:
 def test_reference_config_documents_every_key():
     text = (CONFIG / "cdcsink.yaml").read_text()
     # Keys shown commented out (no default, or files that must exist) count as documented.
-    for key in ("partition-num", "kafka-version", "kafka-client-id", "ca", "cert", "key",
+    for key in ("partition-num", "kafka-version", "kafka-client-id", "enable-tls", "ca", "cert", "key",
                 "sasl-mechanism", "sasl-user", "sasl-password", "sasl-oauth-token-file"):
         text = text.replace(f"  # {key}: ", f"  {key}: ")
     uncommented = yaml.safe_load(text)

@@ -144,3 +144,21 @@ def test_a_sasl_password_from_a_file_is_used_and_masked(tmp_path, monkeypatch):
     assert sink.sasl_password == "hunter2" and sink.sasl_mechanism == "SCRAM-SHA-256"
     shown = show_config(None)
     assert "hunter2" not in shown and "sink.sasl-password = '****'" in shown
+
+
+def test_a_key_whose_name_ends_in_file_is_set_from_env_directly(tmp_path, monkeypatch):
+    from cdcsink.config import show_config
+
+    token = tmp_path / "token"
+    token.write_text("tok\n")
+    monkeypatch.setenv("CDCSINK_SINK__URI", "kafka://k:9092/t?protocol=canal-json&sasl-mechanism=OAUTHBEARER")
+    monkeypatch.setenv("CDCSINK_SINK__SASL_OAUTH_TOKEN_FILE", str(token))
+    monkeypatch.setenv("CDCSINK_SOURCE__TYPE", "stdin")
+    assert load_settings(None).sink.sasl_oauth_token_file == str(token)
+    # A path to a secret is not a secret: shown, in the key and in the URI.
+    assert f"sink.sasl-oauth-token-file = '{token}'  # env CDCSINK_SINK__SASL_OAUTH_TOKEN_FILE" in show_config(None)
+    from cdcsink.config import _mask_uri
+
+    assert _mask_uri(f"kafka://h:1/t?sasl-oauth-token-file={token}&sasl-password=x") == (
+        f"kafka://h:1/t?sasl-oauth-token-file={token}&sasl-password=****"
+    )

@@ -1,6 +1,15 @@
-from aiokafka.errors import KafkaConnectionError, NodeNotReadyError, TopicAuthorizationFailedError
+import ssl
 
-from cdcsink.daemon import backoff_delay, is_restartable
+from aiokafka.errors import (
+    KafkaConnectionError,
+    NodeNotReadyError,
+    SaslAuthenticationFailed,
+    TopicAuthorizationFailedError,
+    UnsupportedSaslMechanismError,
+)
+
+from cdcsink.daemon import backoff_delay, is_restartable, named_refusal
+from cdcsink.errors import AuthenticationError, ConfigError, DeliveryError, InvalidEventError, MessageTooLargeError
 from cdcsink.errors import ConfigError, DeliveryError, InvalidEventError, MessageTooLargeError
 
 
@@ -19,3 +28,53 @@ def test_backoff_grows_is_capped_and_jittered():
     high = [backoff_delay(a, 1.0, 60.0, rand=lambda: 1.0) for a in range(10)]
     assert low[:4] == [0.5, 1.0, 2.0, 4.0] and high[:4] == [1.0, 2.0, 4.0, 8.0]
     assert max(high) == 60.0 and low[-1] == 30.0
+
+
+def ssl_error(cls: type[ssl.SSLError], reason: str, verify_message: str | None = None) -> ssl.SSLError:
+    error = cls(1, f"[SSL: {reason}] ({reason.lower()})")
+    error.reason = reason
+    if verify_message is not None:
+        error.verify_message = verify_message
+    return error
+
+
+def wrapped(cause: BaseException) -> KafkaConnectionError:
+    """As aiokafka reports a connection that failed under a request."""
+    error = KafkaConnectionError("Connection at 10.0.0.1:9093 closed")
+    error.__cause__ = cause
+    return error
+
+
+def test_tls_and_sasl_refusals_are_fatal_even_when_wrapped_in_a_retriable_error():
+    refusals = [
+        ssl_error(ssl.SSLCertVerificationError, "CERTIFICATE_VERIFY_FAILED", "unable to get local issuer certificate"),
+        ssl_error(ssl.SSLError, "TLSV13_ALERT_CERTIFICATE_REQUIRED"),
+        ssl_error(ssl.SSLError, "TLSV1_ALERT_UNKNOWN_CA"),
+        SaslAuthenticationFailed("Authentication failed for alice"),
+        UnsupportedSaslMechanismError("SCRAM-SHA-512"),
+    ]
+    assert not is_restartable(AuthenticationError("kafka h:1: SASL PLAIN authentication failed"))
+    for refusal in refusals:
+        assert not is_restartable(refusal), refusal
+        assert not is_restartable(wrapped(refusal)), refusal
+        assert not is_restartable(DeliveryError("batch failed", wrapped(refusal))), refusal
+
+
+def test_a_connection_that_merely_went_away_stays_retriable():
+    for cause in (ssl_error(ssl.SSLEOFError, "UNEXPECTED_EOF_WHILE_READING"), ssl_error(ssl.SSLError, "DECRYPTION_FAILED_OR_BAD_RECORD_MAC"), ConnectionResetError()):
+        assert is_restartable(wrapped(cause)), cause
+        assert is_restartable(DeliveryError("batch failed", wrapped(cause))), cause
+
+
+def test_a_wrapped_refusal_is_reported_as_one_line_naming_it():
+    cert = ssl_error(ssl.SSLCertVerificationError, "CERTIFICATE_VERIFY_FAILED", "self-signed certificate")
+    assert str(named_refusal(wrapped(cert))) == (
+        "kafka: TLS certificate verification failed: self-signed certificate (KafkaConnectionError: Connection at 10.0.0.1:9093 closed)"
+    )
+    delivery = DeliveryError("DDL to topic t failed (KafkaConnectionError: closed)", wrapped(SaslAuthenticationFailed("bad password")))
+    assert str(named_refusal(delivery)) == (
+        "kafka: SASL authentication failed: [Error 58] SaslAuthenticationFailed: bad password"
+        " (DDL to topic t failed (KafkaConnectionError: closed))"
+    )
+    assert named_refusal(KafkaConnectionError("bootstrap")) is None
+    assert named_refusal(AuthenticationError("already one line")) is None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 
 import pytest
 import trustme
+from cryptography.hazmat.primitives import serialization
 from pydantic import ValidationError
 
 from cdcsink.config import Settings
@@ -26,6 +28,13 @@ def pem(tmp_path_factory):
     ca.cert_pem.write_to_path(str(directory / "ca.pem"))
     cert.cert_chain_pems[0].write_to_path(str(directory / "cert.pem"))
     cert.private_key_pem.write_to_path(str(directory / "key.pem"))
+    ca.issue_cert("other").private_key_pem.write_to_path(str(directory / "other-key.pem"))
+    key = serialization.load_pem_private_key(cert.private_key_pem.bytes(), password=None)
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pass")
+    )
+    (directory / "encrypted-key.pem").write_bytes(encrypted)
+    (directory / "garbage.pem").write_text("not PEM\n")
     return directory
 
 
@@ -77,11 +86,27 @@ async def test_sasl_over_tls_with_an_oauth_token_file(tmp_path, pem):
         ("cert={pem}/cert.pem", "cert and key: give both"),
         ("ca={pem}/missing.pem", "ca: {pem}/missing.pem: no such file"),
         ("sasl-user=alice&sasl-password=pw", "sasl-mechanism: required with sasl-user"),
-        ("sasl-mechanism=PLAIN&sasl-user=alice", "sasl-user and sasl-password: required with sasl-mechanism=PLAIN"),
+        ("sasl-mechanism=PLAIN&sasl-user=alice", "sasl-password: required (not empty) with sasl-mechanism=PLAIN"),
+        ("sasl-mechanism=PLAIN&sasl-user=alice&sasl-password=", "sasl-password: required (not empty) with sasl-mechanism=PLAIN"),
+        ("sasl-mechanism=SCRAM-SHA-256&sasl-password=pw", "sasl-user: required with sasl-mechanism=SCRAM-SHA-256"),
+        ("enable-tls=false&ca={pem}/ca.pem", "enable-tls: false, but ca/cert/key are given (they imply TLS)"),
+        ("ca={pem}/garbage.pem", "ca: {pem}/garbage.pem: no PEM certificate in it"),
+        ("cert={pem}/garbage.pem&key={pem}/key.pem", "cert: {pem}/garbage.pem: not a PEM certificate"),
+        ("cert={pem}/cert.pem&key={pem}/garbage.pem", "key: {pem}/garbage.pem: not a PEM private key"),
+        ("cert={pem}/cert.pem&key={pem}/other-key.pem", "key: {pem}/other-key.pem: not the private key of the certificate in {pem}/cert.pem"),
+        ("cert={pem}/cert.pem&key={pem}/encrypted-key.pem", "key: {pem}/encrypted-key.pem: the private key is encrypted; give it unencrypted"),
         ("sasl-mechanism=OAUTHBEARER", "sasl-oauth-token-file: required with sasl-mechanism=OAUTHBEARER"),
         ("sasl-mechanism=GSSAPI&sasl-user=a&sasl-password=b", "sasl-mechanism: 'GSSAPI' is not supported"),
     ],
 )
 def test_incomplete_or_wrong_settings_are_refused(pem, params, message):
-    with pytest.raises(ValidationError, match=message.format(pem=pem).replace("(", r"\(")):
+    with pytest.raises(ValidationError, match=re.escape(message.format(pem=pem))):
         options(params.format(pem=pem))
+
+
+def test_a_tls_file_broken_after_the_config_check_is_a_config_error_naming_its_key(pem):
+    from cdcsink.errors import ConfigError
+    from cdcsink.kafka.options import SecurityOptions
+
+    with pytest.raises(ConfigError, match=re.escape(f"sink.ca: {pem}/garbage.pem: no PEM certificate in it")):
+        security_kwargs(SecurityOptions(tls=True, ca=f"{pem}/garbage.pem"))
