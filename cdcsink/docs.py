@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from cdcsink.config import ENV_PREFIX, Settings
+from cdcsink.kafka.config import KafkaSecurityConfig
 from cdcsink.metrics import METRICS
 
 ENV_BEGIN, ENV_END = "<!-- env-vars:begin -->", "<!-- env-vars:end -->"
@@ -34,9 +35,16 @@ def _default(field: Any) -> str:
     return json.dumps(value) if not isinstance(value, str) else value
 
 
+def _fields(model: type[BaseModel]) -> list[tuple[str, Any]]:
+    """The model's fields, shared connection settings (TLS, SASL) last."""
+    shared = set(KafkaSecurityConfig.model_fields)
+    fields = list(model.model_fields.items())
+    return [f for f in fields if f[0] not in shared] + [f for f in fields if f[0] in shared]
+
+
 def _rows(model: type[BaseModel], prefix: str, yaml_prefix: str) -> list[str]:
     rows = []
-    for name, field in model.model_fields.items():
+    for name, field in _fields(model):
         if field.exclude:
             continue
         annotation = field.annotation

@@ -9,9 +9,10 @@ exception class name) and ``reason`` (a fixed set of codes); never key values.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384)
@@ -36,7 +37,57 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "cdcsink_restarts_total": ("counter", (), "Pipeline restarts from the checkpoint after a retriable failure."),
     "cdcsink_ddl_duration_seconds": ("histogram", (), "DDL barrier plus send time."),
     "cdcsink_producer_inflight_requests": ("gauge", (), "Produce requests the Kafka client has in flight."),
+    "cdcsink_source_lag": ("gauge", ("topic", "partition"), "kafka source: records of an assigned input partition after the committed offset (log end as last fetched)."),
+    "cdcsink_source_committed_offset": ("gauge", ("topic", "partition"), "kafka source: the offset committed for an assigned input partition (everything before it acknowledged)."),
+    "cdcsink_source_rebalances_total": ("counter", (), "kafka source: consumer-group rebalances that took partitions from this instance."),
+    "cdcsink_source_ddl_copies_dropped_total": ("counter", (), "kafka source: DDL copies from other input partitions dropped as already emitted."),
 }
+
+
+class _SourceCollector:
+    """Reads the current Kafka source's per-partition state at scrape time
+    (the partition set changes with every rebalance)."""
+
+    def __init__(self, changefeed: str) -> None:
+        self.changefeed = changefeed
+        self.source: Any = None
+        self.merger: Any = None
+        self.rebalances = 0
+        self.copies_dropped = 0
+
+    def collect(self):
+        cf = self.changefeed
+        lag = GaugeMetricFamily("cdcsink_source_lag", METRICS["cdcsink_source_lag"][2], labels=["changefeed", "topic", "partition"])
+        committed = GaugeMetricFamily(
+            "cdcsink_source_committed_offset", METRICS["cdcsink_source_committed_offset"][2],
+            labels=["changefeed", "topic", "partition"],
+        )
+        source, merger = self.source, self.merger
+        if source is not None:
+            for topic, partition in sorted(source.assigned):
+                labels = [cf, topic, str(partition)]
+                lag.add_metric(labels, source.lag((topic, partition)))
+                if (topic, partition) in source.committed:
+                    committed.add_metric(labels, source.committed[(topic, partition)])
+        rebalances = self.rebalances + (source.rebalances if source is not None else 0)
+        copies = self.copies_dropped + (merger.copies_dropped if merger is not None else 0)
+        yield lag
+        yield committed
+        for name, value in (("cdcsink_source_rebalances", rebalances), ("cdcsink_source_ddl_copies_dropped", copies)):
+            family = CounterMetricFamily(name, METRICS[name + "_total"][2], labels=["changefeed"])
+            family.add_metric([cf], value)
+            yield family
+
+    def describe(self):
+        return []
+
+    def watch(self, source: Any, merger: Any) -> None:
+        """Follow a new run's source; the counts of the previous run carry over."""
+        if self.source is not None:
+            self.rebalances += self.source.rebalances
+        if self.merger is not None:
+            self.copies_dropped += self.merger.copies_dropped
+        self.source, self.merger = source, merger
 
 
 class Metrics:
@@ -83,6 +134,12 @@ class Metrics:
         self.row_acked = self.acked.labels(changefeed, "row")
         self.ddl_acked = self.acked.labels(changefeed, "ddl")
         self.resolved_acked = self.acked.labels(changefeed, "resolved")
+        self._source = _SourceCollector(changefeed)
+        r.register(self._source)  # type: ignore[arg-type]
+
+    def watch_source(self, source: Any, merger: Any) -> None:
+        """Export a Kafka source's per-partition lag, committed offsets and rebalances."""
+        self._source.watch(source, merger)
 
     def observe(self, name: str, read: Callable[[], float], **labels: str) -> None:
         """Make gauge ``name`` read ``read()`` at scrape time."""

@@ -19,7 +19,7 @@ import structlog
 from cdcsink.checkpoint.store import Checkpoint, CheckpointStore, open_store
 from cdcsink.checkpoint.tracker import CheckpointTracker
 from cdcsink.config import Settings
-from cdcsink.decode import Decoder, chunk_after, decode_chunk, reason_code
+from cdcsink.decode import Decoder, chunk_after, decode_chunk, decode_records, reason_code
 from cdcsink.decode.dead_letter import DeadLetter, open_dead_letter
 from cdcsink.encode.build import build_encoder
 from cdcsink.encode.large import ClaimCheckStorage
@@ -28,12 +28,14 @@ from cdcsink.errors import InvalidEventError
 from cdcsink.http import Readiness
 from cdcsink.metrics import Metrics
 from cdcsink.kafka import AdminClient, AsyncProducer, Factory, SyncProducer, new_factory
-from cdcsink.kafka.options import KafkaOptions, SecurityOptions
+from cdcsink.kafka.options import KafkaOptions
 from cdcsink.kafka.topics import TopicManager, adjust_max_message_bytes, check_default_topic_partitions
 from cdcsink.route.router import Router
 from cdcsink.sink.kafka_sink import KafkaSink
 from cdcsink.source import Chunk, Source
 from cdcsink.source.config import build_source
+from cdcsink.source.kafka import ConsumerGroupStore, InputPartition, KafkaChunk, KafkaSource
+from cdcsink.source.merge import PartitionMerger
 
 log = structlog.get_logger("cdcsink.pipeline")
 
@@ -64,17 +66,7 @@ def kafka_options(settings: Settings) -> KafkaOptions:
         dial_timeout=sink.dial_timeout,
         read_timeout=sink.read_timeout,
         write_timeout=sink.write_timeout,
-        security=SecurityOptions(
-            tls=sink.enable_tls,
-            ca=sink.ca,
-            cert=sink.cert,
-            key=sink.key,
-            insecure_skip_verify=sink.insecure_skip_verify,
-            sasl_mechanism=sink.sasl_mechanism,
-            sasl_user=sink.sasl_user,
-            sasl_password=sink.sasl_password,
-            oauth_token_file=sink.sasl_oauth_token_file,
-        ),
+        security=sink.security_options("sink"),
     )
 
 
@@ -155,7 +147,12 @@ class Checkpointer:
             return
         if self.written_ts is None or ts > self.written_ts:
             await self.sink.broadcast_watermark(ts)
-        await asyncio.to_thread(self.store.save, Checkpoint(ts, position))
+        checkpoint = Checkpoint(ts, position)
+        if getattr(self.store, "is_async", False):
+            if await self.store.save(checkpoint) is False:  # type: ignore[func-returns-value]
+                return  # not stored (a rebalance got in the way): the next advance tries again
+        else:
+            await asyncio.to_thread(self.store.save, checkpoint)
         self.written_ts, self.written_position = ts, position
         self.written_commit_time_ms = commit_time_ms
         self.writes += 1
@@ -190,8 +187,16 @@ class Pipeline:
         self.settings = settings
         self.metrics = metrics or Metrics(settings.changefeed)
         self.readiness = readiness or Readiness()
-        self.source = source if source is not None else build_source(settings.source)
-        self.store = store if store is not None else open_store(settings.checkpoint.store, settings.changefeed)
+        self.source = source if source is not None else build_source(settings.source, f"cdcsink-{settings.changefeed}")
+        if store is None:
+            if isinstance(self.source, KafkaSource):
+                store = ConsumerGroupStore(self.source)
+            else:
+                store = open_store(settings.checkpoint.store, settings.changefeed)
+        self.store = store
+        self.merger: PartitionMerger | None = None
+        #: True while a chunk is between the merger and its cut (a revoke must wait for it).
+        self._in_chunk = False
         self.stop_requested = asyncio.Event()
         self.sink: KafkaSink | None = None
         self.tracker: CheckpointTracker | None = None
@@ -238,6 +243,11 @@ class Pipeline:
             self._observe(sink, tracker, checkpointer, clients)
             assert clients.admin is not None
             self.readiness.set(True)
+            if isinstance(self.source, KafkaSource):
+                source = self.source
+                self.merger = PartitionMerger(pause=source.pause, resume=source.resume)
+                source.handler = self
+                self.metrics.watch_source(source, self.merger)
             resumable = start is not None and start.position is not None and self.source.description != "stdin"
             decoder = Decoder(start.checkpoint_ts if resumable and start else 0)
             position = start.position if resumable and start else None
@@ -249,6 +259,10 @@ class Pipeline:
                 await asyncio.gather(watcher, return_exceptions=True)
         finally:
             self.readiness.set(False, "pipeline stopped")
+            close_source = getattr(self.source, "close", None)
+            if close_source is not None:
+                with contextlib.suppress(Exception):
+                    await close_source()
             await clients.close()
 
     def _observe(self, sink: KafkaSink, tracker: CheckpointTracker, checkpointer: Checkpointer, clients: Clients) -> None:
@@ -285,7 +299,11 @@ class Pipeline:
         self.metrics.observe("cdcsink_pipeline_queue_depth", queue.qsize, stage="source")
         reader = asyncio.create_task(self._read(queue, position), name="source")
         ticker = asyncio.create_task(checkpointer.run_every(self.settings.checkpoint.interval), name="checkpoint")
-        consumer = asyncio.create_task(self._consume(queue, sink, tracker, decoder), name="pipeline")
+        if isinstance(self.source, KafkaSource):
+            consume = self._consume_partitions(queue, sink, tracker, decoder, self.source)
+        else:
+            consume = self._consume(queue, sink, tracker, decoder)
+        consumer = asyncio.create_task(consume, name="pipeline")
         stopper = asyncio.create_task(self.stop_requested.wait(), name="stop")
         try:
             waiting: set[asyncio.Future[Any]] = {consumer, sink.failed, ticker, reader, stopper}
@@ -374,3 +392,98 @@ class Pipeline:
             tracker.end_of_input(self.source.end_position())
         await sink.barrier()
         return invalid
+
+    # -- partitioned input (Kafka) -------------------------------------------------
+
+    async def _consume_partitions(
+        self,
+        queue: asyncio.Queue[Chunk | None],
+        sink: KafkaSink,
+        tracker: CheckpointTracker,
+        decoder: Decoder,
+        source: KafkaSource,
+    ) -> InvalidEventError | None:
+        """Process record runs of many input partitions through the merger. Each run
+        ends in a cut: a tracker segment whose position is the merger's offsets."""
+        merger = self.merger
+        assert merger is not None
+        invalid: InvalidEventError | None = None
+        while invalid is None:
+            try:
+                chunk = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                await sink.after_chunk(idle=True)
+                chunk = await queue.get()
+            if chunk is _EOF:
+                break
+            assert isinstance(chunk, KafkaChunk)
+            part = merger.parts.get(chunk.input)
+            if part is None or part.epoch != chunk.epoch:
+                continue  # read before its partition was revoked: the next owner reads it again
+            self._in_chunk = True
+            try:
+                decoder.last_resolved_ts = part.decode_resolved
+                events: list[Any] = []
+                end = chunk.end_offset
+                start = 0
+                while True:
+                    decoded, invalid = decode_records(decoder, chunk, start)
+                    events.extend(decoded)
+                    if invalid is None:
+                        break
+                    self.metrics.invalid.labels(self.metrics.changefeed, reason_code(invalid.reason)).inc()
+                    if self.dead_letter is None:
+                        end = chunk.offsets[invalid.index or 0]  # the offset never passes it
+                        log.error("invalid input event; stopping", origin=invalid.origin, reason=invalid.reason)
+                        break
+                    await self.dead_letter.put(invalid)
+                    log.warning("invalid input event set aside", origin=invalid.origin, reason=invalid.reason,
+                                dead_letter=self.dead_letter.description)
+                    start = (invalid.index or 0) + 1
+                    invalid = None
+                part.decode_resolved = decoder.last_resolved_ts
+                if merger.parts.get(chunk.input) is part:
+                    await sink.process(merger.feed(chunk.input, events, end), chunk.read_at)
+                if merger.pending_release:
+                    merger.pending_release = False
+                    released: list[Any] = []
+                    merger.release(released)
+                    await sink.process(released, chunk.read_at)
+                tracker.resolve(tracker.resolved_ts, merger.snapshot(), is_event=False)
+            finally:
+                self._in_chunk = False
+            await sink.after_chunk(idle=False)
+            await asyncio.sleep(0)
+        await sink.barrier()
+        return invalid
+
+    async def partitions_revoked(self, partitions: set[InputPartition]) -> None:
+        """Stop taking the partitions' records, wait (bounded by source.revoke-timeout)
+        until what was taken is acknowledged, and commit it before they are released."""
+        merger, tracker, sink = self.merger, self.tracker, self.sink
+        if merger is None or tracker is None or sink is None:
+            return
+        merger.revoke(partitions)
+        merger.pending_release = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.source.revoke_timeout
+        while self._in_chunk or tracker.pending_segments > 1 or tracker.current.pending or sink.unacked_rows:
+            if loop.time() >= deadline or sink.failed.done():
+                log.warning(
+                    "revoke-timeout passed before every event of the revoked partitions was acknowledged; "
+                    "the next owner replays from the last commit",
+                    revoke_timeout_s=self.settings.source.revoke_timeout,
+                    unacked_rows=sink.unacked_rows,
+                )
+                break
+            await asyncio.sleep(0.005)
+        position = tracker.position or {}
+        settled = {key: position[key] for key in partitions if key in position}
+        if settled:
+            assert isinstance(self.source, KafkaSource)
+            await self.source.commit(settled)
+        merger.forget(partitions)
+
+    def partitions_assigned(self, partitions: set[InputPartition], epoch: int) -> None:
+        if self.merger is not None:
+            self.merger.assign(partitions, epoch)

@@ -191,6 +191,29 @@ def decode_chunk(decoder: Decoder, chunk: Chunk) -> tuple[list[Any], InvalidEven
     return events, None
 
 
+def decode_records(decoder: Decoder, chunk: Any, start: int = 0) -> tuple[list[Any], InvalidEventError | None]:
+    """Decode a Kafka chunk's record values from index ``start``; each event's ``line``
+    is its offset. Stops at the first invalid one, named ``topic[partition]@offset``."""
+    events: list[Any] = []
+    origin, lines, offsets = chunk.origin, chunk.lines, chunk.offsets
+    decode = decoder.decode
+    append = events.append
+    for i in range(start, len(lines)):
+        value = lines[i]
+        try:
+            if not value or value.isspace():
+                raise InvalidEventError(f"{origin}@{offsets[i]}", "empty message (no event)", value or b"")
+            event = decode(value, origin, offsets[i])
+        except InvalidEventError as error:
+            error = InvalidEventError(f"{origin}@{offsets[i]}", error.reason, error.raw)
+            error.index = i
+            return events, error
+        if type(event) is ResolvedEvent:
+            event.position = None
+        append(event)
+    return events, None
+
+
 def chunk_after(chunk: Chunk, index: int) -> Chunk:
     """The rest of ``chunk`` after its line ``index``."""
     offset = chunk.start_offset + sum(len(line) + 1 for line in chunk.lines[: index + 1])

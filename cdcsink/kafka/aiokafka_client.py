@@ -117,7 +117,7 @@ def _tls_context(security: SecurityOptions) -> ssl.SSLContext:
     try:
         return tls_context(security.ca, security.cert, security.key, security.insecure_skip_verify)
     except TlsFileError as error:  # changed since the config was checked
-        raise ConfigError(f"sink.{error}") from None
+        raise ConfigError(f"{security.where}.{error}") from None
 
 
 class FileTokenProvider(AbstractTokenProvider):

@@ -27,6 +27,8 @@ class SecurityOptions:
     sasl_password: str | None = None
     #: OAUTHBEARER: a file holding the token, read again for every new connection.
     oauth_token_file: str | None = None
+    #: The config section these came from (``sink``, ``source``), for error messages.
+    where: str = "sink"
 
     @property
     def protocol(self) -> str:

@@ -6,21 +6,19 @@ written as a key under ``sink:``; when both are given the URI value wins.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import BaseModel, Field, model_validator
 
 from cdcsink.configtypes import Bool, Duration, component_config
-from cdcsink.kafka.tls import tls_context
+from cdcsink.kafka.config import KafkaSecurityConfig
 from cdcsink.route.config import DispatcherConfig
 
 PROTOCOLS = ("canal-json", "open-protocol")
-SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
 
 
-class SinkConfig(BaseModel):
+class SinkConfig(KafkaSecurityConfig):
     model_config = component_config()
 
     uri: str = Field(description="kafka://host:port[,host:port...]/default-topic?param=value&...")
@@ -59,15 +57,6 @@ class SinkConfig(BaseModel):
     max_inflight_messages: int = Field(
         default=100_000, ge=1, description="Row messages encoded but not yet acknowledged, at most (backpressure)."
     )
-    enable_tls: Bool = Field(default=False, description="Connect to Kafka over TLS (1.2 or later); implied by ca, cert or key (false next to them is an error).")
-    ca: str | None = Field(default=None, description="TLS: CA bundle (PEM file) to verify the brokers with; default: the system's.")
-    cert: str | None = Field(default=None, description="TLS: client certificate (PEM file) for mutual TLS; needs key.")
-    key: str | None = Field(default=None, description="TLS: client private key (PEM file, unencrypted); needs cert.")
-    insecure_skip_verify: Bool = Field(default=False, description="TLS: do not verify the brokers' certificates or host names (testing only).")
-    sasl_mechanism: str | None = Field(default=None, description="SASL: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER.")
-    sasl_user: str | None = Field(default=None, description="SASL PLAIN/SCRAM user name.")
-    sasl_password: str | None = Field(default=None, description="SASL PLAIN/SCRAM password (masked in config show; or a *_FILE env var).")
-    sasl_oauth_token_file: str | None = Field(default=None, description="SASL OAUTHBEARER: a file holding the token, re-read for each new connection (rotation works).")
     dispatchers: list[DispatcherConfig] = Field(default_factory=list, description="Routing rules {matcher, topic, partition, columns}; first match wins. Env: a JSON list.")
 
     # Derived from the URI.
@@ -99,37 +88,6 @@ class SinkConfig(BaseModel):
         merged["topic"] = topic
         return merged
 
-    def _check_security(self) -> None:
-        if self.ca or self.cert or self.key:
-            if "enable_tls" in self.model_fields_set and not self.enable_tls:
-                # As in TiCDC: an explicit "no TLS" next to TLS files is a contradiction, not a choice.
-                raise ValueError("enable-tls: false, but ca/cert/key are given (they imply TLS)")
-            self.enable_tls = True
-        if bool(self.cert) != bool(self.key):
-            raise ValueError("cert and key: give both (client certificate and its private key) or neither")
-        for name in ("ca", "cert", "key", "sasl_oauth_token_file"):
-            path = getattr(self, name)
-            if path is not None and not Path(path).is_file():
-                raise ValueError(f"{name.replace('_', '-')}: {path}: no such file")
-        if self.enable_tls:
-            tls_context(self.ca, self.cert, self.key, self.insecure_skip_verify)  # TlsFileError names the key
-        if self.sasl_mechanism is None:
-            if self.sasl_user or self.sasl_password or self.sasl_oauth_token_file:
-                raise ValueError(f"sasl-mechanism: required with sasl-user/sasl-password/sasl-oauth-token-file (one of {', '.join(SASL_MECHANISMS)})")
-            return
-        mechanism = self.sasl_mechanism.upper()
-        if mechanism not in SASL_MECHANISMS:
-            raise ValueError(f"sasl-mechanism: {self.sasl_mechanism!r} is not supported (one of {', '.join(SASL_MECHANISMS)})")
-        self.sasl_mechanism = mechanism
-        if mechanism == "OAUTHBEARER":
-            if not self.sasl_oauth_token_file:
-                raise ValueError("sasl-oauth-token-file: required with sasl-mechanism=OAUTHBEARER")
-        elif not self.sasl_user:
-            raise ValueError(f"sasl-user: required with sasl-mechanism={mechanism}")
-        elif not self.sasl_password:
-            # Empty too: most often a secret file that was mounted empty.
-            raise ValueError(f"sasl-password: required (not empty) with sasl-mechanism={mechanism}")
-
     @model_validator(mode="after")
     def _check(self) -> "SinkConfig":
         if self.protocol is None:
@@ -139,7 +97,7 @@ class SinkConfig(BaseModel):
                 f"required-acks: {self.required_acks} is not allowed; use -1 or 1"
                 " (0 gives no acknowledgement, so no checkpoint could ever advance)"
             )
-        self._check_security()
+        self.check_security()
         if self.large_message_handle_option != "none" and self.protocol == "canal-json" and not self.enable_tidb_extension:
             raise ValueError(
                 f"large-message-handle-option: {self.large_message_handle_option} with canal-json needs"

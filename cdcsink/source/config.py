@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from cdcsink.configtypes import Bool, Duration, component_config
+from cdcsink.kafka.config import KafkaSecurityConfig
 
 
-class SourceConfig(BaseModel):
+def _comma_list(value: object) -> object:
+    if isinstance(value, str):
+        return [p.strip() for p in value.split(",") if p.strip()] if "," in value else [value]
+    return value
+
+
+class SourceConfig(KafkaSecurityConfig):
     model_config = component_config()
 
-    type: Literal["file", "stdin"] = Field(default="file", description="file or stdin.")
+    type: Literal["file", "stdin", "kafka"] = Field(default="file", description="file, stdin or kafka (an upstream topic read in a consumer group).")
     path: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="file: an NDJSON path, a list of paths, or a glob; read in order."
     )
@@ -28,22 +36,52 @@ class SourceConfig(BaseModel):
         description="dead-letter target: a Kafka topic (default <default-topic>-dlq) or a file:///path (JSON lines).",
     )
 
-    @field_validator("path", mode="before")
+    bootstrap: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="kafka: the input cluster's brokers, host:port[,host:port...] (may differ from the sink's)."
+    )
+    topics: Annotated[list[str], NoDecode] = Field(default_factory=list, description="kafka: the input topics (or topic-pattern).")
+    topic_pattern: str | None = Field(default=None, description="kafka: a regex of input topics, instead of topics.")
+    group: str | None = Field(
+        default=None, description="kafka: the consumer group; its committed offsets are the checkpoint (instances sharing it share the input)."
+    )
+    revoke_timeout: Duration = Field(
+        default=30.0, gt=0, description="kafka: on a rebalance, how long to wait for the revoked partitions' events to be acknowledged before committing and letting go (what is not acked by then is replayed by the next owner)."
+    )
+    session_timeout: Duration = Field(
+        default=10.0, gt=0, description="kafka: a member not heard from for this long (a killed process) loses its partitions to the others."
+    )
+
+    @field_validator("path", "bootstrap", "topics", mode="before")
     @classmethod
     def _one_or_many(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [p.strip() for p in value.split(",") if p.strip()] if "," in value else [value]
-        return value
+        return _comma_list(value)
 
     @model_validator(mode="after")
     def _check(self) -> "SourceConfig":
         if self.type == "file" and not self.path:
             raise ValueError("path: required for a file source")
+        if self.type == "kafka":
+            if not self.bootstrap:
+                raise ValueError("bootstrap: required for a kafka source (host:port[,host:port...])")
+            if not self.group:
+                raise ValueError("group: required for a kafka source (its committed offsets are the checkpoint)")
+            if bool(self.topics) == bool(self.topic_pattern):
+                raise ValueError("topics or topic-pattern: give exactly one for a kafka source")
+            if self.topic_pattern:
+                try:
+                    re.compile(self.topic_pattern)
+                except re.error as error:
+                    raise ValueError(f"topic-pattern: not a regular expression ({error})") from None
+        self.check_security()
         return self
 
 
-def build_source(config: SourceConfig):
+def build_source(config: SourceConfig, client_id: str = "cdcsink"):
     """The :class:`cdcsink.source.Source` described by ``config``."""
+    if config.type == "kafka":
+        from cdcsink.source.kafka import KafkaSource
+
+        return KafkaSource(config, client_id)
     if config.type == "stdin":
         from cdcsink.source.stdin import StdinSource
 

@@ -35,7 +35,8 @@ def test_reference_config_documents_every_key():
     text = (CONFIG / "cdcsink.yaml").read_text()
     # Keys shown commented out (no default, or files that must exist) count as documented.
     for key in ("partition-num", "kafka-version", "kafka-client-id", "enable-tls", "ca", "cert", "key",
-                "sasl-mechanism", "sasl-user", "sasl-password", "sasl-oauth-token-file"):
+                "sasl-mechanism", "sasl-user", "sasl-password", "sasl-oauth-token-file",
+                "bootstrap", "topics", "topic-pattern", "group"):
         text = text.replace(f"  # {key}: ", f"  {key}: ")
     uncommented = yaml.safe_load(text)
     for key in keys(Settings):

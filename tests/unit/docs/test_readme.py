@@ -31,6 +31,19 @@ def test_metric_list_matches_the_registry():
                  "cdcsink_inflight_messages", "cdcsink_producer_inflight_requests"):
         metrics.observe(name, lambda: 1.0)
     metrics.observe("cdcsink_pipeline_queue_depth", lambda: 1.0, stage="source")
+
+    class Source:  # a kafka source's per-partition state, as the collector reads it
+        assigned = {("in", 0)}
+        committed = {("in", 0): 7}
+        rebalances = 1
+
+        def lag(self, partition):
+            return 2.0
+
+    class Merger:
+        copies_dropped = 1
+
+    metrics.watch_source(Source(), Merger())
     exposed = {line.split("{")[0].split(" ")[0] for line in generate_latest(metrics.registry).decode().splitlines()
                if line and not line.startswith("#")}
     for name, (kind, _, _) in METRICS.items():

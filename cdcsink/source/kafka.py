@@ -1,0 +1,244 @@
+"""The ``kafka`` source: an upstream topic read in a consumer group.
+
+Each record value is one event in the NDJSON event format. Records arrive as
+:class:`KafkaChunk` runs of one input partition, in offset order. The group's
+committed offsets are the checkpoint: the pipeline commits an input
+partition's offset only once every earlier event of it is acknowledged (see
+:class:`cdcsink.source.merge.PartitionMerger`), so a restart or a new owner
+after a rebalance resumes there: replays possible, skips never.
+
+Rebalances call back into the pipeline (:class:`RebalanceHandler`): on a
+revoke it stops taking the partitions' records, waits (bounded by
+``revoke-timeout``) for what was taken to be acknowledged, and commits before
+the partitions are released.
+"""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator, Protocol
+
+import structlog
+from aiokafka import AIOKafkaConsumer
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.structs import TopicPartition
+
+from cdcsink.checkpoint.store import Checkpoint
+from cdcsink.kafka.aiokafka_client import security_kwargs
+from cdcsink.source import Chunk
+from cdcsink.source.config import SourceConfig
+
+log = structlog.get_logger("cdcsink.source.kafka")
+
+#: Records handed over at most per fetch (all partitions together).
+MAX_RECORDS = 2000
+FETCH_WAIT_MS = 100
+
+#: (topic, partition): the form input partitions take outside this module.
+InputPartition = tuple[str, int]
+
+
+class KafkaChunk(Chunk):
+    """Records of one input partition. ``lines`` are the values; ``offsets`` their
+    offsets (not always consecutive); ``epoch`` the assignment they were read in."""
+
+    __slots__ = ("input", "offsets", "epoch")
+
+    def __init__(self, topic: str, partition: int, values: list[bytes], offsets: list[int], epoch: int) -> None:
+        super().__init__(f"{topic}[{partition}]", values, offsets[0], offsets[0], offsets[-1] + 1)
+        self.input: InputPartition = (topic, partition)
+        self.offsets = offsets
+        self.epoch = epoch
+
+
+class RebalanceHandler(Protocol):
+    async def partitions_revoked(self, partitions: set[InputPartition]) -> None:
+        """Called before ``partitions`` are released: settle and commit them."""
+        ...
+
+    def partitions_assigned(self, partitions: set[InputPartition], epoch: int) -> None:
+        """``partitions`` are ours from now on (records come from their committed offsets)."""
+        ...
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, source: "KafkaSource") -> None:
+        self.source = source
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.source._revoked({(tp.topic, tp.partition) for tp in revoked})
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.source._assigned({(tp.topic, tp.partition) for tp in assigned})
+
+
+class KafkaSource:
+    """Reads input partitions in a consumer group; commits only what it is told to."""
+
+    commits_offsets = True
+
+    def __init__(self, config: SourceConfig, client_id: str = "cdcsink") -> None:
+        self.config = config
+        self.client_id = client_id
+        what = ",".join(config.topics) if config.topics else f"/{config.topic_pattern}/"
+        self.description = f"kafka:{what} group {config.group}"
+        self.handler: RebalanceHandler | None = None
+        self.consumer: AIOKafkaConsumer | None = None
+        #: Bumped on every assignment: chunks of an older epoch belong to a revoked assignment.
+        self.epoch = 0
+        self.assigned: set[InputPartition] = set()
+        self.committed: dict[InputPartition, int] = {}
+        self.rebalances = 0
+        self._paused: set[InputPartition] = set()
+
+    # -- consumer --------------------------------------------------------------
+
+    async def start(self) -> None:
+        config = self.config
+        session_ms = int(config.session_timeout * 1000)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=config.bootstrap,
+            client_id=self.client_id,
+            group_id=config.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=session_ms,
+            heartbeat_interval_ms=max(100, session_ms // 3),
+            # A member settling a revoke must not be thrown out for being slow to rejoin.
+            rebalance_timeout_ms=int((config.revoke_timeout + config.session_timeout) * 1000),
+            max_poll_records=MAX_RECORDS,
+            fetch_max_wait_ms=FETCH_WAIT_MS,
+            **security_kwargs(config.security_options("source")),
+        )
+        await consumer.start()
+        self.consumer = consumer
+        listener = _Listener(self)
+        if config.topics:
+            consumer.subscribe(topics=config.topics, listener=listener)
+        else:
+            consumer.subscribe(pattern=config.topic_pattern, listener=listener)
+        log.info("kafka source started", group=config.group, topics=config.topics or None, topic_pattern=config.topic_pattern)
+
+    async def close(self) -> None:
+        consumer, self.consumer = self.consumer, None
+        if consumer is not None:
+            await consumer.stop()
+
+    def end_position(self) -> dict[str, Any] | None:
+        return None
+
+    async def chunks(self, position: dict[str, Any] | None) -> AsyncIterator[KafkaChunk]:
+        """Record runs per input partition, for as long as the source runs (Kafka input does not end).
+        ``position`` is ignored: the group's committed offsets say where to start."""
+        if self.consumer is None:
+            await self.start()
+        consumer = self.consumer
+        assert consumer is not None
+        while True:
+            batches = await consumer.getmany(timeout_ms=FETCH_WAIT_MS, max_records=MAX_RECORDS)
+            epoch = self.epoch
+            for tp, records in batches.items():
+                if not records:
+                    continue
+                key = (tp.topic, tp.partition)
+                if key not in self.assigned:
+                    continue
+                yield KafkaChunk(tp.topic, tp.partition, [r.value for r in records], [r.offset for r in records], epoch)
+
+    # -- flow control and commits -------------------------------------------------
+
+    def pause(self, partition: InputPartition) -> None:
+        """Stop fetching ``partition`` (its events are held back, e.g. behind a DDL)."""
+        if self.consumer is not None and partition not in self._paused:
+            self._paused.add(partition)
+            self.consumer.pause(TopicPartition(*partition))
+
+    def resume(self, partition: InputPartition) -> None:
+        if self.consumer is not None and partition in self._paused:
+            self._paused.discard(partition)
+            if partition in self.assigned:
+                self.consumer.resume(TopicPartition(*partition))
+
+    async def commit(self, offsets: dict[InputPartition, int]) -> bool:
+        """Commit ``offsets`` (next offset to read, per input partition) for the partitions
+        still assigned. False when a rebalance got in the way (the next commit retries)."""
+        consumer = self.consumer
+        wanted = {p: o for p, o in offsets.items() if p in self.assigned and self.committed.get(p) != o}
+        if consumer is None or not wanted:
+            return True
+        try:
+            await consumer.commit({TopicPartition(*p): o for p, o in wanted.items()})
+        except (CommitFailedError, IllegalStateError) as error:
+            log.warning("offset commit skipped: the group is rebalancing", error=str(error), offsets=_describe(wanted))
+            return False
+        self.committed.update(wanted)
+        log.debug("offsets committed", offsets=_describe(wanted))
+        return True
+
+    def lag(self, partition: InputPartition) -> float:
+        """Records in ``partition`` after the committed offset (the log end as last fetched)."""
+        consumer = self.consumer
+        if consumer is None or partition not in self.assigned:
+            return 0.0
+        end = consumer.highwater(TopicPartition(*partition))
+        if end is None:
+            return 0.0
+        return float(max(0, end - self.committed.get(partition, 0)))
+
+    # -- rebalance ----------------------------------------------------------------
+
+    async def _revoked(self, partitions: set[InputPartition]) -> None:
+        if not partitions:
+            return
+        self.rebalances += 1
+        log.info("input partitions revoked; settling them", partitions=_names(partitions))
+        try:
+            if self.handler is not None:
+                await self.handler.partitions_revoked(partitions)
+        except KafkaError as error:
+            log.warning("settling revoked partitions failed; the next owner replays from the last commit", error=str(error))
+        finally:
+            self.assigned -= partitions
+            for partition in partitions:
+                self.committed.pop(partition, None)
+                self._paused.discard(partition)
+
+    def _assigned(self, partitions: set[InputPartition]) -> None:
+        self.epoch += 1
+        self.assigned = set(partitions)
+        log.info("input partitions assigned", partitions=_names(partitions), epoch=self.epoch)
+        if self.handler is not None:
+            self.handler.partitions_assigned(set(partitions), self.epoch)
+
+
+def _names(partitions: set[InputPartition]) -> str:
+    return ",".join(f"{t}[{p}]" for t, p in sorted(partitions))
+
+
+def _describe(offsets: dict[InputPartition, int]) -> str:
+    return ",".join(f"{t}[{p}]@{o}" for (t, p), o in sorted(offsets.items()))
+
+
+
+class ConsumerGroupStore:
+    """The checkpoint store of a Kafka source: the group's committed offsets.
+
+    ``load`` has nothing to give (the consumer starts from the committed offsets
+    by itself); ``save`` commits the checkpoint's position, one offset per input
+    partition, each covering only acknowledged events.
+    """
+
+    is_async = True
+
+    def __init__(self, source: KafkaSource) -> None:
+        self.source = source
+        self.description = f"kafka consumer group {source.config.group}"
+
+    def load(self) -> Checkpoint | None:
+        return None
+
+    def check_writable(self) -> None:
+        pass
+
+    async def save(self, checkpoint: Checkpoint) -> bool:
+        return await self.source.commit(checkpoint.position or {})

@@ -1,0 +1,196 @@
+"""Merging many input partitions into the one ordered stream the sink takes.
+
+A partitioned source (Kafka) delivers each input partition in order, but the
+partitions interleave freely. :class:`PartitionMerger` turns decoded runs of
+events per partition into a single list for the sink while keeping three
+promises:
+
+- **Resolved ts.** A resolved event speaks for its own partition only. The
+  global resolved ts is the minimum over the assigned partitions' latest
+  resolved ts (a partition that never sent one holds it at where it is); each
+  time it rises, a :class:`ResolvedEvent` carrying it is put into the stream.
+- **DDL.** An upstream may write a DDL into every partition that carries the
+  table's rows. In each partition it is a barrier: the partition stops at its
+  copy (its later events are held back, and the caller pauses fetching it)
+  until every other assigned partition has either reached a DDL at the same or
+  a later commit_ts or promised (resolved ts) that it has nothing at or before
+  it. The DDL is then emitted once; copies with the same schema, table,
+  commit_ts and query are dropped. The smallest waiting DDL can always go
+  once the others move on, so partitions cannot wait on each other forever.
+- **Offsets.** :meth:`snapshot` gives, per partition, the offset after the
+  last event put into the stream (never past a held-back event). A position
+  is a snapshot taken where the stream was cut, so once the checkpoint
+  tracker says everything before a cut is acknowledged, committing its
+  snapshot commits nothing unacknowledged.
+
+Pure logic, no I/O: the pipeline feeds it and sends what it returns.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Callable, Sequence
+
+from cdcsink.events import DDLEvent, ResolvedEvent, RowEvent
+
+InputPartition = tuple[str, int]
+DDLKey = tuple[str, "str | None", int, str]
+
+
+class PartitionState:
+    """What the merger knows about one assigned input partition."""
+
+    __slots__ = ("key", "epoch", "resolved_ts", "resolved_time_ms", "decode_resolved", "waiting", "backlog")
+
+    def __init__(self, key: InputPartition, epoch: int) -> None:
+        self.key = key
+        self.epoch = epoch
+        #: The latest resolved ts this partition put into the stream.
+        self.resolved_ts = 0
+        self.resolved_time_ms: int | None = None
+        #: The decoder's ordering state for this partition (it runs ahead of the stream while held back).
+        self.decode_resolved = 0
+        #: The DDL this partition is stopped at, if any.
+        self.waiting: DDLEvent | None = None
+        #: Runs received while stopped: (events, index of the first not yet taken, offset after the run).
+        self.backlog: deque[tuple[Sequence[Any], int, int]] = deque()
+
+    @property
+    def held(self) -> bool:
+        return self.waiting is not None or bool(self.backlog)
+
+
+def ddl_key(event: DDLEvent) -> DDLKey:
+    return (event.schema, event.table, event.commit_ts, event.query)
+
+
+class PartitionMerger:
+    def __init__(
+        self,
+        pause: Callable[[InputPartition], None] = lambda key: None,
+        resume: Callable[[InputPartition], None] = lambda key: None,
+    ) -> None:
+        self.parts: dict[InputPartition, PartitionState] = {}
+        #: Next offset to read per partition, counting only what went into the stream.
+        self.offsets: dict[InputPartition, int] = {}
+        self.resolved_ts = 0
+        self.resolved_time_ms: int | None = None
+        #: DDLs emitted, until the global resolved ts passes them (no copy can follow then).
+        self.emitted: dict[DDLKey, int] = {}
+        self.copies_dropped = 0
+        #: Set when partitions went away: a DDL waiting on them may be free to go.
+        self.pending_release = False
+        self._pause = pause
+        self._resume = resume
+
+    # -- assignment -----------------------------------------------------------
+
+    def assign(self, keys: set[InputPartition], epoch: int) -> None:
+        for key in keys:
+            self.parts[key] = PartitionState(key, epoch)
+
+    def revoke(self, keys: set[InputPartition]) -> None:
+        """Forget the partitions' state and held-back events (they were never in the
+        stream, so their offsets were not passed). Offsets stay until :meth:`forget`."""
+        for key in keys:
+            self.parts.pop(key, None)
+
+    def forget(self, keys: set[InputPartition]) -> None:
+        for key in keys:
+            if key not in self.parts:
+                self.offsets.pop(key, None)
+
+    def snapshot(self) -> dict[InputPartition, int]:
+        return dict(self.offsets)
+
+    # -- events ---------------------------------------------------------------
+
+    def feed(self, key: InputPartition, events: Sequence[Any], end_offset: int) -> list[Any]:
+        """Take a run of ``key``'s decoded events (each ``event.line`` is its offset;
+        ``end_offset`` is the offset after the run). Returns the events to send now."""
+        part = self.parts[key]
+        out: list[Any] = []
+        if part.held:
+            part.backlog.append((events, 0, end_offset))
+            return out
+        if self._take(part, events, 0, end_offset, out):
+            self._pause(key)
+        self.release(out)
+        return out
+
+    def release(self, out: list[Any]) -> None:
+        """Emit every waiting DDL whose turn has come, and what its partitions held back."""
+        parts = self.parts
+        while True:
+            waiting = [p for p in parts.values() if p.waiting is not None]
+            if not waiting:
+                return
+            first = min(waiting, key=lambda p: p.waiting.commit_ts)  # type: ignore[union-attr]
+            ddl = first.waiting
+            assert ddl is not None
+            ts = ddl.commit_ts
+            for p in parts.values():
+                if p.waiting is not None:
+                    if p.waiting.commit_ts < ts:
+                        return
+                elif p.resolved_ts < ts:
+                    return
+            key = ddl_key(ddl)
+            out.append(ddl)
+            self.emitted[key] = ts
+            for p in waiting:
+                if p.waiting is not None and ddl_key(p.waiting) == key:
+                    self.offsets[p.key] = p.waiting.line + 1
+                    p.waiting = None
+                    if p is not first:
+                        self.copies_dropped += 1
+                    self._drain(p, out)
+
+    def _drain(self, part: PartitionState, out: list[Any]) -> None:
+        backlog = part.backlog
+        while backlog and part.waiting is None:
+            events, start, end = backlog.popleft()
+            self._take(part, events, start, end, out)
+        if not part.held:
+            self._resume(part.key)
+
+    def _take(self, part: PartitionState, events: Sequence[Any], start: int, end_offset: int, out: list[Any]) -> bool:
+        """Put ``events[start:]`` into ``out`` up to a DDL that must wait; True when stopped there."""
+        key = part.key
+        append = out.append
+        for i in range(start, len(events)):
+            event = events[i]
+            kind = type(event)
+            if kind is RowEvent:
+                append(event)
+            elif kind is ResolvedEvent:
+                part.resolved_ts = event.commit_ts
+                part.resolved_time_ms = event.commit_time_ms
+                self.offsets[key] = event.line + 1
+                self._resolve(out)
+            else:
+                ddl_id = ddl_key(event)
+                if ddl_id in self.emitted:
+                    self.copies_dropped += 1
+                    continue
+                self.offsets[key] = event.line
+                part.waiting = event
+                if i + 1 < len(events):
+                    part.backlog.appendleft((events, i + 1, end_offset))
+                elif end_offset > event.line + 1:
+                    part.backlog.appendleft(((), 0, end_offset))
+                return True
+        self.offsets[key] = end_offset
+        return False
+
+    def _resolve(self, out: list[Any]) -> None:
+        lowest = min(self.parts.values(), key=lambda p: p.resolved_ts)
+        ts = lowest.resolved_ts
+        if ts <= self.resolved_ts:
+            return
+        self.resolved_ts = ts
+        self.resolved_time_ms = lowest.resolved_time_ms
+        out.append(ResolvedEvent(ts, lowest.resolved_time_ms, self.snapshot()))
+        if self.emitted:
+            for key in [k for k, at in self.emitted.items() if at <= ts]:
+                del self.emitted[key]
