@@ -65,13 +65,22 @@ async def check(settings: Settings) -> list[str]:
         f"config: ok (changefeed {settings.changefeed}, source {settings.source.type}, "
         f"protocol {sink.protocol}, default topic {sink.topic})"
     ]
-    store = open_store(settings.checkpoint.store, settings.changefeed)
-    store.check_writable()
-    stored = store.load()
-    report.append(
-        f"checkpoint store: {store.description} writable; "
-        + (f"resumes from checkpoint_ts {stored.checkpoint_ts}" if stored else "no checkpoint yet (starts from the beginning)")
-    )
+    if settings.source.type == "kafka":
+        line = (
+            f"checkpoint store: kafka consumer group {settings.source.group} (its committed offsets; "
+            "each input partition resumes there)"
+        )
+        if "store" in settings.checkpoint.model_fields_set:
+            line += f"; checkpoint.store {settings.checkpoint.store} is not needed with a kafka source and is not used"
+        report.append(line)
+    else:
+        store = open_store(settings.checkpoint.store, settings.changefeed)
+        store.check_writable()
+        stored = store.load()
+        report.append(
+            f"checkpoint store: {store.description} writable; "
+            + (f"resumes from checkpoint_ts {stored.checkpoint_ts}" if stored else "no checkpoint yet (starts from the beginning)")
+        )
     factory = new_factory(kafka_options(settings))
     clients = Clients()
     try:

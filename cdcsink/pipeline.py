@@ -127,6 +127,8 @@ class Checkpointer:
         self.store = store
         self.metrics = metrics
         self.written_ts = start.checkpoint_ts if start else None
+        #: The highest watermark sent: a watermark never goes back.
+        self.broadcast_ts = self.written_ts
         self.written_position = start.position if start else None
         self.written_commit_time_ms: int | None = None
         self.writes = 0
@@ -145,8 +147,9 @@ class Checkpointer:
         resolved_done = tracker.resolved_done
         if ts == self.written_ts and position == self.written_position:
             return
-        if self.written_ts is None or ts > self.written_ts:
+        if self.broadcast_ts is None or ts > self.broadcast_ts:
             await self.sink.broadcast_watermark(ts)
+            self.broadcast_ts = ts
         checkpoint = Checkpoint(ts, position)
         if getattr(self.store, "is_async", False):
             if await self.store.save(checkpoint) is False:  # type: ignore[func-returns-value]
@@ -245,7 +248,9 @@ class Pipeline:
             self.readiness.set(True)
             if isinstance(self.source, KafkaSource):
                 source = self.source
-                self.merger = PartitionMerger(pause=source.pause, resume=source.resume)
+                self.merger = PartitionMerger(
+                    pause=source.pause, resume=source.resume, covers_all=source.owns_all_partitions
+                )
                 source.handler = self
                 self.metrics.watch_source(source, self.merger)
             resumable = start is not None and start.position is not None and self.source.description != "stdin"

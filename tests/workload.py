@@ -123,6 +123,16 @@ def decode_canal(records) -> list[tuple]:
     return out
 
 
+def canal_identity(value: bytes) -> tuple | None:
+    """A canal-json message (TiDB extension on) as a fault-proxy ledger keeps it."""
+    msg = orjson.loads(value)
+    if msg["type"] == "TIDB_WATERMARK":
+        return None
+    if msg["isDdl"]:
+        return ("ddl", msg["database"], msg["table"], msg["_tidb"]["commitTs"])
+    return ("row", msg["database"], msg["table"], int(msg["data"][0]["id"]), msg["_tidb"]["commitTs"])
+
+
 def check_delivery(w: Workload, seen: Seen, *, allow_replays: bool = False) -> None:
     """Every row present, per-key order equal to input order, DDLs after their
     table's earlier rows in every partition that carries them, and no row at or

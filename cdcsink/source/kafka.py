@@ -90,6 +90,7 @@ class KafkaSource:
         self.committed: dict[InputPartition, int] = {}
         self.rebalances = 0
         self._paused: set[InputPartition] = set()
+        self._withholding = False
 
     # -- consumer --------------------------------------------------------------
 
@@ -173,6 +174,23 @@ class KafkaSource:
             return False
         self.committed.update(wanted)
         log.debug("offsets committed", offsets=_describe(wanted))
+        return True
+
+    def owns_all_partitions(self) -> bool:
+        """Whether every partition of the input topics is assigned here. Only then may a
+        watermark be sent: the resolved ts of partitions other instances read is unknown."""
+        consumer = self.consumer
+        if consumer is None or not self.assigned:
+            return False
+        for topic in consumer.subscription():
+            partitions = consumer.partitions_for_topic(topic) or set()
+            if any((topic, p) not in self.assigned for p in partitions):
+                if not self._withholding:
+                    self._withholding = True
+                    log.info("watermarks withheld while other instances share the input partitions",
+                             assigned=_names(self.assigned))
+                return False
+        self._withholding = False
         return True
 
     def lag(self, partition: InputPartition) -> float:

@@ -7,8 +7,11 @@ promises:
 
 - **Resolved ts.** A resolved event speaks for its own partition only. The
   global resolved ts is the minimum over the assigned partitions' latest
-  resolved ts (a partition that never sent one holds it at where it is); each
-  time it rises, a :class:`ResolvedEvent` carrying it is put into the stream.
+  resolved ts (a partition that never sent one holds it back); each time it
+  rises, a :class:`ResolvedEvent` carrying it is put into the stream. Only
+  while this instance holds *every* input partition: when instances share
+  the input, none knows the others' resolved ts, so none may vouch for one
+  (watermarks pause; offsets are still committed).
 - **DDL.** An upstream may write a DDL into every partition that carries the
   table's rows. In each partition it is a barrier: the partition stops at its
   copy (its later events are held back, and the caller pauses fetching it)
@@ -69,6 +72,7 @@ class PartitionMerger:
         self,
         pause: Callable[[InputPartition], None] = lambda key: None,
         resume: Callable[[InputPartition], None] = lambda key: None,
+        covers_all: Callable[[], bool] = lambda: True,
     ) -> None:
         self.parts: dict[InputPartition, PartitionState] = {}
         #: Next offset to read per partition, counting only what went into the stream.
@@ -82,10 +86,14 @@ class PartitionMerger:
         self.pending_release = False
         self._pause = pause
         self._resume = resume
+        #: Whether the assigned partitions are all the input's partitions.
+        self._covers_all = covers_all
 
     # -- assignment -----------------------------------------------------------
 
     def assign(self, keys: set[InputPartition], epoch: int) -> None:
+        """New partitions, read from their committed offsets (their resolved ts is
+        unknown until they send one, so they hold the global one where it is)."""
         for key in keys:
             self.parts[key] = PartitionState(key, epoch)
 
@@ -186,11 +194,12 @@ class PartitionMerger:
     def _resolve(self, out: list[Any]) -> None:
         lowest = min(self.parts.values(), key=lambda p: p.resolved_ts)
         ts = lowest.resolved_ts
-        if ts <= self.resolved_ts:
+        if self.emitted:
+            # No assigned partition can carry a copy at or before ts any more.
+            for key in [k for k, at in self.emitted.items() if at <= ts]:
+                del self.emitted[key]
+        if ts <= self.resolved_ts or not self._covers_all():
             return
         self.resolved_ts = ts
         self.resolved_time_ms = lowest.resolved_time_ms
         out.append(ResolvedEvent(ts, lowest.resolved_time_ms, self.snapshot()))
-        if self.emitted:
-            for key in [k for k, at in self.emitted.items() if at <= ts]:
-                del self.emitted[key]

@@ -26,6 +26,7 @@ from cdcsink.devtools.readback import read_back
 from tests.faultproxy import AckLedger, FaultProxy
 from tests.conftest import own_dev_broker
 from tests.workload import Seen, Workload, check_delivery, decode_canal, generate
+from tests.workload import canal_identity as identify
 
 pytestmark = [pytest.mark.broker, own_dev_broker]
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,16 +34,6 @@ ROWS = 100_000
 TABLES = 6
 PARTITIONS = 3
 REQUEST_TIMEOUT = 2.0
-
-
-def identify(value: bytes) -> tuple | None:
-    """A canal-json message (TiDB extension on) as the ledger keeps it."""
-    msg = orjson.loads(value)
-    if msg["type"] == "TIDB_WATERMARK":
-        return None
-    if msg["isDdl"]:
-        return ("ddl", msg["database"], msg["table"], msg["_tidb"]["commitTs"])
-    return ("row", msg["database"], msg["table"], int(msg["data"][0]["id"]), msg["_tidb"]["commitTs"])
 
 
 class Input:

@@ -1,0 +1,291 @@
+"""The kafka source against the dev broker: a 6-partition input topic (several
+tables, DDL copies and resolved events on every partition) read by daemons in
+one consumer group.
+
+A fault proxy between the daemons and the broker records which output
+messages the broker acknowledged; a watcher reads the group's committed
+offsets every few milliseconds during the run and fails if one ever covers an
+input event whose output was not acknowledged yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from cdcsink.devtools.broker import DevBroker, free_port
+from cdcsink.devtools.readback import read_back
+from tests.conftest import own_dev_broker
+from tests.faultproxy import AckLedger, FaultProxy
+from tests.kafka_input import PartitionedInput, produce, spread
+from tests.workload import Seen, Workload, canal_identity, check_delivery, decode_canal, generate
+
+pytestmark = [pytest.mark.broker, own_dev_broker]
+ROOT = Path(__file__).resolve().parents[2]
+INPUT = "cdc-input"
+INPUT_PARTITIONS = 6
+TABLES = 6
+OUT_PARTITIONS = 3
+
+
+def output_identity(value: bytes) -> tuple | None:
+    """The ledger's identity of an output message; input events pass through untracked."""
+    if not value.startswith(b'{"id"'):
+        return None
+    return canal_identity(value)
+
+
+class CommitWatcher:
+    """Polls the group's committed offsets; each must cover only acknowledged output."""
+
+    def __init__(self, bootstrap: str, group: str, data: PartitionedInput, ledger: AckLedger) -> None:
+        self.bootstrap = bootstrap
+        self.group = group
+        self.data = data
+        self.ledger = ledger
+        self.committed: dict[int, int] = {}
+        self.checked = [0] * data.partitions
+        self.polls = 0
+        self.failures: list[str] = []
+
+    def check(self, committed: dict[int, int]) -> None:
+        for p, offset in committed.items():
+            idents = self.data.idents[p]
+            for i in range(self.checked[p], min(offset, len(idents))):
+                ident = idents[i]
+                if ident is not None and ident not in self.ledger.acked:
+                    self.failures.append(f"{INPUT}[{p}] committed at {offset}, but offset {i} {ident} is not acknowledged")
+                    break
+            self.checked[p] = max(self.checked[p], offset)
+        self.committed = committed
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            while True:
+                committed = {}
+                for p in range(self.data.partitions):
+                    offset = await consumer.committed(TopicPartition(INPUT, p))
+                    if offset is not None and offset >= 0:
+                        committed[p] = offset
+                self.check(committed)
+                self.polls += 1
+                await asyncio.sleep(0.01)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # a watcher that dies silently would check nothing
+            self.failures.append(f"watcher: {type(error).__name__}: {error}")
+            raise
+        finally:
+            await consumer.stop()
+
+    def fraction(self) -> float:
+        total = sum(len(v) for v in self.data.values)
+        return sum(self.committed.values()) / total
+
+
+class Group:
+    """The broker behind a fault proxy, the input topic, and daemons in one group."""
+
+    def __init__(self, tmp_path: Path, w: Workload, data: PartitionedInput, name: str) -> None:
+        self.tmp = tmp_path
+        self.w = w
+        self.data = data
+        self.name = name
+        self.group = f"{name}-group"
+        self.ledger = AckLedger(output_identity)
+        self.broker_port = free_port()
+        self.proxy = FaultProxy(self.broker_port, self.ledger)
+        self.broker: DevBroker | None = None
+        self.daemons: dict[str, subprocess.Popen] = {}
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.proxy.port}"
+
+    async def __aenter__(self) -> "Group":
+        await self.proxy.start()
+        self.broker = DevBroker(self.broker_port, self.tmp / "broker.log", advertised_port=self.proxy.port).start()
+        await produce(self.bootstrap, self.data)
+        self.watcher = CommitWatcher(self.bootstrap, self.group, self.data, self.ledger)
+        self._watch = asyncio.create_task(self.watcher.run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._watch.cancel()
+        await asyncio.gather(self._watch, return_exceptions=True)
+        for daemon in self.daemons.values():
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.wait()
+        await self.proxy.stop()
+        if self.broker is not None:
+            self.broker.stop()
+
+    def log(self, name: str) -> str:
+        return (self.tmp / f"{name}.log").read_text()
+
+    def start(self, name: str, **extra_env: str) -> subprocess.Popen:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CDCSINK_")}
+        env.update(
+            PYTHONPATH=str(ROOT),
+            CDCSINK_CHANGEFEED=self.name,
+            CDCSINK_SOURCE__TYPE="kafka",
+            CDCSINK_SOURCE__BOOTSTRAP=self.bootstrap,
+            CDCSINK_SOURCE__TOPICS=INPUT,
+            CDCSINK_SOURCE__GROUP=self.group,
+            CDCSINK_SOURCE__SESSION_TIMEOUT="3s",
+            CDCSINK_SINK__URI=(
+                f"kafka://{self.bootstrap}/{self.name}?protocol=canal-json&enable-tidb-extension=true"
+                f"&partition-num={OUT_PARTITIONS}"
+            ),
+            CDCSINK_SINK__DISPATCHERS=json.dumps(
+                [{"matcher": ["*.*"], "topic": self.name + "_{table}", "partition": "index-value"}]
+            ),
+            CDCSINK_CHECKPOINT__INTERVAL="100ms",
+            CDCSINK_HTTP__ENABLED="false",
+            CDCSINK_LOG__FORMAT="json",
+        )
+        env.update(extra_env)
+        with (self.tmp / f"{name}.log").open("ab") as out:
+            daemon = subprocess.Popen([sys.executable, "-m", "cdcsink", "run"], env=env, stdout=out, stderr=out)
+        self.daemons[name] = daemon
+        return daemon
+
+    async def progress(self, fraction: float, timeout: float = 120.0) -> None:
+        """Wait until the committed offsets cover ``fraction`` of the input."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.watcher.fraction() < fraction:
+            assert not self._watch.done(), self.watcher.failures
+            assert not self.watcher.failures, self.watcher.failures[:3]
+            for name, daemon in self.daemons.items():
+                if daemon.poll() is not None and daemon.returncode not in (0, -signal.SIGKILL):
+                    pytest.fail(f"daemon {name} exited {daemon.returncode}:\n{self.log(name)[-3000:]}")
+            assert loop.time() < deadline, f"committed offsets did not reach {fraction:.0%} in {timeout}s: {self.watcher.committed}"
+            await asyncio.sleep(0.01)
+
+    async def assigned(self, name: str, count: int, timeout: float = 60.0) -> None:
+        """Wait until daemon ``name`` logs an assignment of ``count`` input partitions."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            for line in self.log(name).splitlines():
+                if '"input partitions assigned"' in line and json.loads(line)["partitions"].count("[") == count:
+                    return
+            assert loop.time() < deadline, f"{name} was never assigned {count} partitions:\n{self.log(name)[-3000:]}"
+            await asyncio.sleep(0.05)
+
+    async def stop(self, name: str) -> None:
+        daemon = self.daemons[name]
+        daemon.send_signal(signal.SIGTERM)
+        for _ in range(600):
+            if daemon.poll() is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert daemon.returncode == 0, self.log(name)[-3000:]
+
+    async def output(self) -> Seen:
+        expected = {(f"{self.name}_t{t}", p): 10**9 for t in range(TABLES) for p in range(OUT_PARTITIONS)}
+        records = await read_back(self.bootstrap, expected, idle_timeout=1.0)
+        return Seen({tp: decode_canal(recs) for tp, recs in records.items() if recs})
+
+
+def replay_runs(w: Workload, seen: Seen) -> int:
+    """The most times any key's rows went back to an earlier row (each replay run does once)."""
+    got: dict[tuple, list[int]] = defaultdict(list)
+    for _, schema, table, pk, ts in seen.rows():
+        got[(schema, table, pk)].append(ts)
+    worst = 0
+    for key, actual in got.items():
+        position = {ts: i for i, ts in enumerate(w.per_key[key])}
+        back = sum(1 for a, b in zip(actual, actual[1:]) if position[b] <= position[a])
+        worst = max(worst, back)
+    return worst
+
+
+@pytest.fixture(scope="module")
+def big_input() -> tuple[Workload, PartitionedInput]:
+    w = generate(100_000, tables=TABLES, keys=400, resolved_every=400, ddl_every=12_000)
+    return w, spread(w, INPUT, INPUT_PARTITIONS)
+
+
+async def test_two_instances_one_killed_and_another_started(big_input, tmp_path, unique):
+    w, data = big_input
+    assert sum(len(v) for v in data.values) > 100_000
+    async with Group(tmp_path, w, data, f"scale-{unique}") as g:
+        g.start("a")
+        g.start("b")
+        await g.progress(0.35)
+        g.daemons["a"].kill()
+        g.daemons["a"].wait()
+        assert g.watcher.fraction() < 0.9, "the input was consumed before a daemon could be killed"
+        await g.assigned("b", INPUT_PARTITIONS)  # the survivor takes the dead one's partitions
+        g.start("c")
+        await g.progress(1.0, timeout=180)
+        await g.stop("b")
+        await g.stop("c")
+        assert not g.watcher.failures, g.watcher.failures[:5]
+        assert g.watcher.committed == data.ends
+        assert g.watcher.polls >= 20, "the committed offsets were hardly watched"
+        assert '"input partitions assigned"' in g.log("a") and '"input partitions revoked; settling them"' in g.log("b")
+        seen = await g.output()
+    check_delivery(w, seen, allow_replays=True)
+    assert replay_runs(w, seen) <= 1, "a key was replayed more than once for one crash"
+
+
+async def test_sigterm_commits_exactly_what_was_acked_and_a_restart_duplicates_nothing(tmp_path, unique):
+    w = generate(30_000, tables=TABLES, keys=300, resolved_every=300, ddl_every=4_000, seed=11)
+    data = spread(w, INPUT, INPUT_PARTITIONS)
+    async with Group(tmp_path, w, data, f"term-{unique}") as g:
+        g.proxy.slow(0.05)  # acknowledgements late: rows are in flight when the signal comes
+        g.start("a")
+        await g.progress(0.2)
+        await g.stop("a")
+        g.proxy.slow(0.0)
+        await asyncio.sleep(0.3)  # one more poll after the final commit
+        committed = dict(g.watcher.committed)
+        assert sum(committed.values()) < sum(data.ends.values()), "the input was consumed before the signal"
+        first = await g.output()
+        covered = {ident for p in range(INPUT_PARTITIONS) for ident in data.idents[p][: committed.get(p, 0)]
+                   if ident is not None and ident[0] == "row"}
+        delivered = [("row", *r[1:]) for r in first.rows()]
+        assert len(delivered) == len(set(delivered))
+        assert set(delivered) == covered, (
+            f"{len(set(delivered) - covered)} rows delivered past the committed offsets, "
+            f"{len(covered - set(delivered))} committed but not delivered"
+        )
+        g.start("b")
+        await g.progress(1.0)
+        await g.stop("b")
+        assert not g.watcher.failures, g.watcher.failures[:5]
+        seen = await g.output()
+    check_delivery(w, seen)  # no replays allowed: every row and DDL exactly once
+
+
+async def test_an_invalid_message_stops_the_run_naming_its_partition_and_offset(tmp_path, unique):
+    w = generate(600, tables=2, keys=20, resolved_every=50, seed=3)
+    data = spread(w, INPUT, INPUT_PARTITIONS)
+    data.values[2].insert(10, b'{"kind": "row", "schema": ')
+    data.idents[2].insert(10, ("invalid",))
+    async with Group(tmp_path, w, data, f"bad-{unique}") as g:
+        daemon = g.start("a")
+        for _ in range(600):
+            if daemon.poll() is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert daemon.returncode == 3, g.log("a")[-3000:]
+        assert f"{INPUT}[2]@10: not valid JSON" in g.log("a")
+        await asyncio.sleep(0.2)
+        assert g.watcher.committed.get(2, 0) <= 10
+        assert not g.watcher.failures, g.watcher.failures[:5]

@@ -1,0 +1,94 @@
+"""An upstream input topic for the kafka source: a generated workload spread over
+input partitions the way a capture process writes it (each key in one
+partition, resolved events and DDL copies on every partition), and helpers to
+read the group's committed offsets."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from tests.workload import Workload
+
+
+@dataclass
+class PartitionedInput:
+    topic: str
+    partitions: int
+    #: Per input partition: the events (raw values) in offset order.
+    values: list[list[bytes]] = field(default_factory=list)
+    #: Per input partition: identity of each offset's event (None for resolved events).
+    idents: list[list[tuple | None]] = field(default_factory=list)
+
+    @property
+    def ends(self) -> dict[int, int]:
+        return {p: len(v) for p, v in enumerate(self.values)}
+
+
+def identity(event: dict) -> tuple | None:
+    if event["kind"] == "row":
+        pk = (event.get("after") or event["before"])["id"]
+        return ("row", event["schema"], event["table"], pk, event["commit_ts"])
+    if event["kind"] == "ddl":
+        return ("ddl", event["schema"], event["table"], event["commit_ts"])
+    return None
+
+
+def spread(w: Workload, topic: str, partitions: int) -> PartitionedInput:
+    """Rows to the partition of their key; resolved events and DDLs to every partition."""
+    out = PartitionedInput(topic, partitions, [[] for _ in range(partitions)], [[] for _ in range(partitions)])
+    for line in w.lines:
+        event = orjson.loads(line)
+        ident = identity(event)
+        if event["kind"] == "row":
+            key = f"{event['schema']}.{event['table']}.{ident[3]}".encode()  # type: ignore[index]
+            targets = [zlib.crc32(key) % partitions]
+        else:
+            targets = list(range(partitions))
+        for p in targets:
+            out.values[p].append(line)
+            out.idents[p].append(ident)
+    return out
+
+
+async def produce(bootstrap: str, data: PartitionedInput) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(data.topic, data.partitions, 1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        for p, values in enumerate(data.values):
+            batch = producer.create_batch()
+            for value in values:
+                if batch.append(key=None, value=value, timestamp=None) is None:
+                    await (await producer.send_batch(batch, data.topic, partition=p))
+                    batch = producer.create_batch()
+                    batch.append(key=None, value=value, timestamp=None)
+            await (await producer.send_batch(batch, data.topic, partition=p))
+    finally:
+        await producer.stop()
+
+
+async def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
+    """The group's committed offsets for ``topic`` (partitions without one are left out).
+    Read by a consumer that never joins the group (the dev broker drops the admin
+    client's offset listing)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        out = {}
+        for p in range(partitions):
+            offset = await consumer.committed(TopicPartition(topic, p))
+            if offset is not None and offset >= 0:
+                out[p] = offset
+        return out
+    finally:
+        await consumer.stop()
