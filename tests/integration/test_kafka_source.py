@@ -289,3 +289,26 @@ async def test_an_invalid_message_stops_the_run_naming_its_partition_and_offset(
         await asyncio.sleep(0.2)
         assert g.watcher.committed.get(2, 0) <= 10
         assert not g.watcher.failures, g.watcher.failures[:5]
+
+
+def test_check_says_the_consumer_group_is_the_checkpoint_store(kafka_bootstrap, unique, tmp_path):
+    config = tmp_path / "cdcsink.yaml"
+    config.write_text(
+        f"""
+source:
+  type: kafka
+  bootstrap: {kafka_bootstrap}
+  topics: [in-{unique}]
+  group: g-{unique}
+sink:
+  uri: kafka://{kafka_bootstrap}/check-{unique}?protocol=canal-json
+checkpoint:
+  store: file://{tmp_path}/cp.json
+"""
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    check = subprocess.run([sys.executable, "-m", "cdcsink", "check", "--config", str(config)], capture_output=True, text=True, env=env, timeout=60)
+    assert check.returncode == 0, check.stderr
+    assert f"checkpoint store: kafka consumer group g-{unique}" in check.stdout
+    assert f"checkpoint.store file://{tmp_path}/cp.json is not needed with a kafka source" in check.stdout
+    assert not (tmp_path / "cp.json").exists()
