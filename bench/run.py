@@ -32,6 +32,9 @@ from typing import Iterator
 TABLES_DEFAULT = 20
 PARTITIONS = 6
 MODES = ("naive", "ceiling", "cdcsink-canal-json", "cdcsink-open-protocol")
+#: Opt-in (``--modes``): the kafka source, one daemon process and two in one consumer group.
+KAFKA_SOURCE_MODES = ("kafka-source-1", "kafka-source-2")
+INPUT_PARTITIONS = 6
 _RECORD = struct.Struct(">HHI")  # table index, partition, value length
 
 
@@ -241,12 +244,86 @@ async def _latency_mode(bootstrap: str, path: str, rate: float, seconds: float) 
     return {"events": total, "seconds": 1, "bytes": 0, "offered_eps": offered, "latencies": loaded, "single_ms": single * 1000}
 
 
+async def _kafka_source_mode(instances: int, bootstrap: str, path: str) -> dict:
+    """The input spread over a 6-partition topic (each key in one partition, resolved
+    events and DDLs on all), read by ``instances`` daemon processes in one group.
+    Timed from the first committed offset to the last (the group's join delay left out)."""
+    import signal
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from tests.kafka_input import produce, spread
+    from tests.workload import workload_from_lines
+
+    w = workload_from_lines(Path(path).read_bytes().splitlines())
+    data = spread(w, "bench-input", INPUT_PARTITIONS)
+    del w
+    await produce(bootstrap, data)
+    ends, total = data.ends, sum(data.ends.values())
+    nbytes = sum(len(v) for values in data.values for v in values)
+    del data
+    topic = f"bench-sink-{uuid.uuid4().hex[:6]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDCSINK_")}
+    env.update(
+        PYTHONPATH=str(Path(__file__).resolve().parents[1]), CDCSINK_CHANGEFEED="bench", CDCSINK_SOURCE__TYPE="kafka",
+        CDCSINK_SOURCE__BOOTSTRAP=bootstrap, CDCSINK_SOURCE__TOPICS="bench-input", CDCSINK_SOURCE__GROUP="bench",
+        CDCSINK_SINK__URI=f"kafka://{bootstrap}/{topic}?protocol=canal-json&partition-num={PARTITIONS}&enable-tidb-extension=true",
+        CDCSINK_SINK__DISPATCHERS=json.dumps([{"matcher": ["*.*"], "topic": topic + "_{table}", "partition": "index-value"}]),
+        CDCSINK_HTTP__ENABLED="false", CDCSINK_LOG__LEVEL="warning",
+    )
+    daemons = [subprocess.Popen([sys.executable, "-m", "cdcsink", "run"], env=env, stderr=subprocess.DEVNULL)
+               for _ in range(instances)]
+    watcher = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id="bench", enable_auto_commit=False)
+    await watcher.start()
+    first: tuple[float, int] | None = None
+    peak = 0.0
+    try:
+        deadline = time.perf_counter() + 600
+        while True:
+            offsets = await watcher._coordinator.fetch_committed_offsets(
+                [TopicPartition("bench-input", p) for p in range(INPUT_PARTITIONS)]
+            )
+            committed = sum(max(0, o.offset) for o in offsets.values())
+            now = time.perf_counter()
+            if first is None and committed:
+                first = (now, committed)
+            for d in daemons:
+                peak = max(peak, _rss_of(d.pid))
+            if committed >= total:
+                break
+            if now > deadline or any(d.poll() is not None for d in daemons):
+                raise SystemExit(f"kafka source run stopped at {committed} of {total} events")
+            await asyncio.sleep(0.05)
+    finally:
+        await watcher.stop()
+        for d in daemons:
+            d.send_signal(signal.SIGTERM)
+        for d in daemons:
+            d.wait(60)
+    assert first is not None
+    events = total - first[1]
+    return {"events": events, "seconds": now - first[0], "bytes": nbytes * events // total, "peak_rss_mb": peak,
+            "instances": instances}
+
+
+def _rss_of(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def _child(args: argparse.Namespace) -> None:
     import uvloop
 
     mode = args.child
     if mode in ("naive", "ceiling"):
         result = uvloop.run(_client_mode(mode, args.bootstrap, args.encoded))
+    elif mode in KAFKA_SOURCE_MODES:
+        result = uvloop.run(_kafka_source_mode(int(mode.rsplit("-", 1)[1]), args.bootstrap, args.input))
     elif mode == "latency":
         result = uvloop.run(_latency_mode(args.bootstrap, args.input, args.rate, args.latency_seconds))
     else:
@@ -299,7 +376,8 @@ def main() -> int:
     parser.add_argument("--tables", type=int, default=TABLES_DEFAULT)
     parser.add_argument("--repeat", type=int, default=3, help="runs per mode; figures are medians")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {', '.join(MODES)}")
+    parser.add_argument("--modes", default=",".join(MODES),
+                        help=f"comma-separated, of {', '.join(MODES + KAFKA_SOURCE_MODES)} (default: the first four)")
     parser.add_argument("--rate", type=float, default=0.0, help="latency run: offered rows/s (default: half the measured cdcsink rate; 0 and no cdcsink mode: skip)")
     parser.add_argument("--latency-seconds", type=float, default=10.0, help="latency run: how long to offer load")
     parser.add_argument("--no-latency", dest="latency", action="store_false", help="skip the latency run")
@@ -314,7 +392,7 @@ def main() -> int:
         _child(args)
         return 0
     modes = [m for m in args.modes.split(",") if m]
-    unknown = set(modes) - set(MODES)
+    unknown = set(modes) - set(MODES) - set(KAFKA_SOURCE_MODES)
     if unknown:
         parser.error(f"unknown mode(s): {', '.join(sorted(unknown))}")
 
@@ -385,6 +463,9 @@ def _summary(figures: dict[str, dict], latency: dict | None) -> dict:
         "peak_rss_mb": round(figures["cdcsink-canal-json"]["rss"], 1) if sink else None,
         "open_protocol_eps": eps("cdcsink-open-protocol"),
     }
+    for mode in KAFKA_SOURCE_MODES:
+        if mode in figures:
+            line[mode.replace("-", "_") + "_eps"] = eps(mode)
     if latency is not None:
         line.update(latency_rate=round(latency["offered_eps"]), latency_p50_ms=latency["p50_ms"],
                     latency_p99_ms=latency["p99_ms"], latency_max_ms=latency["max_ms"],

@@ -27,8 +27,8 @@ class Progress:
     @classmethod
     def start_if_terminal(cls, pipeline: "Pipeline", settings: "Settings", stream: TextIO | None = None) -> "Progress | None":
         stream = stream or sys.stderr
-        if settings.source.type == "file" and settings.source.follow:
-            return None
+        if (settings.source.type == "file" and settings.source.follow) or settings.source.type == "kafka":
+            return None  # a run that does not end by itself
         if not stream.isatty():
             return None
         progress = cls(pipeline, stream)
