@@ -30,3 +30,15 @@ def test_bench_runs_and_prints_its_json_line(kafka_bootstrap):
         assert figures[key] > 0, key
     assert abs(figures["ratio_ceiling"] - figures["sink_eps"] / figures["ceiling_eps"]) < 0.01
     assert figures["latency_p50_ms"] <= figures["latency_p99_ms"] <= figures["latency_max_ms"]
+
+
+def test_bench_kafka_source_modes_run(kafka_bootstrap):
+    env = {**os.environ, "CDCSINK_BENCH_BOOTSTRAP": kafka_bootstrap, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--events", "3000", "--repeat", "1", "--tables", "3", "--no-latency",
+         "--modes", "kafka-source-1,kafka-source-2"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
+    )
+    assert out.returncode == 0, out.stderr
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    assert figures["kafka_source_1_eps"] > 0 and figures["kafka_source_2_eps"] > 0
