@@ -177,6 +177,15 @@ class Checkpointer:
         self._stop.set()
 
 
+async def _next_chunk(queue: asyncio.Queue[Chunk | None], sink: KafkaSink) -> Chunk | None:
+    """The next chunk; when none is waiting, the sink hands over what it buffered first."""
+    try:
+        return queue.get_nowait()
+    except asyncio.QueueEmpty:
+        await sink.after_chunk(idle=True)
+        return await queue.get()
+
+
 class Pipeline:
     def __init__(
         self,
@@ -364,11 +373,7 @@ class Pipeline:
         """Process chunks until the end of input; returns the invalid event that stopped it, if any."""
         invalid: InvalidEventError | None = None
         while True:
-            try:
-                chunk = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                await sink.after_chunk(idle=True)
-                chunk = await queue.get()
+            chunk = await _next_chunk(queue, sink)
             if chunk is _EOF:
                 break
             events, invalid = decode_chunk(decoder, chunk)
@@ -414,11 +419,7 @@ class Pipeline:
         assert merger is not None
         invalid: InvalidEventError | None = None
         while invalid is None:
-            try:
-                chunk = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                await sink.after_chunk(idle=True)
-                chunk = await queue.get()
+            chunk = await _next_chunk(queue, sink)
             if chunk is _EOF:
                 break
             assert isinstance(chunk, KafkaChunk)
