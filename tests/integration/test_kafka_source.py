@@ -322,3 +322,21 @@ checkpoint:
     assert f"checkpoint store: kafka consumer group g-{unique}" in check.stdout
     assert f"checkpoint.store file://{tmp_path}/cp.json is not needed with a kafka source" in check.stdout
     assert not (tmp_path / "cp.json").exists()
+
+
+async def test_an_invalid_message_is_set_aside_with_dead_letter_and_the_run_goes_on(tmp_path, unique):
+    w = generate(600, tables=2, keys=20, resolved_every=50, seed=3)
+    data = spread(w, INPUT, INPUT_PARTITIONS)
+    data.values[2].insert(10, b'{"kind": "row", "schema": ')
+    data.idents[2].insert(10, None)
+    dead = tmp_path / "dead.jsonl"
+    async with Group(tmp_path, w, data, f"dlq-{unique}") as g:
+        g.start("a", CDCSINK_SOURCE__ON_INVALID="dead-letter", CDCSINK_SOURCE__DEAD_LETTER=f"file://{dead}")
+        await g.progress(1.0)  # the offsets pass the bad message once it is set aside
+        await g.stop("a")
+        assert not g.watcher.failures, g.watcher.failures[:5]
+        seen = await g.output()
+    records = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert [(r["origin"], r["raw"]) for r in records] == [(f"{INPUT}[2]@10", '{"kind": "row", "schema": ')]
+    assert records[0]["reason"].startswith("not valid JSON")
+    check_delivery(w, seen)
