@@ -291,7 +291,7 @@ async def _kafka_source_mode(instances: int, bootstrap: str, path: str) -> dict:
             if first is None and committed:
                 first = (now, committed)
             for d in daemons:
-                peak = max(peak, _rss_of(d.pid))
+                peak = max(peak, _peak_rss_mb(d.pid))
             if committed >= total:
                 break
             if now > deadline or any(d.poll() is not None for d in daemons):
@@ -308,16 +308,6 @@ async def _kafka_source_mode(instances: int, bootstrap: str, path: str) -> dict:
     events = total - first[1]
     return {"events": events, "seconds": now - first[0], "bytes": nbytes * events // total, "peak_rss_mb": peak,
             "instances": instances}
-
-
-def _rss_of(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def _child(args: argparse.Namespace) -> None:
@@ -340,16 +330,16 @@ def _child(args: argparse.Namespace) -> None:
     print(json.dumps(result))
 
 
-def _peak_rss_mb() -> float:
-    """This process's peak RSS. Not getrusage: on Linux its maximum survives exec,
-    so a child would report its parent's peak."""
+def _peak_rss_mb(pid: int | str = "self") -> float:
+    """A process's peak RSS (default: this one). Not getrusage: on Linux its maximum
+    survives exec, so a child would report its parent's peak."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if pid == "self" else 0.0
 
 
 @contextmanager

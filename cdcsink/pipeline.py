@@ -314,7 +314,7 @@ class Pipeline:
         reader = asyncio.create_task(self._read(queue, position), name="source")
         ticker = asyncio.create_task(checkpointer.run_every(self.settings.checkpoint.interval), name="checkpoint")
         if isinstance(self.source, KafkaSource):
-            consume = self._consume_partitions(queue, sink, tracker, decoder, self.source)
+            consume = self._consume_partitions(queue, sink, tracker, decoder)
         else:
             consume = self._consume(queue, sink, tracker, decoder)
         consumer = asyncio.create_task(consume, name="pipeline")
@@ -411,7 +411,6 @@ class Pipeline:
         sink: KafkaSink,
         tracker: CheckpointTracker,
         decoder: Decoder,
-        source: KafkaSource,
     ) -> InvalidEventError | None:
         """Process record runs of many input partitions through the merger. Each run
         ends in a cut: a tracker segment whose position is the merger's offsets."""

@@ -1,7 +1,6 @@
 """An upstream input topic for the kafka source: a generated workload spread over
 input partitions the way a capture process writes it (each key in one
-partition, resolved events and DDL copies on every partition), and helpers to
-read the group's committed offsets."""
+partition, resolved events and DDL copies on every partition)."""
 
 from __future__ import annotations
 
@@ -9,10 +8,10 @@ import zlib
 from dataclasses import dataclass, field
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from tests.workload import Workload
+from tests.workload import Workload, event_identity
 
 
 @dataclass
@@ -29,21 +28,12 @@ class PartitionedInput:
         return {p: len(v) for p, v in enumerate(self.values)}
 
 
-def identity(event: dict) -> tuple | None:
-    if event["kind"] == "row":
-        pk = (event.get("after") or event["before"])["id"]
-        return ("row", event["schema"], event["table"], pk, event["commit_ts"])
-    if event["kind"] == "ddl":
-        return ("ddl", event["schema"], event["table"], event["commit_ts"])
-    return None
-
-
 def spread(w: Workload, topic: str, partitions: int) -> PartitionedInput:
     """Rows to the partition of their key; resolved events and DDLs to every partition."""
     out = PartitionedInput(topic, partitions, [[] for _ in range(partitions)], [[] for _ in range(partitions)])
     for line in w.lines:
         event = orjson.loads(line)
-        ident = identity(event)
+        ident = event_identity(event)
         if event["kind"] == "row":
             key = f"{event['schema']}.{event['table']}.{ident[3]}".encode()  # type: ignore[index]
             targets = [zlib.crc32(key) % partitions]
@@ -75,20 +65,3 @@ async def produce(bootstrap: str, data: PartitionedInput) -> None:
             await (await producer.send_batch(batch, data.topic, partition=p))
     finally:
         await producer.stop()
-
-
-async def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
-    """The group's committed offsets for ``topic`` (partitions without one are left out).
-    Read by a consumer that never joins the group (the dev broker drops the admin
-    client's offset listing)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        out = {}
-        for p in range(partitions):
-            offset = await consumer.committed(TopicPartition(topic, p))
-            if offset is not None and offset >= 0:
-                out[p] = offset
-        return out
-    finally:
-        await consumer.stop()

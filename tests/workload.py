@@ -123,6 +123,16 @@ def decode_canal(records) -> list[tuple]:
     return out
 
 
+def event_identity(event: dict) -> tuple | None:
+    """An input event as the identity :func:`canal_identity` gives its output (None: resolved)."""
+    if event["kind"] == "row":
+        pk = (event.get("after") or event["before"])["id"]
+        return ("row", event["schema"], event["table"], pk, event["commit_ts"])
+    if event["kind"] == "ddl":
+        return ("ddl", event["schema"], event["table"], event["commit_ts"])
+    return None
+
+
 def canal_identity(value: bytes) -> tuple | None:
     """A canal-json message (TiDB extension on) as a fault-proxy ledger keeps it."""
     msg = orjson.loads(value)

@@ -208,8 +208,6 @@ def decode_records(decoder: Decoder, chunk: Any, start: int = 0) -> tuple[list[A
             error = InvalidEventError(f"{origin}@{offsets[i]}", error.reason, error.raw)
             error.index = i
             return events, error
-        if type(event) is ResolvedEvent:
-            event.position = None
         append(event)
     return events, None
 

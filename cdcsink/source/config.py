@@ -12,12 +12,6 @@ from cdcsink.configtypes import Bool, Duration, component_config
 from cdcsink.kafka.config import KafkaSecurityConfig
 
 
-def _comma_list(value: object) -> object:
-    if isinstance(value, str):
-        return [p.strip() for p in value.split(",") if p.strip()] if "," in value else [value]
-    return value
-
-
 class SourceConfig(KafkaSecurityConfig):
     model_config = component_config()
 
@@ -54,7 +48,9 @@ class SourceConfig(KafkaSecurityConfig):
     @field_validator("path", "bootstrap", "topics", mode="before")
     @classmethod
     def _one_or_many(cls, value: object) -> object:
-        return _comma_list(value)
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()] if "," in value else [value]
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> "SourceConfig":

@@ -25,7 +25,7 @@ from cdcsink.devtools.broker import DevBroker, free_port
 from cdcsink.devtools.readback import read_back
 from tests.faultproxy import AckLedger, FaultProxy
 from tests.conftest import own_dev_broker
-from tests.workload import Seen, Workload, check_delivery, decode_canal, generate
+from tests.workload import Seen, Workload, check_delivery, decode_canal, event_identity, generate
 from tests.workload import canal_identity as identify
 
 pytestmark = [pytest.mark.broker, own_dev_broker]
@@ -49,13 +49,8 @@ class Input:
             offset += len(line) + 1
             self.ends.append(offset)
             event = orjson.loads(line)
-            if event["kind"] == "row":
-                pk = (event.get("after") or event.get("before"))["id"]
-                self.idents.append(("row", event["schema"], event["table"], pk, event["commit_ts"]))
-            elif event["kind"] == "ddl":
-                self.idents.append(("ddl", event["schema"], event["table"], event["commit_ts"]))
-            else:
-                self.idents.append(None)
+            self.idents.append(event_identity(event))
+            if event["kind"] == "resolved":
                 resolved = event["commit_ts"]
             self.resolved.append(resolved)
 
