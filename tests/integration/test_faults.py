@@ -195,6 +195,16 @@ class Scenario:
     def restarts(self) -> int:
         return self.log.read_text().count("restarting from the checkpoint")
 
+    async def until_restarted(self, timeout: float) -> bool:
+        """Wait until the daemon has failed a run and is restarting; False on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.restarts() == 0:
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
     async def finish_and_check(self) -> None:
         code = await self.exit_code()
         assert code == 0, self.log.read_text()[-3000:]
@@ -238,10 +248,12 @@ async def test_broker_black_holed_longer_than_the_request_timeout(workload, tmp_
         s.start_daemon()
         await s.progress(0.3)
         s.proxy.blackhole()
-        await asyncio.sleep(REQUEST_TIMEOUT * 2)
+        # Held until the run fails: requests time out after REQUEST_TIMEOUT and
+        # the client's retries add more, so a fixed hold could heal too early.
+        held = await s.until_restarted(timeout=REQUEST_TIMEOUT * 15)
         s.proxy.heal()
+        assert held, "the black hole did not fail a run: the fault was not exercised"
         await s.finish_and_check()
-        assert s.restarts() >= 1, "the black hole did not fail a run: the fault was not exercised"
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
