@@ -9,7 +9,9 @@ proxy's port, so every connection goes through it) and can:
   connections are aborted (as a long partition ends: the peers have long given
   up on them) and new ones work again;
 - ``slow(delay)``: deliver every chunk ``delay`` seconds late, in order (responses
-  too, so acknowledgements reach the daemon late).
+  too, so acknowledgements reach the daemon late);
+- ``slow_responses(delay)``: the same for the broker's responses only (requests
+  reach the broker whole and at once; acknowledgements come late).
 
 While forwarding it reads the Kafka frames it carries: produce requests
 (which records went to which partition) and their responses. A record counts
@@ -139,6 +141,7 @@ class FaultProxy:
         self.port = port
         self.links: set[_Link] = set()
         self.delay = 0.0
+        self.response_delay = 0.0
         self._open = asyncio.Event()
         self._open.set()
         self._server: asyncio.AbstractServer | None = None
@@ -176,6 +179,9 @@ class FaultProxy:
     def slow(self, delay: float) -> None:
         self.delay = delay
 
+    def slow_responses(self, delay: float) -> None:
+        self.response_delay = delay
+
     # -- forwarding --------------------------------------------------------
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -208,7 +214,8 @@ class FaultProxy:
                 link.held = True
                 await self._open.wait()
                 return  # heal() aborts held links: the bytes are lost with the connection
-            if self.delay:
+            delay = self.delay + (self.response_delay if deliver == link.to_client else 0.0)
+            if delay:
                 # Late and in order: this direction reads nothing more meanwhile.
-                await asyncio.sleep(self.delay)
+                await asyncio.sleep(delay)
             deliver(data)

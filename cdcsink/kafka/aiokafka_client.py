@@ -270,6 +270,11 @@ class AiokafkaAsyncProducer:
         for batches in queued.values():
             for waiting in batches:
                 waiting.failure(self._fenced)
+                # The client sets the batch's drain waiter failed too, and nothing
+                # awaits it: retrieved here, or asyncio logs each as never retrieved.
+                drained = getattr(waiting, "_drain_waiter", None)
+                if drained is not None and drained.done() and not drained.cancelled():
+                    drained.exception()
         queued.clear()
 
     async def close(self) -> None:

@@ -98,7 +98,7 @@ class CommitWatcher:
 class Group:
     """The broker behind a fault proxy, the input topic, and daemons in one group."""
 
-    def __init__(self, tmp_path: Path, w: Workload, data: PartitionedInput, name: str) -> None:
+    def __init__(self, tmp_path: Path, w: Workload, data: PartitionedInput, name: str, *, sink_apart: bool = False) -> None:
         self.tmp = tmp_path
         self.w = w
         self.data = data
@@ -108,15 +108,29 @@ class Group:
         self.broker_port = free_port()
         self.proxy = FaultProxy(self.broker_port, self.ledger)
         self.broker: DevBroker | None = None
+        #: With ``sink_apart``, the output goes to a second broker behind its own
+        #: proxy, so its acknowledgements can be delayed while the group's
+        #: coordination (on the first) runs at full speed.
+        self.sink_proxy = FaultProxy(free_port(), self.ledger) if sink_apart else self.proxy
+        self.sink_broker: DevBroker | None = None
         self.daemons: dict[str, subprocess.Popen] = {}
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.proxy.port}"
 
+    @property
+    def sink_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.sink_proxy.port}"
+
     async def __aenter__(self) -> "Group":
         await self.proxy.start()
         self.broker = DevBroker(self.broker_port, self.tmp / "broker.log", advertised_port=self.proxy.port).start()
+        if self.sink_proxy is not self.proxy:
+            await self.sink_proxy.start()
+            self.sink_broker = DevBroker(
+                self.sink_proxy.upstream_port, self.tmp / "sink-broker.log", advertised_port=self.sink_proxy.port
+            ).start()
         await produce(self.bootstrap, self.data)
         self.watcher = CommitWatcher(self.bootstrap, self.group, self.data, self.ledger)
         self._watch = asyncio.create_task(self.watcher.run())
@@ -130,8 +144,11 @@ class Group:
                 daemon.kill()
                 daemon.wait()
         await self.proxy.stop()
-        if self.broker is not None:
-            self.broker.stop()
+        if self.sink_proxy is not self.proxy:
+            await self.sink_proxy.stop()
+        for broker in (self.broker, self.sink_broker):
+            if broker is not None:
+                broker.stop()
 
     def log(self, name: str) -> str:
         return (self.tmp / f"{name}.log").read_text()
@@ -147,7 +164,7 @@ class Group:
             CDCSINK_SOURCE__GROUP=self.group,
             CDCSINK_SOURCE__SESSION_TIMEOUT="3s",
             CDCSINK_SINK__URI=(
-                f"kafka://{self.bootstrap}/{self.name}?protocol=canal-json&enable-tidb-extension=true"
+                f"kafka://{self.sink_bootstrap}/{self.name}?protocol=canal-json&enable-tidb-extension=true"
                 f"&partition-num={OUT_PARTITIONS}"
             ),
             CDCSINK_SINK__DISPATCHERS=json.dumps(
@@ -198,7 +215,7 @@ class Group:
 
     async def output(self) -> Seen:
         expected = {(f"{self.name}_t{t}", p): 10**9 for t in range(TABLES) for p in range(OUT_PARTITIONS)}
-        records = await read_back(self.bootstrap, expected, idle_timeout=1.0)
+        records = await read_back(self.sink_bootstrap, expected, idle_timeout=1.0)
         return Seen({tp: decode_canal(recs) for tp, recs in records.items() if recs})
 
 
@@ -281,6 +298,35 @@ async def test_sigterm_commits_exactly_what_was_acked_and_a_restart_duplicates_n
         assert not g.watcher.failures, g.watcher.failures[:5]
         seen = await g.output()
     check_delivery(w, seen)  # no replays allowed: every row and DDL exactly once
+
+
+async def test_a_revoke_outlasting_revoke_timeout_commits_only_what_was_acked(tmp_path, unique):
+    w = generate(20_000, tables=TABLES, keys=200, resolved_every=200, ddl_every=5_000, seed=5)
+    data = spread(w, INPUT, INPUT_PARTITIONS)
+    async with Group(tmp_path, w, data, f"revoke-{unique}", sink_apart=True) as g:
+        g.start("a", CDCSINK_SOURCE__REVOKE_TIMEOUT="300ms")
+        await g.progress(0.05)
+        g.sink_proxy.slow_responses(1.0)  # acknowledgements now come later than the revoke timeout
+        await asyncio.sleep(0.3)
+        # Another member joins: every partition of "a" is revoked while its rows are in flight.
+        intruder = AIOKafkaConsumer(INPUT, bootstrap_servers=g.bootstrap, group_id=g.group, enable_auto_commit=False)
+        await intruder.start()
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 60
+            while "revoke-timeout passed" not in g.log("a"):
+                assert loop.time() < deadline, f"no revoke timed out:\n{g.log('a')[-3000:]}"
+                assert not g.watcher.failures, g.watcher.failures[:3]
+                await intruder.getmany(timeout_ms=50)
+        finally:
+            await intruder.stop()  # leaves: "a" takes every partition again, from the commits
+        g.sink_proxy.slow_responses(0.0)
+        await g.progress(1.0, timeout=180)
+        await g.stop("a")
+        assert not g.watcher.failures, g.watcher.failures[:5]
+        assert g.watcher.committed == data.ends
+        seen = await g.output()
+    check_delivery(w, seen, allow_replays=True)
 
 
 async def test_an_invalid_message_stops_the_run_naming_its_partition_and_offset(tmp_path, unique):
