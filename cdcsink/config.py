@@ -190,6 +190,9 @@ def describe_validation_error(error: ValidationError, path: str | None, lines: d
     elif first["type"] == "extra_forbidden":
         msg = "unknown key"
     env = _env_name(loc)
+    uri_env = f"{ENV_PREFIX}SINK__URI"
+    if env is None and loc[:1] == ("sink",) and loc not in lines and uri_env in os.environ:
+        env = uri_env  # a sink value not set as a key came from the URI's query
     where = None
     if env is not None:
         where = f"env {env}"

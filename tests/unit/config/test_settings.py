@@ -100,6 +100,21 @@ def test_required_acks_zero_is_refused(tmp_path):
         load_settings(write(tmp_path, BASE.replace("protocol=canal-json", "protocol=canal-json&required-acks=0")))
 
 
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("protocol=canal-json&max-message-bytes=big", r"^env CDCSINK_SINK__URI: sink.max-message-bytes: .*integer"),
+        ("protocol=nope", r"^env CDCSINK_SINK__URI: sink.protocol: "),
+        ("protocol=canal-json&bogus=1", r"^env CDCSINK_SINK__URI: sink.uri: unknown parameter 'bogus'"),
+    ],
+)
+def test_a_bad_uri_parameter_from_env_names_the_env_var(monkeypatch, query, expected):
+    monkeypatch.setenv("CDCSINK_SINK__URI", f"kafka://k:9092/t?{query}")
+    monkeypatch.setenv("CDCSINK_SOURCE__PATH", "/a.ndjson")
+    with pytest.raises(ConfigError, match=expected):
+        load_settings(None)
+
+
 def test_list_and_complex_values_from_env(monkeypatch):
     monkeypatch.setenv("CDCSINK_SINK__URI", "kafka://k:9092/t?protocol=canal-json")
     monkeypatch.setenv("CDCSINK_SOURCE__PATH", "/a.ndjson,/b/*.ndjson")
