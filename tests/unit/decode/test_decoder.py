@@ -12,6 +12,15 @@ ROW = (
 )
 
 
+def test_wide_integers_keep_their_digits_only_as_strings():
+    """README: an integer wider than 64 bits must come as a string (as decimals do)."""
+    wide = "123456789012345678901234567890"
+    line = ROW.replace(b'"amount":"9.99"', b'"amount":' + wide.encode() + b',"as_text":"' + wide.encode() + b'"')
+    row = Decoder().decode(line, "f", 1)
+    assert row.after["as_text"] == wide
+    assert row.after["amount"] != int(wide), "the parser now keeps wide integers exact: update the README's input notes"
+
+
 def test_row_ddl_resolved():
     d = Decoder()
     row = d.decode(ROW, "f", 1)
