@@ -65,3 +65,18 @@ async def produce(bootstrap: str, data: PartitionedInput) -> None:
             await (await producer.send_batch(batch, data.topic, partition=p))
     finally:
         await producer.stop()
+
+
+async def append_resolved(bootstrap: str, data: PartitionedInput, ts: int) -> None:
+    """A resolved event at ``ts`` on every partition, as a live upstream sends
+    them periodically (kept in ``data`` too)."""
+    value = orjson.dumps({"kind": "resolved", "commit_ts": ts})
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for p in range(data.partitions):
+            await producer.send_and_wait(data.topic, value, partition=p)
+            data.values[p].append(value)
+            data.idents[p].append(None)
+    finally:
+        await producer.stop()

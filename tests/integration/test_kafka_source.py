@@ -27,7 +27,7 @@ from cdcsink.devtools.readback import read_back
 from tests.conftest import own_dev_broker
 from tests.integration.test_daemon import metric, scrape
 from tests.faultproxy import AckLedger, FaultProxy
-from tests.kafka_input import PartitionedInput, produce, spread
+from tests.kafka_input import PartitionedInput, append_resolved, produce, spread
 from tests.workload import Seen, Workload, canal_identity, check_delivery, decode_canal, generate
 
 pytestmark = [pytest.mark.broker, own_dev_broker]
@@ -193,14 +193,19 @@ class Group:
             assert loop.time() < deadline, f"committed offsets did not reach {fraction:.0%} in {timeout}s: {self.watcher.committed}"
             await asyncio.sleep(0.01)
 
-    async def assigned(self, name: str, count: int, timeout: float = 60.0) -> None:
-        """Wait until daemon ``name`` logs an assignment of ``count`` input partitions."""
+    async def assigned(self, name: str, count: int | None, timeout: float = 60.0, times: int = 1) -> None:
+        """Wait until daemon ``name`` has logged ``times`` assignments of ``count``
+        input partitions (None: of any number)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            for line in self.log(name).splitlines():
-                if '"input partitions assigned"' in line and json.loads(line)["partitions"].count("[") == count:
-                    return
+            seen = sum(
+                1 for line in self.log(name).splitlines()
+                if '"input partitions assigned"' in line
+                and count in (None, json.loads(line)["partitions"].count("["))
+            )
+            if seen >= times:
+                return
             assert loop.time() < deadline, f"{name} was never assigned {count} partitions:\n{self.log(name)[-3000:]}"
             await asyncio.sleep(0.05)
 
@@ -239,7 +244,8 @@ def big_input() -> tuple[Workload, PartitionedInput]:
 
 
 async def test_two_instances_one_killed_and_another_started(big_input, tmp_path, unique):
-    w, data = big_input
+    w, shared = big_input
+    data = PartitionedInput(shared.topic, shared.partitions, [list(v) for v in shared.values], [list(i) for i in shared.idents])
     assert sum(len(v) for v in data.values) > 100_000
     async with Group(tmp_path, w, data, f"scale-{unique}") as g:
         g.start("a")
@@ -250,6 +256,10 @@ async def test_two_instances_one_killed_and_another_started(big_input, tmp_path,
         assert g.watcher.fraction() < 0.9, "the input was consumed before a daemon could be killed"
         await g.assigned("b", INPUT_PARTITIONS)  # the survivor takes the dead one's partitions
         g.start("c")
+        await g.assigned("c", None)
+        # As a live upstream does now and then: a resolved event on every partition,
+        # so each partition's resolved ts is known again after the last rebalance.
+        await append_resolved(g.bootstrap, data, w.last_resolved + 1)
         await g.progress(1.0, timeout=180)
         await g.stop("b")
         await g.stop("c")
@@ -321,6 +331,11 @@ async def test_a_revoke_outlasting_revoke_timeout_commits_only_what_was_acked(tm
         finally:
             await intruder.stop()  # leaves: "a" takes every partition again, from the commits
         g.sink_proxy.slow_responses(0.0)
+        await g.assigned("a", INPUT_PARTITIONS, times=2)
+        # A partition's resolved ts is unknown after an assignment until it sends the
+        # next one; a live upstream does so periodically (a DDL replayed on another
+        # partition waits for it).
+        await append_resolved(g.bootstrap, data, w.last_resolved + 1)
         await g.progress(1.0, timeout=180)
         await g.stop("a")
         assert not g.watcher.failures, g.watcher.failures[:5]
