@@ -99,3 +99,14 @@ def test_no_global_resolved_ts_while_other_instances_hold_some_partitions():
     assert m.feed(A, [resolved(10, 0)], 1) == []
     owns_all[0] = True
     assert kinds(m.feed(A, [resolved(11, 1)], 2)) == [("resolved", 11)]
+
+
+def test_after_an_assignment_a_replayed_ddl_waits_for_every_partition_to_resolve_again():
+    m = merger(A, B)
+    m.feed(B, [resolved(9, 0)], 1)
+    m.revoke({A, B})
+    m.forget({A, B})
+    m.assign({A, B}, 2)  # a rebalance: B's resolved ts is unknown again
+    assert kinds(m.feed(A, [row(4, 0), ddl(5, 1), row(6, 2)], 3)) == [("row", 4)]
+    out = m.feed(B, [resolved(12, 1)], 2)  # B's next resolved event frees the DDL
+    assert kinds(out) == [("ddl", 5), ("row", 6)]
