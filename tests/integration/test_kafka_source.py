@@ -216,7 +216,9 @@ class Group:
             if daemon.poll() is not None:
                 break
             await asyncio.sleep(0.05)
-        assert daemon.returncode == 0, self.log(name)[-3000:]
+        log = self.log(name)
+        assert daemon.returncode == 0, log[-3000:]
+        assert "never retrieved" not in log, log[max(0, log.find("never retrieved") - 500) :][:1500]
 
     async def output(self) -> Seen:
         expected = {(f"{self.name}_t{t}", p): 10**9 for t in range(TABLES) for p in range(OUT_PARTITIONS)}
