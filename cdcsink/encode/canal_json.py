@@ -19,6 +19,7 @@ import structlog
 from cdcsink.encode import Message
 from cdcsink.encode.large import ClaimCheckStorage, compressor, refuse_unless_reducible
 from cdcsink.encode.ddl_kind import classify
+from cdcsink.jsonvalues import dumps
 from cdcsink.encode.mysql_types import type_info
 from cdcsink.encode.options import EncoderOptions
 from cdcsink.encode.shapes import TableShapes
@@ -44,7 +45,7 @@ def canal_value(value: Any) -> str | None:
         text = repr(value)
         # Shortest round-trip digits, written out without an exponent.
         return format(Decimal(text), "f") if "e" in text else text
-    return _dumps(value).decode()
+    return dumps(value).decode()
 
 
 class _TableShape:

@@ -24,6 +24,7 @@ from cdcsink.encode import Message
 import structlog
 
 from cdcsink.encode.ddl_kind import classify
+from cdcsink.jsonvalues import dumps
 from cdcsink.encode.large import ClaimCheckStorage, compressor, refuse_unless_reducible
 from cdcsink.encode.mysql_types import HANDLE_KEY_FLAG, PRIMARY_KEY_FLAG, STRING, VARCHAR, VARSTRING, type_info
 from cdcsink.encode.options import EncoderOptions
@@ -61,7 +62,7 @@ class _ColumnShape:
 def _column(shape: _ColumnShape, value: Any) -> dict[str, Any]:
     if value is not None:
         if shape.blob:
-            value = base64.b64encode(value.encode() if isinstance(value, str) else _dumps(value)).decode()
+            value = base64.b64encode(value.encode() if isinstance(value, str) else dumps(value)).decode()
         elif shape.binary_string and isinstance(value, str):
             value = _escape_binary(value)
     if shape.handle:
@@ -106,7 +107,7 @@ class OpenProtocolEncoder:
             value = {"u": self._image(shapes, event.after)}  # type: ignore[arg-type]
         else:
             value = {"u": self._image(shapes, event.after), "p": self._image(shapes, event.before)}  # type: ignore[arg-type]
-        encoded = _dumps(value)
+        encoded = dumps(value)
         if self._compress is not None:
             encoded = self._compress(encoded)
         if len(_HEADER) + 16 + len(key) + len(encoded) > self.limit:
@@ -139,7 +140,7 @@ class OpenProtocolEncoder:
             doc = {"u": handle(event.after)}  # type: ignore[arg-type]
         else:
             doc = {"u": handle(event.after), "p": handle(event.before)}  # type: ignore[arg-type]
-        reduced_key, reduced = _dumps(key_doc), _dumps(doc)
+        reduced_key, reduced = _dumps(key_doc), dumps(doc)
         if self._compress is not None:
             reduced = self._compress(reduced)
         if len(_HEADER) + 16 + len(reduced_key) + len(reduced) > self.limit:

@@ -33,8 +33,7 @@ import zlib
 from decimal import Decimal
 from typing import Any, Callable
 
-import orjson
-
+from cdcsink.jsonvalues import dumps_sorted
 from cdcsink.errors import ConfigError
 from cdcsink.events import RowEvent
 
@@ -64,7 +63,7 @@ def value_text(value: Any) -> bytes:
     if value is None:
         return b"null"
     if isinstance(value, (list, dict)):
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        return dumps_sorted(value)
     return str(value).encode()
 
 

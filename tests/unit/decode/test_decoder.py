@@ -12,13 +12,26 @@ ROW = (
 )
 
 
-def test_wide_integers_keep_their_digits_only_as_strings():
-    """README: an integer wider than 64 bits must come as a string (as decimals do)."""
-    wide = "123456789012345678901234567890"
-    line = ROW.replace(b'"amount":"9.99"', b'"amount":' + wide.encode() + b',"as_text":"' + wide.encode() + b'"')
+def test_wide_integers_keep_every_digit_through_decode_and_encode():
+    """An integer wider than 64 bits (a DECIMAL(30,0) sent as a number) is exact in
+    the event and in every message built from it."""
+    from cdcsink.encode.canal_json import CanalJsonEncoder
+    from cdcsink.encode.open_protocol import OpenProtocolEncoder
+    from cdcsink.encode.options import EncoderOptions
+    from cdcsink.route.partition import value_text
+    import orjson
+
+    wide = 123456789012345678901234567890
+    line = ROW.replace(b'"amount":"9.99"', b'"amount":%d,"doc":{"n":%d}' % (wide, wide))
+    line = line.replace(b'"amount":"decimal(10,2)"', b'"amount":"decimal(30,0)","doc":"json"')
     row = Decoder().decode(line, "f", 1)
-    assert row.after["as_text"] == wide
-    assert row.after["amount"] != int(wide), "the parser now keeps wide integers exact: update the README's input notes"
+    assert row.after["amount"] == wide and type(row.after["amount"]) is int
+    canal = orjson.loads(CanalJsonEncoder(EncoderOptions()).encode_row(row)[1])
+    assert canal["data"][0]["amount"] == str(wide)
+    assert canal["data"][0]["doc"] == '{"n":%d}' % wide
+    key, value = OpenProtocolEncoder(EncoderOptions(protocol="open-protocol")).encode_row(row)
+    assert b'"v":%d' % wide in value
+    assert value_text({"n": wide}) == b'{"n":%d}' % wide
 
 
 def test_row_ddl_resolved():
