@@ -125,17 +125,10 @@ class Decoder:
             after = typed.after if need_after else None
             if (need_before and before is None) or (need_after and after is None):
                 return None
-            columns, pk = typed.columns, typed.pk
-            tables = self._tables.get(typed.schema)
-            if tables is None:
-                tables = self._tables[typed.schema] = {}
-            known = tables.get(typed.table)
-            if known is not None and known[0] == columns and known[1] == pk:
-                columns, pk = known
-            else:
-                if any(name not in columns for name in pk):
-                    return None
-                tables[typed.table] = (columns, pk)
+            try:
+                columns, pk = self._table_shape(typed.schema, typed.table, typed.columns, typed.pk)
+            except ValueError:
+                return None
             return RowEvent(typed.schema, typed.table, ts, typed.op, pk, columns, before, after, typed.commit_time_ms, line)
         if kind is _Resolved:
             if typed.commit_ts < last:
@@ -145,6 +138,20 @@ class Decoder:
         if (last and typed.commit_ts <= last) or not typed.query.strip():
             return None
         return DDLEvent(typed.schema, typed.table, typed.commit_ts, typed.query, typed.commit_time_ms, line)
+
+    def _table_shape(self, schema: str, table: str, columns: Any, pk: Any) -> tuple[dict[str, str], list[str]]:
+        """A row's ``columns`` and ``pk``, checked when they differ from the table's
+        last ones; the first copy is handed on, so per-table caches downstream match
+        by identity (they repeat on every row)."""
+        tables = self._tables.get(schema)
+        if tables is None:
+            tables = self._tables[schema] = {}
+        known = tables.get(table)
+        if known is not None and known[0] == columns and known[1] == pk:
+            return known
+        _check_shape(columns, pk)
+        tables[table] = (columns, pk)
+        return columns, pk
 
     def _commit_ts(self, obj: dict[str, Any]) -> int:
         ts = obj.get("commit_ts")
@@ -168,20 +175,7 @@ class Decoder:
         images = _IMAGES.get(op) if type(op) is str else None
         if images is None:
             raise ValueError(f"unknown op {op!r} (expected insert, update or delete)")
-        columns = obj.get("columns")
-        pk = obj.get("pk", _NO_PK)
-        # A table's columns and pk repeat on every row: check them when they
-        # change, and hand on the first copy so per-table caches downstream
-        # match by identity.
-        tables = self._tables.get(schema)
-        if tables is None:
-            tables = self._tables[schema] = {}
-        known = tables.get(table)
-        if known is not None and known[0] == columns and known[1] == pk:
-            columns, pk = known
-        else:
-            _check_shape(columns, pk)
-            tables[table] = (columns, pk)
+        columns, pk = self._table_shape(schema, table, obj.get("columns"), obj.get("pk", _NO_PK))
         before = obj.get("before")
         after = obj.get("after")
         need_before, need_after = images
