@@ -40,6 +40,8 @@ from cdcsink.source.merge import PartitionMerger
 log = structlog.get_logger("cdcsink.pipeline")
 
 _EOF = None
+#: Put in the source queue to have the consume loop settle the merger (no records with it).
+_SETTLE = object()
 SOURCE_QUEUE_CHUNKS = 8
 
 
@@ -214,6 +216,8 @@ class Pipeline:
         self.tracker: CheckpointTracker | None = None
         self.checkpointer: Checkpointer | None = None
         self.dead_letter: DeadLetter | None = None
+        self._queue: asyncio.Queue[Any] | None = None
+        self._read_backs: set[asyncio.Task[None]] = set()
 
     def request_stop(self) -> None:
         """Stop reading; what was read is still delivered and checkpointed."""
@@ -310,6 +314,7 @@ class Pipeline:
         position: dict[str, Any] | None,
     ) -> RunResult:
         queue: asyncio.Queue[Chunk | None] = asyncio.Queue(SOURCE_QUEUE_CHUNKS)
+        self._queue = queue
         self.metrics.observe("cdcsink_pipeline_queue_depth", queue.qsize, stage="source")
         reader = asyncio.create_task(self._read(queue, position), name="source")
         ticker = asyncio.create_task(checkpointer.run_every(self.settings.checkpoint.interval), name="checkpoint")
@@ -357,9 +362,9 @@ class Pipeline:
                 watermarks=sink.stats.watermarks_acked,
             )
         finally:
-            for task in (reader, ticker, consumer, stopper):
+            for task in (reader, ticker, consumer, stopper, *self._read_backs):
                 task.cancel()
-            await asyncio.gather(reader, ticker, consumer, stopper, return_exceptions=True)
+            await asyncio.gather(reader, ticker, consumer, stopper, *self._read_backs, return_exceptions=True)
 
     async def _read(self, queue: asyncio.Queue[Chunk | None], position: dict[str, Any] | None) -> None:
         async for chunk in self.source.chunks(position):
@@ -421,6 +426,16 @@ class Pipeline:
             chunk = await _next_chunk(queue, sink)
             if chunk is _EOF:
                 break
+            if chunk is _SETTLE:
+                self._in_chunk = True
+                try:
+                    settled: list[Any] = []
+                    merger.settle(settled)
+                    await sink.process(settled)
+                    tracker.resolve(tracker.resolved_ts, merger.snapshot(), is_event=False)
+                finally:
+                    self._in_chunk = False
+                continue
             assert isinstance(chunk, KafkaChunk)
             part = merger.parts.get(chunk.input)
             if part is None or part.epoch != chunk.epoch:
@@ -492,3 +507,20 @@ class Pipeline:
     def partitions_assigned(self, partitions: set[InputPartition], epoch: int) -> None:
         if self.merger is not None:
             self.merger.assign(partitions, epoch)
+            task = asyncio.get_running_loop().create_task(self._read_back_resolved(partitions, epoch))
+            self._read_backs.add(task)
+            task.add_done_callback(self._read_backs.discard)
+
+    async def _read_back_resolved(self, partitions: set[InputPartition], epoch: int) -> None:
+        """Give newly assigned partitions the resolved ts they had at their committed
+        offsets, so a DDL or the watermark need not wait for their next resolved event."""
+        assert isinstance(self.source, KafkaSource) and self.merger is not None
+        try:
+            found = await self.source.last_resolved(partitions)
+        except Exception as error:
+            log.warning("reading back the assigned partitions' last resolved events failed; "
+                        "each resolves with its next one", error=f"{type(error).__name__}: {error}")
+            return
+        if self.merger.seed(found, epoch) and self._queue is not None:
+            with contextlib.suppress(asyncio.QueueFull):  # a full queue is read soon anyway
+                self._queue.put_nowait(_SETTLE)

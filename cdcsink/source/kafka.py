@@ -24,6 +24,9 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import TopicPartition
 
 from cdcsink.checkpoint.store import Checkpoint
+from cdcsink.decode import Decoder
+from cdcsink.errors import InvalidEventError
+from cdcsink.events import ResolvedEvent
 from cdcsink.kafka.aiokafka_client import security_kwargs
 from cdcsink.source import Chunk
 from cdcsink.source.config import SourceConfig
@@ -33,6 +36,10 @@ log = structlog.get_logger("cdcsink.source.kafka")
 #: Records handed over at most per fetch (all partitions together).
 MAX_RECORDS = 2000
 FETCH_WAIT_MS = 100
+#: On assignment, records read back before a partition's committed offset to find
+#: its last resolved event (an upstream sends one every few hundred records or more often).
+READ_BACK = 5000
+READ_BACK_WAIT_MS = 1000
 
 #: (topic, partition): the form input partitions take outside this module.
 InputPartition = tuple[str, int]
@@ -119,6 +126,54 @@ class KafkaSource:
         else:
             consumer.subscribe(pattern=config.topic_pattern, listener=listener)
         log.info("kafka source started", group=config.group, topics=config.topics or None, topic_pattern=config.topic_pattern)
+
+    async def last_resolved(self, partitions: set[InputPartition]) -> dict[InputPartition, tuple[int, int | None]]:
+        """Per partition, the last resolved event before its committed offset (within
+        :data:`READ_BACK` records): its commit ts and commit time. A resolved event
+        speaks for everything after it in its partition, so this is the partition's
+        resolved ts until it sends a new one. Read with a separate, group-less consumer."""
+        consumer = self.consumer
+        if consumer is None or not partitions:
+            return {}
+        ends: dict[TopicPartition, int] = {}
+        for topic, partition in partitions:
+            tp = TopicPartition(topic, partition)
+            committed = await consumer.committed(tp)
+            if committed:
+                ends[tp] = committed
+        if not ends:
+            return {}
+        reader = AIOKafkaConsumer(
+            bootstrap_servers=self.config.bootstrap,
+            client_id=f"{self.client_id}-read-back",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",  # a window reaching past the log start starts there
+            **security_kwargs(self.config.security_options("source")),
+        )
+        await reader.start()
+        found: dict[InputPartition, tuple[int, int | None]] = {}
+        try:
+            reader.assign(list(ends))
+            for tp, end in ends.items():
+                reader.seek(tp, max(0, end - READ_BACK))
+            pending = set(ends)
+            while pending:
+                batches = await reader.getmany(*pending, timeout_ms=READ_BACK_WAIT_MS)
+                if not batches:
+                    break  # nothing more to read (the log may end short of the commit)
+                for tp, records in batches.items():
+                    end = ends[tp]
+                    for record in records:
+                        if record.offset >= end:
+                            break
+                        resolved = _resolved_of(record.value)
+                        if resolved is not None:
+                            found[(tp.topic, tp.partition)] = resolved
+                    if not records or records[-1].offset >= end - 1:
+                        pending.discard(tp)
+        finally:
+            await reader.stop()
+        return found
 
     async def close(self) -> None:
         consumer, self.consumer = self.consumer, None
@@ -227,6 +282,17 @@ class KafkaSource:
         log.info("input partitions assigned", partitions=_names(partitions), epoch=self.epoch)
         if self.handler is not None:
             self.handler.partitions_assigned(set(partitions), self.epoch)
+
+
+def _resolved_of(value: bytes | None) -> tuple[int, int | None] | None:
+    """``(commit_ts, commit_time_ms)`` of a valid resolved event, else None."""
+    if not value or b"resolved" not in value:
+        return None
+    try:
+        event = Decoder().decode(value, "read-back", 0)
+    except InvalidEventError:
+        return None
+    return (event.commit_ts, event.commit_time_ms) if type(event) is ResolvedEvent else None
 
 
 def _names(partitions: set[InputPartition]) -> str:

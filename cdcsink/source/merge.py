@@ -97,6 +97,24 @@ class PartitionMerger:
         for key in keys:
             self.parts[key] = PartitionState(key, epoch)
 
+    def seed(self, resolved: dict[InputPartition, tuple[int, int | None]], epoch: int) -> bool:
+        """Newly assigned partitions' resolved ts as read back from before their committed
+        offsets (see ``KafkaSource.last_resolved``), where nothing newer arrived since.
+        True when one moved: :meth:`settle` may now let a DDL or the resolved ts go."""
+        moved = False
+        for key, (ts, time_ms) in resolved.items():
+            part = self.parts.get(key)
+            if part is not None and part.epoch == epoch and ts > part.resolved_ts:
+                part.resolved_ts, part.resolved_time_ms = ts, time_ms
+                moved = True
+        return moved
+
+    def settle(self, out: list[Any]) -> None:
+        """The global resolved ts and waiting DDLs brought up to date (after :meth:`seed`)."""
+        if self.parts:
+            self._resolve(out)
+        self.release(out)
+
     def revoke(self, keys: set[InputPartition]) -> None:
         """Forget the partitions' state and held-back events (they were never in the
         stream, so their offsets were not passed). Offsets stay until :meth:`forget`."""

@@ -259,8 +259,7 @@ async def test_two_instances_one_killed_and_another_started(big_input, tmp_path,
         await g.assigned("b", INPUT_PARTITIONS)  # the survivor takes the dead one's partitions
         g.start("c")
         await g.assigned("c", None)
-        # As a live upstream does now and then: a resolved event on every partition,
-        # so each partition's resolved ts is known again after the last rebalance.
+        # A live upstream goes on sending resolved events on every partition.
         await append_resolved(g.bootstrap, data, w.last_resolved + 1)
         await g.progress(1.0, timeout=180)
         await g.stop("b")
@@ -334,9 +333,7 @@ async def test_a_revoke_outlasting_revoke_timeout_commits_only_what_was_acked(tm
             await intruder.stop()  # leaves: "a" takes every partition again, from the commits
         g.sink_proxy.slow_responses(0.0)
         await g.assigned("a", INPUT_PARTITIONS, times=2)
-        # A partition's resolved ts is unknown after an assignment until it sends the
-        # next one; a live upstream does so periodically (a DDL replayed on another
-        # partition waits for it).
+        # A live upstream goes on sending resolved events on every partition.
         await append_resolved(g.bootstrap, data, w.last_resolved + 1)
         await g.progress(1.0, timeout=180)
         await g.stop("a")
@@ -344,6 +341,43 @@ async def test_a_revoke_outlasting_revoke_timeout_commits_only_what_was_acked(tm
         assert g.watcher.committed == data.ends
         seen = await g.output()
     check_delivery(w, seen, allow_replays=True)
+
+
+async def test_partitions_assigned_past_a_ddl_do_not_hold_it_when_another_replays_it(tmp_path, unique):
+    """Committed offsets as a crash can leave them: partition 0 before its copy of
+    the last DDL, the others at their end. The daemon that takes them over gets no
+    new input on the others, yet partition 0's DDL and rows go out: each partition's
+    resolved ts is read back from before its committed offset."""
+    w = generate(3_000, tables=2, keys=50, resolved_every=100, ddl_every=1_000, seed=9)
+    data = spread(w, INPUT, INPUT_PARTITIONS)
+    ddl_at = max(i for i, ident in enumerate(data.idents[0]) if ident is not None and ident[0] == "ddl")
+    ddl = data.idents[0][ddl_at]
+    start = max(0, ddl_at - 20)
+    commits = {0: start, **{p: len(data.values[p]) for p in range(1, INPUT_PARTITIONS)}}
+    async with Group(tmp_path, w, data, f"readback-{unique}") as g:
+        setter = AIOKafkaConsumer(bootstrap_servers=g.bootstrap, group_id=g.group, enable_auto_commit=False)
+        await setter.start()
+        try:
+            setter.assign([TopicPartition(INPUT, p) for p in commits])
+            await setter.commit({TopicPartition(INPUT, p): offset for p, offset in commits.items()})
+        finally:
+            await setter.stop()
+        for p, offset in commits.items():  # delivered before this test's daemon: not checked
+            g.watcher.checked[p] = offset
+        g.start("a")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while g.watcher.committed.get(0) != data.ends[0]:
+            assert loop.time() < deadline, f"partition 0 stuck at {g.watcher.committed.get(0)}:\n{g.log('a')[-3000:]}"
+            assert not g.watcher.failures, g.watcher.failures[:3]
+            await asyncio.sleep(0.05)
+        await g.stop("a")
+        assert not g.watcher.failures, g.watcher.failures[:5]
+        seen = await g.output()
+    out = [r for records in seen.partitions.values() for r in records]
+    replayed = [i for i in data.idents[0][start:] if i is not None and i[0] == "row"]
+    assert set(replayed) <= {r for r in out if r[0] == "row"}
+    assert [r for r in out if r[0] == "ddl"] == [("ddl", ddl[1], ddl[2], None, ddl[3])]
 
 
 async def test_an_invalid_message_stops_the_run_naming_its_partition_and_offset(tmp_path, unique):

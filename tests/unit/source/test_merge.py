@@ -110,3 +110,16 @@ def test_after_an_assignment_a_replayed_ddl_waits_for_every_partition_to_resolve
     assert kinds(m.feed(A, [row(4, 0), ddl(5, 1), row(6, 2)], 3)) == [("row", 4)]
     out = m.feed(B, [resolved(12, 1)], 2)  # B's next resolved event frees the DDL
     assert kinds(out) == [("ddl", 5), ("row", 6)]
+
+
+def test_a_resolved_ts_read_back_at_assignment_frees_a_replayed_ddl():
+    m = merger(A, B)
+    assert kinds(m.feed(A, [row(4, 0), ddl(5, 1), row(6, 2)], 3)) == [("row", 4)]
+    assert not m.seed({B: (12, None)}, epoch=0)  # read back for an older assignment: ignored
+    assert m.seed({B: (12, None), A: (3, None)}, epoch=1)
+    out: list = []
+    m.settle(out)
+    # B has nothing at or before 12 after its committed offset: the DDL goes; A's
+    # resolved ts (3) is the global one.
+    assert kinds(out) == [("resolved", 3), ("ddl", 5), ("row", 6)]
+    assert not m.seed({B: (10, None)}, epoch=1)  # never back
