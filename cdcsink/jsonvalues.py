@@ -16,7 +16,7 @@ def dumps(value: Any) -> bytes:
     try:
         return _dumps(value)
     except orjson.JSONEncodeError:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        return _exact(value, sort_keys=False)
 
 
 def dumps_sorted(value: Any) -> bytes:
@@ -24,4 +24,9 @@ def dumps_sorted(value: Any) -> bytes:
     try:
         return _dumps(value, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode()
+        return _exact(value, sort_keys=True)
+
+
+def _exact(value: Any, sort_keys: bool) -> bytes:
+    """The stdlib's compact JSON, which writes integers of any width."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=sort_keys).encode()
