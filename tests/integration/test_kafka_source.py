@@ -254,6 +254,9 @@ async def test_two_instances_one_killed_and_another_started(big_input, tmp_path,
     async with Group(tmp_path, w, data, f"scale-{unique}") as g:
         g.start("a")
         g.start("b")
+        # Killed only once it holds its share: a late join would leave it nothing to hand over.
+        await g.assigned("a", INPUT_PARTITIONS // 2)
+        await g.assigned("b", INPUT_PARTITIONS // 2)
         await g.progress(0.35)
         g.daemons["a"].kill()
         g.daemons["a"].wait()
