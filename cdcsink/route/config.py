@@ -28,7 +28,7 @@ class DispatcherConfig(BaseModel):
     columns: list[str] = Field(default_factory=list, description="For partition: columns, the columns whose values are hashed.")
     index: str | None = Field(
         default=None,
-        description="TiCDC's named unique index for index-value; accepted, but the handle key (pk) is hashed for now.",
+        description="TiCDC's named-index dispatch; refused: events name their handle key (pk), not their indexes (use partition: columns with the index's columns).",
     )
 
     @field_validator("matcher")
@@ -73,6 +73,10 @@ class DispatcherConfig(BaseModel):
                 raise ValueError(f"columns: {duplicate!r} is listed twice")
         elif self.columns:
             raise ValueError("columns: only used with partition: columns")
-        if self.index is not None and self.partition != "index-value":
-            raise ValueError("index: only used with partition: index-value")
+        if self.index is not None:
+            # Hashing the pk instead would put rows where TiCDC would not, silently.
+            raise ValueError(
+                "index: named-index dispatch is not supported (events carry their handle key, not index "
+                "definitions); use partition: columns with the index's columns"
+            )
         return self

@@ -71,7 +71,7 @@ def test_partition_kinds_are_wired():
     r = Router(
         [
             d(matcher=["shop.orders"], partition="columns", columns=["customer_id"]),
-            d(matcher=["shop.refunds"], partition="index-value", index="uk_refund"),
+            d(matcher=["shop.refunds"], partition="index-value"),
         ],
         "dflt",
     )
@@ -126,7 +126,9 @@ def test_dispatcher_config_validation():
         ({"matcher": ["a.*"], "partition": "columns", "columns": ["a", "A"]}, "listed twice"),
         ({"matcher": ["a.*"], "partition": "columns", "columns": [" "]}, "cannot be empty"),
         ({"matcher": ["a.*"], "columns": ["a"]}, "only used with partition: columns"),
-        ({"matcher": ["a.*"], "index": "uk"}, "only used with partition: index-value"),
+        ({"matcher": ["a.*"], "index": "uk"}, "named-index dispatch is not supported"),
+        # Never silently hashed by the pk instead, which would put rows where TiCDC would not.
+        ({"matcher": ["a.*"], "partition": "index-value", "index": "uk_email"}, "use partition: columns"),
         ({"matcher": ["a.*"], "dispatcher": "ts"}, "dispatcher"),
     ]
     for kwargs, message in bad:
