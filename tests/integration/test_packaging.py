@@ -1,0 +1,102 @@
+"""The wheel the container image is built from (Dockerfile: ``pip wheel .``, then
+``pip install`` of the wheels) holds every module and runs on its own.
+
+The image itself cannot be built here (no Docker engine); this builds the same
+wheel, installs it apart from the source tree and runs the installed
+``cdcsink`` command against the broker.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import os
+import re
+import subprocess
+import sys
+import sysconfig
+import tomllib
+import zipfile
+from pathlib import Path
+
+import shutil
+
+import pytest
+
+from tests.workload import generate
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # As the Dockerfile builds it: only the files it copies, an isolated build
+    # with the backend pyproject names (and no build/ left over from another).
+    src = tmp_path_factory.mktemp("src")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    shutil.copytree(ROOT / "cdcsink", src / "cdcsink", ignore=shutil.ignore_patterns("__pycache__"))
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(src)],
+        check=True, capture_output=True, text=True, timeout=300,
+    )
+    (built,) = out.glob("cdcsink-*.whl")
+    return built
+
+
+def test_the_wheel_holds_every_module_the_entry_point_and_the_dependencies(wheel: Path):
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        dist_info = next(n.split("/")[0] for n in names if n.split("/")[0].endswith(".dist-info"))
+        entry_points = archive.read(f"{dist_info}/entry_points.txt").decode()
+        metadata = email.message_from_bytes(archive.read(f"{dist_info}/METADATA"))
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "cdcsink").rglob("*.py")}
+    assert modules - names == set(), "modules missing from the wheel"
+    assert re.search(r"^cdcsink\s*=\s*cdcsink\.cli:main$", entry_points, re.M), entry_points
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+
+    def name(requirement: str) -> str:
+        return re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0].lower()
+
+    required = {name(r) for r in metadata.get_all("Requires-Dist") or [] if "extra ==" not in r}
+    assert required == {name(r) for r in declared}
+
+
+def test_the_installed_wheel_runs_apart_from_the_source_tree(wheel: Path, kafka_bootstrap, unique, tmp_path):
+    # A fresh environment that sees this one's dependencies (a .pth naming its
+    # site-packages) but not its editable cdcsink (.pth files there are not read).
+    env_dir = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True, timeout=120)
+    python = env_dir / "bin" / "python"
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True, capture_output=True, text=True, timeout=60,
+    ).stdout.strip()
+    Path(purelib, "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps", str(wheel)],
+        check=True, capture_output=True, text=True, timeout=300,
+    )
+    w = generate(100, tables=2, resolved_every=10)
+    events = w.write(tmp_path / "events.ndjson")
+    checkpoint = tmp_path / "cp.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDCSINK_") and k != "PYTHONPATH"}
+    env.update(
+        CDCSINK_SOURCE__TYPE="file",
+        CDCSINK_SOURCE__PATH=str(events),
+        CDCSINK_SINK__URI=f"kafka://{kafka_bootstrap}/wheel-{unique}?protocol=canal-json&partition-num=2",
+        CDCSINK_CHECKPOINT__STORE=f"file://{checkpoint}",
+        CDCSINK_HTTP__ENABLED="false",
+    )
+    where = subprocess.run(
+        [str(python), "-c", "import cdcsink.cli, cdcsink.sink.kafka_sink as m; print(cdcsink.cli.__file__); print(m.__file__)"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=True,
+    )
+    for module in where.stdout.split():
+        assert Path(module).is_relative_to(purelib), where.stdout
+    run = subprocess.run([str(env_dir / "bin" / "cdcsink"), "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads(checkpoint.read_text())["checkpoint_ts"] == w.last_resolved
