@@ -109,6 +109,8 @@ async def prepare(settings: Settings, factory: Factory, clients: Clients) -> tup
         large_message_handle_option=sink.large_message_handle_option,
         large_message_handle_compression=sink.large_message_handle_compression,
         claim_check_storage_uri=sink.claim_check_storage_uri,
+        only_output_updated_columns=sink.only_output_updated_columns,
+        delete_only_output_handle_key_columns=sink.delete_only_output_handle_key_columns,
     )
     return topics, encoder_options
 

@@ -19,6 +19,7 @@ import structlog
 from cdcsink.encode import Message
 from cdcsink.encode.large import ClaimCheckStorage, compressor, refuse_unless_reducible
 from cdcsink.encode.ddl_kind import classify
+from cdcsink.encode.images import changed_columns, handle_key_columns
 from cdcsink.jsonvalues import dumps
 from cdcsink.encode.mysql_types import type_info
 from cdcsink.encode.options import EncoderOptions
@@ -52,7 +53,7 @@ class _TableShape:
     """A table's constant parts, pre-serialized: per op, every byte of a row
     message before ``es``, and everything between ``ts`` and the row data."""
 
-    __slots__ = ("heads", "middle")
+    __slots__ = ("heads", "middle", "key_middle")
 
     def __init__(self, event: RowEvent) -> None:
         head = (
@@ -60,8 +61,15 @@ class _TableShape:
             + b',"pkNames":' + _dumps(event.pk) + b',"isDdl":false,"type":"'
         )
         self.heads = {op: head + name.encode() + b'","es":' for op, name in _TYPES.items()}
-        sql_type = {name: type_info(t).java_type for name, t in event.columns.items()}
-        self.middle = b',"sql":"","sqlType":' + _dumps(sql_type) + b',"mysqlType":' + _dumps(event.columns) + b',"data":['
+        self.middle = _middle(event.columns)
+        # delete-only-output-handle-key-columns: a delete's types name only the pk columns.
+        keys = {name: event.columns[name] for name in event.pk if name in event.columns}
+        self.key_middle = _middle(keys) if event.pk else self.middle
+
+
+def _middle(columns: dict[str, str]) -> bytes:
+    sql_type = {name: type_info(t).java_type for name, t in columns.items()}
+    return b',"sql":"","sqlType":' + _dumps(sql_type) + b',"mysqlType":' + _dumps(columns) + b',"data":['
 
 
 class CanalJsonEncoder:
@@ -76,23 +84,36 @@ class CanalJsonEncoder:
         self._compress = compressor(options.large_message_handle_compression)
         self._large = options.large_message_handle_option
         self._claims = ClaimCheckStorage(options.claim_check_storage_uri) if self._large == "claim-check" else None
+        self._changed_only = options.only_output_updated_columns
+        self._delete_keys_only = options.delete_only_output_handle_key_columns
 
     def encode_row(self, event: RowEvent) -> Message:
         # Built from pre-serialized table parts and one orjson call per image:
         # the same bytes orjson would write for the whole message, in TiCDC's field order.
         shape = self._shapes.get(event)
         op = event.op
+        middle = shape.middle
         if op == DELETE:
-            data = _dumps(_strings(event.before))  # type: ignore[arg-type]
+            before = event.before
+            if self._delete_keys_only and event.pk:
+                before = handle_key_columns(before, event.pk)  # type: ignore[arg-type]
+                middle = shape.key_middle
+            data = _dumps(_strings(before))  # type: ignore[arg-type]
             old = b"null"
         else:
             data = _dumps(_strings(event.after))  # type: ignore[arg-type]
-            old = b"[" + _dumps(_strings(event.before)) + b"]" if op != INSERT else b"null"  # type: ignore[arg-type]
+            if op == INSERT:
+                old = b"null"
+            else:
+                before = event.before
+                if self._changed_only:
+                    before = changed_columns(before, event.after)  # type: ignore[arg-type]
+                old = b"[" + _dumps(_strings(before)) + b"]"  # type: ignore[arg-type]
         value = b'%b%d,"ts":%d%b%b],"old":%b%b' % (
             shape.heads[op],
             event.commit_time_ms or 0,
             self._clock(),
-            shape.middle,
+            middle,
             data,
             old,
             b',"_tidb":{"commitTs":%d}}' % event.commit_ts if self.extension else b"}",
@@ -205,7 +226,7 @@ class CanalJsonEncoder:
 
 def _handle(image: dict[str, Any], pk: list[str]) -> dict[str, str | None]:
     """The handle-key columns of an image, as canal-json strings."""
-    return _strings({name: image.get(name) for name in pk})
+    return _strings(handle_key_columns(image, pk))
 
 
 def _strings(image: dict[str, Any]) -> dict[str, str | None]:

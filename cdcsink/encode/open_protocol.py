@@ -24,6 +24,7 @@ from cdcsink.encode import Message
 import structlog
 
 from cdcsink.encode.ddl_kind import classify
+from cdcsink.encode.images import changed_columns, handle_key_columns
 from cdcsink.jsonvalues import dumps
 from cdcsink.encode.large import ClaimCheckStorage, compressor, refuse_unless_reducible
 from cdcsink.encode.mysql_types import HANDLE_KEY_FLAG, PRIMARY_KEY_FLAG, STRING, VARCHAR, VARSTRING, type_info
@@ -86,6 +87,8 @@ class OpenProtocolEncoder:
         self._compress = compressor(options.large_message_handle_compression)
         self._large = options.large_message_handle_option
         self._claims = ClaimCheckStorage(options.claim_check_storage_uri) if self._large == "claim-check" else None
+        self._changed_only = options.only_output_updated_columns
+        self._delete_keys_only = options.delete_only_output_handle_key_columns
 
     def _image(self, shapes: dict[str, _ColumnShape], image: dict[str, Any]) -> dict[str, Any]:
         default = None
@@ -102,11 +105,17 @@ class OpenProtocolEncoder:
         shapes = self._shapes.get(event)
         key = _dumps({"ts": event.commit_ts, "scm": event.schema, "tbl": event.table, "t": ROW})
         if event.op == DELETE:
-            value = {"d": self._image(shapes, event.before)}  # type: ignore[arg-type]
+            before = event.before
+            if self._delete_keys_only and event.pk:
+                before = handle_key_columns(before, event.pk)  # type: ignore[arg-type]
+            value = {"d": self._image(shapes, before)}  # type: ignore[arg-type]
         elif event.op == INSERT:
             value = {"u": self._image(shapes, event.after)}  # type: ignore[arg-type]
         else:
-            value = {"u": self._image(shapes, event.after), "p": self._image(shapes, event.before)}  # type: ignore[arg-type]
+            before = event.before
+            if self._changed_only:
+                before = changed_columns(before, event.after)  # type: ignore[arg-type]
+            value = {"u": self._image(shapes, event.after), "p": self._image(shapes, before)}  # type: ignore[arg-type]
         encoded = dumps(value)
         if self._compress is not None:
             encoded = self._compress(encoded)
@@ -132,7 +141,7 @@ class OpenProtocolEncoder:
         pk = event.pk
 
         def handle(image: dict[str, Any]) -> dict[str, Any]:
-            return self._image(shapes, {name: image.get(name) for name in pk})
+            return self._image(shapes, handle_key_columns(image, pk))
 
         if event.op == DELETE:
             doc = {"d": handle(event.before)}  # type: ignore[arg-type]

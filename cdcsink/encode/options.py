@@ -22,5 +22,9 @@ class EncoderOptions:
     large_message_handle_compression: str = "none"
     #: file:// directory for claim-check messages.
     claim_check_storage_uri: str | None = None
+    #: An update's old image carries only the columns whose value changed.
+    only_output_updated_columns: bool = False
+    #: A delete carries only its handle-key columns.
+    delete_only_output_handle_key_columns: bool = False
     #: Wall clock in ms, for canal-json's ``ts`` (build time). Injectable for golden tests.
     clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000), compare=False)

@@ -54,6 +54,12 @@ class SinkConfig(KafkaSecurityConfig):
     large_message_handle_compression: Literal["none", "lz4", "snappy", "zstd"] = Field(
         default="none", description="Compress every message value the encoder writes (rows, DDL, canal-json watermarks) before the size check: none, lz4, snappy, zstd."
     )
+    only_output_updated_columns: Bool = Field(
+        default=False, description="An update's old image (canal-json old, open-protocol p) carries only the columns whose value changed."
+    )
+    delete_only_output_handle_key_columns: Bool = Field(
+        default=False, description="A delete carries only its handle-key (pk) columns (a table without a pk keeps them all)."
+    )
     max_inflight_messages: int = Field(
         default=100_000, ge=1, description="Row messages encoded but not yet acknowledged, at most (backpressure)."
     )

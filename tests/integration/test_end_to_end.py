@@ -148,3 +148,39 @@ async def test_producer_compression(kafka_bootstrap, unique, tmp_path, codec):
     result, seen = await run_and_read(settings, kafka_bootstrap, decode_canal)
     check_delivery(w, seen)
     assert result.rows == 500
+
+
+@pytest.mark.parametrize("protocol", ["canal-json", "open-protocol"])
+async def test_payload_trimming_options_from_the_uri(kafka_bootstrap, unique, tmp_path, protocol):
+    columns = {"id": "bigint", "status": "varchar(16)", "note": "varchar(64)"}
+    lines = [
+        {"kind": "row", "schema": "shop", "table": "t", "commit_ts": 10, "op": "insert", "pk": ["id"], "columns": columns,
+         "after": {"id": 1, "status": "new", "note": "n"}},
+        {"kind": "row", "schema": "shop", "table": "t", "commit_ts": 11, "op": "update", "pk": ["id"], "columns": columns,
+         "before": {"id": 1, "status": "new", "note": "n"}, "after": {"id": 1, "status": "paid", "note": "n"}},
+        {"kind": "row", "schema": "shop", "table": "t", "commit_ts": 12, "op": "delete", "pk": ["id"], "columns": columns,
+         "before": {"id": 1, "status": "paid", "note": "n"}},
+        {"kind": "resolved", "commit_ts": 12},
+    ]
+    path = tmp_path / "events.ndjson"
+    path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    topic = f"trim-{unique}"
+    settings = settings_for(
+        kafka_bootstrap, path, tmp_path / "cp.json", topic, protocol=protocol, partition="table",
+        extra="&only-output-updated-columns=true&delete-only-output-handle-key-columns=true&max-batch-size=1",
+    )
+    result = await Pipeline(settings).run()
+    assert result.rows == 3
+    records = await read_back(kafka_bootstrap, {tp: n for tp, n in result.messages.items() if tp[0] == f"{topic}_t"})
+    rows = [r for recs in records.values() for r in recs]
+    if protocol == "canal-json":
+        messages = [orjson.loads(r.value) for r in rows if orjson.loads(r.value)["type"] in ("UPDATE", "DELETE")]
+        update, delete = sorted(messages, key=lambda m: m["type"], reverse=True)
+        assert update["old"] == [{"status": "new"}] and update["data"] == [{"id": "1", "status": "paid", "note": "n"}]
+        assert delete["data"] == [{"id": "1"}] and delete["mysqlType"] == {"id": "bigint"}
+    else:
+        entries = [value for r in rows for key, value in decode_open_protocol(r.key, r.value) if key["t"] == 1]
+        update = next(v for v in entries if "p" in v)
+        delete = next(v for v in entries if "d" in v)
+        assert set(update["p"]) == {"status"} and set(update["u"]) == set(columns)
+        assert set(delete["d"]) == {"id"}

@@ -85,3 +85,39 @@ def test_oversized_row_names_the_event():
     small = RowEvent("shop", "orders", 78, "insert", ["id"], COLUMNS, None, {"id": 5, "amount": "1", "note": "x"})
     (_, value), = encoder(limit=500).encode_rows([small])
     assert len(value) <= 500
+
+
+def trimming(**options) -> CanalJsonEncoder:
+    return CanalJsonEncoder(EncoderOptions("canal-json", False, 1 << 20, clock_ms=lambda: 1, **options))
+
+
+def test_only_output_updated_columns_keeps_only_changed_columns_in_old():
+    # amount changed; note unchanged; id unchanged; n from 1 to 1.0 changes type: kept, as TiCDC keeps a type change.
+    columns = {**COLUMNS, "n": "double"}
+    e = RowEvent("shop", "orders", 7, "update", ["id"], columns,
+                 {"id": 1, "amount": "9.99", "note": "x", "n": 1}, {"id": 1, "amount": "19.99", "note": "x", "n": 1.0})
+    (_, value), = trimming(only_output_updated_columns=True).encode_rows([e])
+    message = orjson.loads(value)
+    assert message["old"] == [{"amount": "9.99", "n": "1"}]
+    assert message["data"] == [{"id": "1", "amount": "19.99", "note": "x", "n": "1.0"}]  # the new image stays whole
+    (_, untouched), = trimming().encode_rows([e])
+    assert orjson.loads(untouched)["old"] == [{"id": "1", "amount": "9.99", "note": "x", "n": "1"}]
+    same = RowEvent("shop", "orders", 8, "update", ["id"], COLUMNS, {"id": 1, "note": None}, {"id": 1, "note": None})
+    (_, nothing), = trimming(only_output_updated_columns=True).encode_rows([same])
+    assert orjson.loads(nothing)["old"] == [{}]
+
+
+def test_delete_only_output_handle_key_columns_trims_data_and_types():
+    e = RowEvent("shop", "orders", 9, "delete", ["id"], COLUMNS, {"id": 2, "amount": "1.00", "note": "n"}, None)
+    (_, value), = trimming(delete_only_output_handle_key_columns=True).encode_rows([e])
+    message = orjson.loads(value)
+    assert message["data"] == [{"id": "2"}]
+    assert message["sqlType"] == {"id": -5} and message["mysqlType"] == {"id": "bigint"}
+    # Inserts and updates are untouched, and the table's full types come back for them.
+    ins = RowEvent("shop", "orders", 10, "insert", ["id"], COLUMNS, None, {"id": 3, "amount": "2.00", "note": None})
+    (_, inserted), = trimming(delete_only_output_handle_key_columns=True).encode_rows([ins])
+    assert orjson.loads(inserted)["mysqlType"] == COLUMNS
+    # A table without a pk keeps every column: nothing else could name the row.
+    no_pk = RowEvent("shop", "log", 11, "delete", [], {"a": "int", "b": "int"}, {"a": 1, "b": 2}, None)
+    (_, kept), = trimming(delete_only_output_handle_key_columns=True).encode_rows([no_pk])
+    assert orjson.loads(kept)["data"] == [{"a": "1", "b": "2"}]

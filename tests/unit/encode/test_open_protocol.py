@@ -74,3 +74,20 @@ def test_ddl_and_resolved_golden_bytes():
     rj = b'{"ts":2000,"t":3}'
     assert (key, value) == (be(1) + be(len(rj)) + rj, be(0))
     assert enc().ddl_to_all_partitions is True
+
+
+def test_only_output_updated_columns_and_delete_only_handle_key_columns():
+    e = RowEvent("s", "t", 12, "update", ["id"], COLUMNS,
+                 {"id": 1, "amount": "9.99", "note": "x", "body": "hi", "n": 3},
+                 {"id": 1, "amount": "19.99", "note": "x", "body": "hi", "n": 3})
+    d = RowEvent("s", "t", 13, "delete", ["id"], COLUMNS, {"id": 1, "amount": "19.99", "note": "x", "body": "hi", "n": 3}, None)
+    options = EncoderOptions("open-protocol", False, 1 << 20, 16,
+                             only_output_updated_columns=True, delete_only_output_handle_key_columns=True)
+    (key, value), = OpenProtocolEncoder(options).encode_rows([e, d])
+    (_, update), (_, delete) = decode_open_protocol(key, value)
+    assert update["p"] == {"amount": {"t": 246, "f": 0, "v": "9.99"}}
+    assert set(update["u"]) == set(COLUMNS)  # the new image stays whole
+    assert delete == {"d": {"id": {"t": 8, "h": True, "f": 10, "v": 1}}}
+    (key, value), = enc().encode_rows([e, d])
+    (_, update), (_, delete) = decode_open_protocol(key, value)
+    assert set(update["p"]) == set(delete["d"]) == set(COLUMNS)  # off by default
