@@ -210,3 +210,9 @@ def test_stable_across_processes_and_hash_seeds():
         script = COMPUTE + "\nprint(compute())\n"
         result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True, cwd=ROOT)
         assert result.stdout.strip() == here
+
+
+def test_an_update_that_changes_its_pk_is_routed_by_its_new_values():
+    p = build_partitioner("index-value", "shop", "orders")
+    moved = RowEvent("shop", "orders", 5, "update", ["id"], {"id": "int"}, {"id": 1}, {"id": 2})
+    assert p(moved, 1_000_003) == p(row(values={"id": 2}), 1_000_003) != p(row(values={"id": 1}), 1_000_003)
