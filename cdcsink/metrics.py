@@ -36,6 +36,7 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "cdcsink_inflight_messages": ("gauge", (), "Rows routed but not yet acknowledged."),
     "cdcsink_restarts_total": ("counter", (), "Pipeline restarts from the checkpoint after a retriable failure."),
     "cdcsink_ddl_duration_seconds": ("histogram", (), "DDL barrier plus send time."),
+    "cdcsink_large_messages_total": ("counter", ("handling",), "Rows over max-message-bytes sent reduced, by large-message-handle-option (handle-key-only, claim-check)."),
     "cdcsink_producer_inflight_requests": ("gauge", (), "Produce requests the Kafka client has in flight."),
     "cdcsink_source_lag": ("gauge", ("topic", "partition"), "kafka source: records of an assigned input partition after the committed offset (log end as last fetched)."),
     "cdcsink_source_committed_offset": ("gauge", ("topic", "partition"), "kafka source: the offset committed for an assigned input partition (everything before it acknowledged)."),
@@ -119,6 +120,7 @@ class Metrics:
         self.checkpoint_writes = Counter(
             "cdcsink_checkpoint_writes", doc("cdcsink_checkpoint_writes_total"), cf, registry=r
         ).labels(changefeed)
+        self.large_messages = Counter("cdcsink_large_messages", doc("cdcsink_large_messages_total"), cf + ("handling",), registry=r)
         self.restarts = Counter("cdcsink_restarts", doc("cdcsink_restarts_total"), cf, registry=r).labels(changefeed)
         self.ddl_duration = Histogram(
             "cdcsink_ddl_duration_seconds", doc("cdcsink_ddl_duration_seconds"), cf, buckets=LATENCY_BUCKETS, registry=r

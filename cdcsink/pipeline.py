@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -237,7 +237,10 @@ class Pipeline:
         clients = Clients()
         try:
             topics, encoder_options = await prepare(settings, factory, clients)
-            encoder = build_encoder(encoder_options)
+            large = self.metrics.large_messages
+            encoder = build_encoder(replace(
+                encoder_options, on_large_message=lambda handling: large.labels(self.metrics.changefeed, handling).inc()
+            ))
             router = Router(settings.sink.dispatchers, settings.sink.topic)
             clients.producer = await factory.async_producer()
             clients.sync_producer = await factory.sync_producer()

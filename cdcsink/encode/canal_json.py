@@ -14,10 +14,9 @@ from typing import Any, Sequence
 
 import orjson
 
-import structlog
 
 from cdcsink.encode import Message
-from cdcsink.encode.large import ClaimCheckStorage, compressor, refuse_unless_reducible
+from cdcsink.encode.large import ClaimCheckStorage, compressor, refuse_unless_reducible, report_reduced
 from cdcsink.encode.ddl_kind import classify
 from cdcsink.encode.images import changed_columns, handle_key_columns
 from cdcsink.jsonvalues import dumps
@@ -27,7 +26,6 @@ from cdcsink.encode.shapes import TableShapes
 from cdcsink.errors import MessageTooLargeError
 from cdcsink.events import DELETE, INSERT, DDLEvent, RowEvent
 
-log = structlog.get_logger("cdcsink.encode")
 
 _TYPES = {INSERT: "INSERT", "update": "UPDATE", DELETE: "DELETE"}
 _dumps = orjson.dumps
@@ -162,10 +160,7 @@ class CanalJsonEncoder:
             reduced = self._compress(reduced)
         if len(reduced) > self.limit:
             raise MessageTooLargeError(f"{too_large}, and so does its {self._large} message ({len(reduced)} bytes)")
-        log.warning(
-            "large message", handling=self._large, schema=event.schema, table=event.table,
-            commit_ts=event.commit_ts, bytes=len(value), location=tidb.get("claimCheckLocation"),
-        )
+        report_reduced(event, self._large, len(value), tidb.get("claimCheckLocation"), self.options.on_large_message)
         return None, reduced
 
     def pack(self, rows: list[Message]) -> list[Message]:

@@ -30,10 +30,13 @@ from urllib.parse import unquote, urlsplit
 
 import cramjam
 import orjson
+import structlog
 
 from cdcsink.durable import replace_durably
 from cdcsink.errors import ConfigError, MessageTooLargeError
 from cdcsink.events import RowEvent
+
+log = structlog.get_logger("cdcsink.encode")
 
 OPTIONS = ("none", "handle-key-only", "claim-check")
 COMPRESSIONS = ("none", "lz4", "snappy", "zstd")
@@ -110,3 +113,15 @@ def read_claim_check(location: str) -> tuple[bytes | None, bytes]:
     data = orjson.loads(Path(unquote(urlsplit(location).path)).read_bytes())
     key = base64.b64decode(data["key"]) if data["key"] is not None else None
     return key, base64.b64decode(data["value"])
+
+
+def report_reduced(
+    event: RowEvent, handling: str, size: int, location: str | None, counted: Callable[[str], None] | None
+) -> None:
+    """Log (and count, by handling) a row sent in its reduced form."""
+    log.warning(
+        "large message", handling=handling, schema=event.schema, table=event.table,
+        commit_ts=event.commit_ts, bytes=size, location=location,
+    )
+    if counted is not None:
+        counted(handling)

@@ -21,19 +21,17 @@ from typing import Any, Sequence
 import orjson
 
 from cdcsink.encode import Message
-import structlog
 
 from cdcsink.encode.ddl_kind import classify
 from cdcsink.encode.images import changed_columns, handle_key_columns
 from cdcsink.jsonvalues import dumps
-from cdcsink.encode.large import ClaimCheckStorage, compressor, refuse_unless_reducible
+from cdcsink.encode.large import ClaimCheckStorage, compressor, refuse_unless_reducible, report_reduced
 from cdcsink.encode.mysql_types import HANDLE_KEY_FLAG, PRIMARY_KEY_FLAG, STRING, VARCHAR, VARSTRING, type_info
 from cdcsink.encode.options import EncoderOptions
 from cdcsink.encode.shapes import TableShapes
 from cdcsink.errors import MessageTooLargeError
 from cdcsink.events import DELETE, INSERT, DDLEvent, RowEvent
 
-log = structlog.get_logger("cdcsink.encode")
 
 VERSION = 1
 ROW, DDL, RESOLVED = 1, 2, 3
@@ -154,10 +152,7 @@ class OpenProtocolEncoder:
             reduced = self._compress(reduced)
         if len(_HEADER) + 16 + len(reduced_key) + len(reduced) > self.limit:
             raise MessageTooLargeError(f"{too_large}, and so does its {self._large} message")
-        log.warning(
-            "large message", handling=self._large, schema=event.schema, table=event.table,
-            commit_ts=event.commit_ts, bytes=size, location=key_doc.get("ccl"),
-        )
+        report_reduced(event, self._large, size, key_doc.get("ccl"), self.options.on_large_message)
         return reduced_key, reduced
 
     def pack(self, rows: list[Message]) -> list[Message]:

@@ -26,5 +26,7 @@ class EncoderOptions:
     only_output_updated_columns: bool = False
     #: A delete carries only its handle-key columns.
     delete_only_output_handle_key_columns: bool = False
+    #: Called with the handling option for each row sent in a reduced form (a metric).
+    on_large_message: Callable[[str], None] | None = field(default=None, compare=False)
     #: Wall clock in ms, for canal-json's ``ts`` (build time). Injectable for golden tests.
     clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000), compare=False)

@@ -56,8 +56,11 @@ async def test_an_oversized_row_is_sent_reduced_and_the_rest_whole(kafka_bootstr
     topic = f"large-{option}-{unique}"
     await small_topic(kafka_bootstrap, topic)
     rows(tmp_path / "events.ndjson", ["small", "z" * 3000, "small again"])
-    result = await asyncio.wait_for(Pipeline(settings(kafka_bootstrap, tmp_path, topic, option)).run(), 30)
+    pipeline = Pipeline(settings(kafka_bootstrap, tmp_path, topic, option))
+    result = await asyncio.wait_for(pipeline.run(), 30)
     assert result.rows == 3 and result.checkpoint_ts == 100
+    count = pipeline.metrics.registry.get_sample_value
+    assert count("cdcsink_large_messages_total", {"changefeed": "large", "handling": option}) == 1
     records = (await read_back(kafka_bootstrap, {(topic, 0): 4}, idle_timeout=2))[(topic, 0)]
     messages = [orjson.loads(r.value) for r in records if b"TIDB_WATERMARK" not in r.value]
     assert [m["data"][0]["id"] for m in messages] == ["0", "1", "2"]  # order kept

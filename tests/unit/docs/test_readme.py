@@ -26,6 +26,7 @@ def test_metric_list_matches_the_registry():
     metrics.send_errors.labels("cf", "t", "KafkaError").inc()
     metrics.received.labels("cf", "row").inc()
     metrics.acked.labels("cf", "row").inc()
+    metrics.large_messages.labels("cf", "claim-check").inc()
     metrics.sent("t", 1, 1)
     for name in ("cdcsink_checkpoint_ts", "cdcsink_resolved_ts", "cdcsink_checkpoint_lag_seconds",
                  "cdcsink_inflight_messages", "cdcsink_producer_inflight_requests"):
