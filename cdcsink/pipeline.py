@@ -237,10 +237,10 @@ class Pipeline:
         clients = Clients()
         try:
             topics, encoder_options = await prepare(settings, factory, clients)
-            large = self.metrics.large_messages
-            encoder = build_encoder(replace(
-                encoder_options, on_large_message=lambda handling: large.labels(self.metrics.changefeed, handling).inc()
-            ))
+            large, changefeed = self.metrics.large_messages, self.metrics.changefeed
+            encoder = build_encoder(
+                replace(encoder_options, on_large_message=lambda handling: large.labels(changefeed, handling).inc())
+            )
             router = Router(settings.sink.dispatchers, settings.sink.topic)
             clients.producer = await factory.async_producer()
             clients.sync_producer = await factory.sync_producer()

@@ -14,7 +14,6 @@ from typing import Any, Sequence
 
 import orjson
 
-
 from cdcsink.encode import Message
 from cdcsink.encode.large import ClaimCheckStorage, compressor, refuse_unless_reducible, report_reduced
 from cdcsink.encode.ddl_kind import classify
@@ -25,7 +24,6 @@ from cdcsink.encode.options import EncoderOptions
 from cdcsink.encode.shapes import TableShapes
 from cdcsink.errors import MessageTooLargeError
 from cdcsink.events import DELETE, INSERT, DDLEvent, RowEvent
-
 
 _TYPES = {INSERT: "INSERT", "update": "UPDATE", DELETE: "DELETE"}
 _dumps = orjson.dumps

@@ -21,7 +21,6 @@ from typing import Any, Sequence
 import orjson
 
 from cdcsink.encode import Message
-
 from cdcsink.encode.ddl_kind import classify
 from cdcsink.encode.images import changed_columns, handle_key_columns
 from cdcsink.jsonvalues import dumps
@@ -31,7 +30,6 @@ from cdcsink.encode.options import EncoderOptions
 from cdcsink.encode.shapes import TableShapes
 from cdcsink.errors import MessageTooLargeError
 from cdcsink.events import DELETE, INSERT, DDLEvent, RowEvent
-
 
 VERSION = 1
 ROW, DDL, RESOLVED = 1, 2, 3
