@@ -42,6 +42,8 @@ METRIC_TYPES: dict[str, str] = {
     "cdcsink_inflight_messages": "gauge",
     "cdcsink_restarts_total": "counter",
     "cdcsink_ddl_duration_seconds": "histogram",
+    "cdcsink_large_messages_total": "counter",
+    "cdcsink_source_lag": "gauge",
 }
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
