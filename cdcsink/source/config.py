@@ -49,7 +49,9 @@ class SourceConfig(KafkaSecurityConfig):
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         if isinstance(value, str):
-            return [p.strip() for p in value.split(",") if p.strip()] if "," in value else [value]
+            if "," in value:
+                return [p.strip() for p in value.split(",") if p.strip()]
+            return [value] if value.strip() else []  # an empty env var: none
         return value
 
     @model_validator(mode="after")

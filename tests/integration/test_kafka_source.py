@@ -408,6 +408,20 @@ async def test_an_invalid_message_stops_the_run_naming_its_partition_and_offset(
         assert not g.watcher.failures, g.watcher.failures[:5]
 
 
+async def test_input_topics_chosen_by_topic_pattern(tmp_path, unique):
+    w = generate(2_000, tables=2, keys=50, resolved_every=100, ddl_every=700, seed=8)
+    data = spread(w, INPUT, INPUT_PARTITIONS)
+    async with Group(tmp_path, w, data, f"pattern-{unique}") as g:
+        g.start("a", CDCSINK_SOURCE__TOPICS="", CDCSINK_SOURCE__TOPIC_PATTERN="cdc-in.*")
+        await g.assigned("a", INPUT_PARTITIONS)
+        await g.progress(1.0)
+        await g.stop("a")
+        assert '"topic_pattern": "cdc-in.*"' in g.log("a")
+        assert not g.watcher.failures, g.watcher.failures[:5]
+        seen = await g.output()
+    check_delivery(w, seen)
+
+
 def test_check_says_the_consumer_group_is_the_checkpoint_store(kafka_bootstrap, unique, tmp_path):
     config = tmp_path / "cdcsink.yaml"
     config.write_text(

@@ -12,6 +12,12 @@ def test_a_kafka_source_takes_lists_from_comma_strings():
     assert config.revoke_timeout == 30.0 and config.session_timeout == 10.0
 
 
+def test_an_empty_topics_value_means_none_so_a_pattern_can_take_over():
+    # e.g. CDCSINK_SOURCE__TOPICS="" left in an environment that sets TOPIC_PATTERN
+    config = SourceConfig(type="kafka", bootstrap="a:9092", topics="", topic_pattern="in.*", group="g")
+    assert config.topics == [] and config.topic_pattern == "in.*"
+
+
 @pytest.mark.parametrize(
     "keys, message",
     [
