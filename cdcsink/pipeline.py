@@ -19,7 +19,7 @@ import structlog
 from cdcsink.checkpoint.store import Checkpoint, CheckpointStore, open_store
 from cdcsink.checkpoint.tracker import CheckpointTracker
 from cdcsink.config import Settings
-from cdcsink.decode import Decoder, chunk_after, decode_chunk, decode_records, reason_code
+from cdcsink.decode import Decoder, chunk_after, decode_chunk, decode_records, position_before, reason_code
 from cdcsink.decode.dead_letter import DeadLetter, open_dead_letter
 from cdcsink.encode.build import build_encoder
 from cdcsink.encode.large import ClaimCheckStorage
@@ -382,6 +382,10 @@ class Pipeline:
     ) -> InvalidEventError | None:
         """Process chunks until the end of input; returns the invalid event that stopped it, if any."""
         invalid: InvalidEventError | None = None
+        #: Where a stopped run's position moves once all is acked: after the last chunk processed,
+        #: or just before an invalid line.
+        processed: dict[str, Any] | None = None
+        last: Chunk | None = None
         while True:
             chunk = await _next_chunk(queue, sink)
             if chunk is _EOF:
@@ -405,11 +409,21 @@ class Pipeline:
                 await sink.process(events, chunk.read_at)
             if invalid is not None:
                 log.error("invalid input event; stopping", origin=invalid.origin, reason=invalid.reason)
+                processed = position_before(chunk, invalid.index or 0)
                 break
+            last = chunk
             await sink.after_chunk(idle=False)
             await asyncio.sleep(0)
         if invalid is None and not self.stop_requested.is_set():
             tracker.end_of_input(self.source.end_position())
+        else:
+            # Stopped by a signal or an invalid line: what was processed is delivered
+            # once acked, so the position moves past it (never past the invalid line)
+            # and a restart sends none of it again. The ts stays at the last resolved.
+            if processed is None and last is not None:
+                processed = position_before(last, len(last.lines))
+            if processed is not None:
+                tracker.end_of_input(processed)
         await sink.barrier()
         return invalid
 

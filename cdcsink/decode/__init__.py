@@ -294,5 +294,15 @@ def decode_records(decoder: Decoder, chunk: Any, start: int = 0) -> tuple[list[A
 
 def chunk_after(chunk: Chunk, index: int) -> Chunk:
     """The rest of ``chunk`` after its line ``index``."""
-    offset = chunk.start_offset + sum(len(line) + 1 for line in chunk.lines[: index + 1])
-    return Chunk(chunk.origin, chunk.lines[index + 1 :], chunk.first_line + index + 1, min(offset, chunk.end_offset), chunk.end_offset)
+    position = position_before(chunk, index + 1)
+    return Chunk(chunk.origin, chunk.lines[index + 1 :], position["line"] + 1, position["offset"], chunk.end_offset)
+
+
+def position_before(chunk: Chunk, index: int) -> dict[str, Any]:
+    """The source position just before ``chunk``'s line ``index`` (after all of
+    its lines when ``index`` is their count): the form a resolved event records."""
+    if index >= len(chunk.lines):
+        offset = chunk.end_offset
+    else:
+        offset = min(chunk.start_offset + sum(len(line) + 1 for line in chunk.lines[:index]), chunk.end_offset)
+    return {"path": chunk.origin, "offset": offset, "line": chunk.first_line + index - 1}

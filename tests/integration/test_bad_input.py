@@ -12,8 +12,9 @@ from aiokafka.structs import TopicPartition
 
 from cdcsink.config import Settings
 from cdcsink.errors import InvalidEventError
+from cdcsink.devtools.readback import read_back
 from cdcsink.pipeline import Pipeline
-from tests.workload import generate
+from tests.workload import Seen, check_delivery, decode_canal, generate
 
 pytestmark = pytest.mark.broker
 
@@ -23,8 +24,8 @@ BAD = [b"{not json", b'{"kind":"row","schema":"s"}', b'{"kind":"resolved","commi
 def input_with_bad_lines(tmp_path):
     w = generate(400, tables=2, resolved_every=40)
     lines = list(w.lines)
-    # Bad lines in the middle: after the 5th resolved event.
-    at = [i for i, l in enumerate(lines) if b'"resolved"' in l][4] + 1
+    # Bad lines in the middle: a few rows after the 5th resolved event.
+    at = [i for i, l in enumerate(lines) if b'"resolved"' in l][4] + 1 + 7
     lines[at:at] = BAD
     path = tmp_path / "events.ndjson"
     path.write_bytes(b"".join(l + b"\n" for l in lines))
@@ -47,9 +48,21 @@ async def test_fail_stops_at_the_line_and_checkpoint_does_not_pass_it(kafka_boot
         await pipeline.run()
     assert str(info.value).startswith(f"{path}:{at + 1}: not valid JSON")
     stored = json.loads(cp.read_text())
-    assert stored["position"]["line"] <= at  # not past the bad line
+    data = path.read_bytes()
+    bad_offset = data.index(BAD[0])
+    # Up to the bad line and not past it: the rows before it are delivered, and covered.
+    assert stored["position"] == {"path": str(path), "offset": bad_offset, "line": at}
     assert stored["checkpoint_ts"] == orjson.loads([l for l in w.lines if b'"resolved"' in l][4])["commit_ts"]
     assert pipeline.metrics.invalid.labels("default", "json")._value.get() == 1
+
+    # The lines mended (blanked, offsets kept), a restart sends the rest, and nothing twice.
+    for line in BAD:
+        data = data.replace(line, b" " * len(line))
+    path.write_bytes(data)
+    result = await Pipeline(settings(kafka_bootstrap, path, cp, f"bad-{unique}")).run()
+    assert result.checkpoint_ts == w.last_resolved
+    records = await read_back(kafka_bootstrap, {(f"bad-{unique}", p): 10**9 for p in range(2)}, idle_timeout=1.0)
+    check_delivery(w, Seen({tp: decode_canal(recs) for tp, recs in records.items() if recs}))
 
 
 async def test_dead_letter_topic_gets_raw_lines_with_reasons(kafka_bootstrap, unique, tmp_path):
