@@ -14,7 +14,9 @@ def replace_durably(path: Path, payload: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        os.write(fd, payload)
+        view = memoryview(payload)
+        while view:  # a write may take only part of it
+            view = view[os.write(fd, view):]
         os.fsync(fd)
     finally:
         os.close(fd)

@@ -29,6 +29,21 @@ def test_save_replaces_atomically(tmp_path, monkeypatch):
     assert store.load().checkpoint_ts == 2
 
 
+def test_a_durable_replace_syncs_the_file_before_the_rename_and_the_directory_after(tmp_path, monkeypatch):
+    from cdcsink.durable import replace_durably
+
+    calls: list[str] = []
+    real_write, real_fsync, real_replace = os.write, os.fsync, os.replace
+    monkeypatch.setattr(os, "write", lambda fd, data: (calls.append("write"), real_write(fd, bytes(data)[:3]))[1])
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append("fsync dir" if "replace" in calls else "fsync file"), real_fsync(fd)))
+    monkeypatch.setattr(os, "replace", lambda a, b: (calls.append("replace"), real_replace(a, b)))
+    replace_durably(tmp_path / "f.json", b"0123456789")
+    # Writes that take only part of the payload are continued until all of it is written.
+    assert calls == ["write"] * 4 + ["fsync file", "replace", "fsync dir"]
+    assert (tmp_path / "f.json").read_bytes() == b"0123456789"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
 def test_corrupt_file_is_a_one_line_error(tmp_path):
     (tmp_path / "cp.json").write_text("{nope")
     with pytest.raises(ConfigError, match=r"cp.json is not a checkpoint file"):
