@@ -164,6 +164,35 @@ def test_readyz_turns_503_when_the_broker_goes_away(tmp_path, unique):
         proc.wait()
 
 
+def test_a_broker_unreachable_at_start_is_waited_for(tmp_path, unique):
+    from tests.workload import Seen, check_delivery, decode_canal
+
+    w = generate(200, tables=2, keys=20, resolved_every=20)
+    path = w.write(tmp_path / "events.ndjson")
+    checkpoint = tmp_path / "cp.json"
+    port, broker_port = free_port(), free_port()
+    topic = f"late-{unique}"
+    proc = start_daemon(f"127.0.0.1:{broker_port}", path, checkpoint, port, topic)
+    broker = None
+    try:
+        # No broker yet: alive, not ready (with the reason), restarting with backoff.
+        wait_for(lambda: get(port, "/healthz")[0] == 200)
+        wait_for(lambda: metric(scrape(port), "cdcsink_restarts_total") >= 2, timeout=60)
+        status, body = get(port, "/readyz")
+        assert status == 503 and json.loads(body)["reason"]
+        assert proc.poll() is None and not checkpoint.exists()
+        broker = DevBroker(port=broker_port, log_path=tmp_path / "broker.log").start()
+        wait_for(lambda: checkpoint.exists() and json.loads(checkpoint.read_text())["checkpoint_ts"] == w.last_resolved, timeout=90)
+        wait_for(lambda: get(port, "/readyz")[0] == 200)
+        records = await_read(broker.bootstrap, topic)
+        check_delivery(w, Seen({tp: decode_canal(recs) for tp, recs in records.items()}))
+    finally:
+        if broker is not None:
+            broker.stop()
+        proc.kill()
+        proc.wait()
+
+
 def test_restarts_from_checkpoint_when_the_broker_comes_back(tmp_path, unique):
     from cdcsink.devtools.readback import read_back
     from tests.workload import Seen, Workload, check_delivery, decode_canal
