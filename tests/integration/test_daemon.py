@@ -65,7 +65,7 @@ def metric(values: dict[str, float], name: str, **labels: str) -> float:
     return total
 
 
-def start_daemon(bootstrap: str, input_path: Path, checkpoint: Path, port: int, topic: str) -> subprocess.Popen:
+def start_daemon(bootstrap: str, input_path: Path, checkpoint: Path, port: int, topic: str, **extra_env: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDCSINK_")}
     env.update(
         PYTHONPATH=str(ROOT),
@@ -86,6 +86,7 @@ def start_daemon(bootstrap: str, input_path: Path, checkpoint: Path, port: int, 
         CDCSINK_RESTART__BACKOFF_MIN="200ms",
         CDCSINK_RESTART__BACKOFF_MAX="1s",
     )
+    env.update(extra_env)
     return subprocess.Popen([sys.executable, "-m", "cdcsink", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -191,6 +192,23 @@ def test_a_broker_unreachable_at_start_is_waited_for(tmp_path, unique):
             broker.stop()
         proc.kill()
         proc.wait()
+
+
+def test_restart_max_attempts_gives_up_with_one_line(tmp_path, unique):
+    path = generate(20, tables=1, resolved_every=10).write(tmp_path / "events.ndjson")
+    proc = start_daemon(
+        f"127.0.0.1:{free_port()}", path, tmp_path / "cp.json", free_port(), f"giveup-{unique}",
+        CDCSINK_RESTART__MAX_ATTEMPTS="2", CDCSINK_RESTART__BACKOFF_MAX="300ms", CDCSINK_LOG__FORMAT="console",
+    )
+    try:
+        assert proc.wait(timeout=60) == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    stderr = proc.stderr.read().decode()
+    assert stderr.count("restarting from the checkpoint") == 2, stderr[-3000:]
+    last = stderr.strip().splitlines()[-1]
+    assert "giving up after 2 restarts without progress" in last, stderr[-3000:]
 
 
 def test_restarts_from_checkpoint_when_the_broker_comes_back(tmp_path, unique):
