@@ -184,3 +184,22 @@ async def test_payload_trimming_options_from_the_uri(kafka_bootstrap, unique, tm
         delete = next(v for v in entries if "d" in v)
         assert set(update["p"]) == {"status"} and set(update["u"]) == set(columns)
         assert set(delete["d"]) == {"id"}
+
+
+def test_a_checkpoint_store_that_cannot_be_written_exits_2_naming_it(kafka_bootstrap, unique, tmp_path):
+    w = generate(20, tables=1, resolved_every=10)
+    path = w.write(tmp_path / "events.ndjson")
+    (tmp_path / "a-file").write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDCSINK_")}
+    env.update(
+        PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+        CDCSINK_SOURCE__PATH=str(path),
+        CDCSINK_SINK__URI=f"kafka://{kafka_bootstrap}/store-{unique}?protocol=canal-json",
+        CDCSINK_CHECKPOINT__STORE=f"file://{tmp_path}/a-file/cp.json",  # under a file: cannot be created
+        CDCSINK_HTTP__ENABLED="false",
+    )
+    run = subprocess.run([sys.executable, "-m", "cdcsink", "run"], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2, run.stderr[-3000:]
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("cdcsink: ") and "checkpoint.store" in last and "a-file" in last, run.stderr[-3000:]
+    assert "restarting from the checkpoint" not in run.stderr

@@ -83,3 +83,29 @@ async def test_without_handling_an_oversized_row_stops_the_run_before_it(kafka_b
     assert f"topic {topic} partition 0" in str(info.value) and "s.t commit_ts=11" in str(info.value)
     cp = tmp_path / "cp.json"
     assert not cp.exists() or json.loads(cp.read_text())["checkpoint_ts"] < 11
+
+
+async def test_the_daemon_exits_1_with_one_line_for_an_oversized_row_and_does_not_restart(kafka_bootstrap, tmp_path, unique):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    topic = f"large-exit-{unique}"
+    await small_topic(kafka_bootstrap, topic)
+    rows(tmp_path / "events.ndjson", ["small", "z" * 3000])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDCSINK_")}
+    env.update(
+        PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+        CDCSINK_SOURCE__PATH=str(tmp_path / "events.ndjson"),
+        CDCSINK_SINK__URI=f"kafka://{kafka_bootstrap}/{topic}?protocol=canal-json&enable-tidb-extension=true",
+        CDCSINK_CHECKPOINT__STORE=f"file://{tmp_path}/cp.json",
+        CDCSINK_HTTP__ENABLED="false",
+        CDCSINK_LOG__FORMAT="json",
+    )
+    run = subprocess.run([sys.executable, "-m", "cdcsink", "run"], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1, run.stderr[-3000:]
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("cdcsink: ") and f"topic {topic} partition 0" in last and "s.t commit_ts=11" in last
+    assert "exceeds max-message-bytes" in last and "bytes" in last
+    assert "restarting from the checkpoint" not in run.stderr
