@@ -408,6 +408,44 @@ async def test_an_invalid_message_stops_the_run_naming_its_partition_and_offset(
         assert not g.watcher.failures, g.watcher.failures[:5]
 
 
+async def test_watermarks_pause_while_instances_share_the_input_and_resume_after(tmp_path, unique):
+    w = generate(6_000, tables=TABLES, keys=100, resolved_every=200, ddl_every=2_500, seed=12)
+    data = spread(w, INPUT, INPUT_PARTITIONS)
+    async with Group(tmp_path, w, data, f"wm-{unique}") as g:
+
+        async def watermarks() -> int:
+            seen = await g.output()
+            return sum(1 for records in seen.partitions.values() for r in records if r[0] == "watermark")
+
+        g.start("a")
+        await g.progress(1.0)
+        assert await watermarks() > 0  # alone: every partition's resolved ts is known
+        g.start("b")
+        await g.assigned("a", INPUT_PARTITIONS // 2)
+        await g.assigned("b", INPUT_PARTITIONS // 2)
+        await asyncio.sleep(0.5)  # past any watermark under way when the input became shared
+        shared = await watermarks()
+        # The upstream moves every partition's resolved ts on: committed, but no watermark.
+        await append_resolved(g.bootstrap, data, w.last_resolved + 1)
+        await g.progress(1.0)
+        await asyncio.sleep(0.5)  # several checkpoint intervals
+        assert await watermarks() == shared, "a watermark was sent while the input was shared"
+        assert '"watermarks withheld while other instances share the input partitions"' in g.log("a")
+        await g.stop("b")
+        await g.assigned("a", INPUT_PARTITIONS, times=2)
+        await append_resolved(g.bootstrap, data, w.last_resolved + 2)
+        await g.progress(1.0)
+        for _ in range(100):
+            if await watermarks() > shared:
+                break
+            await asyncio.sleep(0.1)
+        assert await watermarks() > shared, "watermarks did not resume once one instance held every partition"
+        await g.stop("a")
+        assert not g.watcher.failures, g.watcher.failures[:5]
+        seen = await g.output()
+    check_delivery(w, seen, allow_replays=True)
+
+
 async def test_input_topics_chosen_by_topic_pattern(tmp_path, unique):
     w = generate(2_000, tables=2, keys=50, resolved_every=100, ddl_every=700, seed=8)
     data = spread(w, INPUT, INPUT_PARTITIONS)
