@@ -85,9 +85,13 @@ class SinkConfig(KafkaSecurityConfig):
             raise ValueError("uri: the path must be the default topic (kafka://host:port/topic)")
         merged = {k: v for k, v in data.items()}
         known = {name.replace("_", "-") for name in cls.model_fields} - {"uri", "dispatchers", "brokers", "topic"}
+        given: set[str] = set()
         for key, value in parse_qsl(parts.query, keep_blank_values=True):
             if key not in known:
                 raise ValueError(f"uri: unknown parameter {key!r}")
+            if key in given:
+                raise ValueError(f"uri: parameter {key!r} given twice")
+            given.add(key)
             merged.pop(key.replace("-", "_"), None)
             merged[key] = value
         merged["brokers"] = brokers

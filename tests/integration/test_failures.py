@@ -73,3 +73,28 @@ async def test_max_message_bytes_follows_the_topic_limit(kafka_bootstrap, tmp_pa
         await asyncio.wait_for(Pipeline(s).run(), 30)
     assert "s.t commit_ts=5 pk={'id': 1}" in str(info.value) and topic in str(info.value)
     assert not (tmp_path / "cp.json").exists() or json.loads((tmp_path / "cp.json").read_text())["checkpoint_ts"] < 5
+
+
+async def test_partition_num_and_auto_create_topic_are_checked_against_the_broker(kafka_bootstrap, tmp_path, unique):
+    from cdcsink.errors import ConfigError
+
+    topic = f"two-{unique}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 2, 1)])
+    finally:
+        await admin.close()
+    path = tmp_path / "events.ndjson"
+    generate(10, tables=1, resolved_every=5).write(path)
+    s = settings(kafka_bootstrap, path, tmp_path / "cp.json", topic)
+    s.source.follow = False
+    s.sink.partition_num = 3
+    with pytest.raises(ConfigError, match=f"sink.partition-num: 3 is more than the 2 partitions topic '{topic}' has"):
+        await asyncio.wait_for(Pipeline(s).run(), 30)
+    missing = f"missing-{unique}"
+    s = settings(kafka_bootstrap, path, tmp_path / "cp.json", missing, "&auto-create-topic=false")
+    s.source.follow = False
+    with pytest.raises(ConfigError, match=f"topic '{missing}' does not exist and auto-create-topic is false"):
+        await asyncio.wait_for(Pipeline(s).run(), 30)
+    assert not (tmp_path / "cp.json").exists()

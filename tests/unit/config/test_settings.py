@@ -106,6 +106,8 @@ def test_required_acks_zero_is_refused(tmp_path):
         ("protocol=canal-json&max-message-bytes=big", r"^env CDCSINK_SINK__URI: sink.max-message-bytes: .*integer"),
         ("protocol=nope", r"^env CDCSINK_SINK__URI: sink.protocol: "),
         ("protocol=canal-json&bogus=1", r"^env CDCSINK_SINK__URI: sink.uri: unknown parameter 'bogus'"),
+        # Never the last one silently winning.
+        ("protocol=canal-json&partition-num=2&partition-num=3", r"sink.uri: parameter 'partition-num' given twice"),
     ],
 )
 def test_a_bad_uri_parameter_from_env_names_the_env_var(monkeypatch, query, expected):
