@@ -179,3 +179,29 @@ def test_a_key_whose_name_ends_in_file_is_set_from_env_directly(tmp_path, monkey
     assert _mask_uri(f"kafka://h:1/t?sasl-oauth-token-file={token}&sasl-password=x") == (
         f"kafka://h:1/t?sasl-oauth-token-file={token}&sasl-password=****"
     )
+
+
+def test_the_config_file_comes_from_cdcsink_config_else_the_container_path(tmp_path, monkeypatch):
+    import cdcsink.config as config
+
+    path = write(tmp_path, BASE)
+    monkeypatch.setenv("CDCSINK_CONFIG", str(path))
+    assert load_settings(None).sink.topic == "cdc-default"
+    monkeypatch.delenv("CDCSINK_CONFIG")
+    mounted = tmp_path / "etc" / "cdcsink.yaml"
+    mounted.parent.mkdir()
+    mounted.write_text(BASE.replace("cdc-default", "from-etc"))
+    monkeypatch.setattr(config, "DEFAULT_CONFIG", mounted)
+    assert load_settings(None).sink.topic == "from-etc"
+
+
+def test_config_show_names_where_each_value_came_from(tmp_path, monkeypatch):
+    from cdcsink.config import show_config
+
+    monkeypatch.setenv("CDCSINK_SINK__COMPRESSION", "zstd")
+    path = write(tmp_path, BASE)
+    shown = {line.split(" = ", 1)[0]: line for line in show_config(path).splitlines()}
+    assert shown["sink.partition-num"] == "sink.partition-num = 3  # sink.uri"
+    assert shown["checkpoint.interval"] == f"checkpoint.interval = 1.0  # {path}:13"
+    assert shown["sink.compression"] == "sink.compression = 'zstd'  # env CDCSINK_SINK__COMPRESSION"
+    assert shown["sink.max-retry"] == "sink.max-retry = 5  # default"
