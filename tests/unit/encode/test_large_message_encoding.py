@@ -177,3 +177,22 @@ def test_compression_covers_ddl_and_watermark_values(codec):
     (raw_entry,) = [value[8:]]  # one length-prefixed entry
     assert _orjson.loads(decompress(codec, raw_entry))["q"] == ddl.query
     assert _decode(*encoder("open-protocol").encode_ddl(ddl))[0][1]["q"] == ddl.query
+
+
+@pytest.mark.parametrize("codec", ["lz4", "snappy", "zstd"])
+def test_compressed_values_are_in_the_formats_consumers_expect(codec):
+    """lz4 and zstd frames (their magic numbers), snappy's raw block (no framing):
+    checked apart from cdcsink's own decompress, which would accept its own format."""
+    import cramjam
+
+    from cdcsink.encode.large import compressor
+
+    payload = b'{"id":0,"data":[{"note":"' + b"x" * 200 + b'"}]}'
+    compressed = compressor(codec)(payload)
+    if codec == "lz4":
+        assert compressed[:4] == b"\x04\x22\x4d\x18"
+    elif codec == "zstd":
+        assert compressed[:4] == b"\x28\xb5\x2f\xfd"
+    else:
+        assert bytes(cramjam.snappy.decompress_raw(compressed)) == payload
+        assert not compressed.startswith(b"\xff\x06\x00\x00sNaPpY")  # not the framing format
