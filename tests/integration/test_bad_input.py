@@ -88,6 +88,8 @@ async def test_dead_letter_topic_gets_raw_lines_with_reasons(kafka_bootstrap, un
     assert [m.value for m in got] == BAD
     reasons = [dict(m.headers)["reason"].decode() for m in got]
     assert reasons[0].startswith("not valid JSON") and "table must be" in reasons[1] and "goes back" in reasons[2]
+    bad_at = [i + 1 for i, line in enumerate(path.read_bytes().split(b"\n")) if line in BAD]
+    assert [dict(m.headers)["origin"].decode() for m in got] == [f"{path}:{n}" for n in bad_at]
     invalid = pipeline.metrics.invalid
     assert sum(invalid.labels("default", code)._value.get() for code in ("json", "field", "order")) == 3
 
