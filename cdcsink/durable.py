@@ -5,6 +5,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cdcsink.errors import ConfigError
+
+
+def ensure_writable_directory(directory: Path, where: str) -> None:
+    """Create ``directory`` when missing; a :class:`ConfigError` naming the
+    config key ``where`` when it cannot be created or written."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"{where}: cannot create {directory}: {error.strerror}") from None
+    if not os.access(directory, os.W_OK):
+        raise ConfigError(f"{where}: directory {directory} is not writable")
+
 
 def replace_durably(path: Path, payload: bytes) -> None:
     """Write ``payload`` to ``path`` atomically and durably: a temp file beside it,

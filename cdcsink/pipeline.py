@@ -20,7 +20,7 @@ from cdcsink.checkpoint.store import Checkpoint, CheckpointStore, open_store
 from cdcsink.checkpoint.tracker import CheckpointTracker
 from cdcsink.config import Settings
 from cdcsink.decode import Decoder, chunk_after, decode_chunk, decode_records, position_before, reason_code
-from cdcsink.decode.dead_letter import DeadLetter, open_dead_letter
+from cdcsink.decode.dead_letter import DeadLetter, FileDeadLetter, open_dead_letter
 from cdcsink.encode.build import build_encoder
 from cdcsink.encode.large import ClaimCheckStorage
 from cdcsink.encode.options import EncoderOptions
@@ -260,6 +260,8 @@ class Pipeline:
                 self.dead_letter = open_dead_letter(
                     settings.source.dead_letter, settings.sink.topic, clients.sync_producer, topics
                 )
+                if isinstance(self.dead_letter, FileDeadLetter):
+                    self.dead_letter.check_writable()
             checkpointer = self.checkpointer = Checkpointer(tracker, sink, self.store, start, self.metrics)
             self._observe(sink, tracker, checkpointer, clients)
             assert clients.admin is not None

@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlsplit
 
 import orjson
 
-from cdcsink.durable import replace_durably
+from cdcsink.durable import ensure_writable_directory, replace_durably
 from cdcsink.errors import CdcsinkError, ConfigError
 
 
@@ -84,13 +84,7 @@ class FileCheckpointStore:
             ) from None
 
     def check_writable(self) -> None:
-        parent = self.path.parent
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise ConfigError(f"checkpoint.store: cannot create {parent}: {error.strerror}") from None
-        if not os.access(parent, os.W_OK):
-            raise ConfigError(f"checkpoint.store: directory {parent} is not writable")
+        ensure_writable_directory(self.path.parent, "checkpoint.store")
 
 
 def open_store(uri: str, changefeed: str = "default") -> CheckpointStore:

@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 import orjson
 
+from cdcsink.durable import ensure_writable_directory
 from cdcsink.errors import InvalidEventError
 from cdcsink.kafka import SyncProducer
 from cdcsink.kafka.topics import TopicManager
@@ -47,6 +48,10 @@ class FileDeadLetter:
     def __init__(self, path: str) -> None:
         self.path = Path(path)
         self.description = f"file {path}"
+
+    def check_writable(self) -> None:
+        """At start: a target that cannot be written would stop the run at the first invalid line."""
+        ensure_writable_directory(self.path.parent, "source.dead-letter")
 
     def _append(self, record: bytes) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,6 @@ the size check; a consumer decompresses each value with the same codec.
 from __future__ import annotations
 
 import base64
-import os
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -32,7 +31,7 @@ import cramjam
 import orjson
 import structlog
 
-from cdcsink.durable import replace_durably
+from cdcsink.durable import ensure_writable_directory, replace_durably
 from cdcsink.errors import ConfigError, MessageTooLargeError
 from cdcsink.events import RowEvent
 
@@ -82,12 +81,7 @@ class ClaimCheckStorage:
         self.uri = "file://" + str(self.directory)
 
     def check_writable(self) -> None:
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise ConfigError(f"sink.claim-check-storage-uri: cannot create {self.directory}: {error.strerror}") from None
-        if not os.access(self.directory, os.W_OK):
-            raise ConfigError(f"sink.claim-check-storage-uri: {self.directory} is not writable")
+        ensure_writable_directory(self.directory, "sink.claim-check-storage-uri")
 
     def put(self, key: bytes | None, value: bytes) -> str:
         """Write one message durably; returns its location for the claim-check message."""

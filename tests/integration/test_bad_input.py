@@ -103,3 +103,35 @@ async def test_dead_letter_file(kafka_bootstrap, unique, tmp_path):
     records = [json.loads(line) for line in dlq.read_text().splitlines()]
     assert [r["raw"].encode() for r in records] == BAD
     assert [r["origin"] for r in records] == [f"{path}:{at + 1 + i}" for i in range(3)]
+
+
+async def test_a_dead_letter_file_that_cannot_be_written_is_refused_at_start(kafka_bootstrap, unique, tmp_path):
+    from cdcsink.errors import ConfigError
+
+    w, path, _ = input_with_bad_lines(tmp_path)
+    (tmp_path / "plain").write_text("")
+    s = settings(kafka_bootstrap, path, tmp_path / "cp.json", f"dlqx-{unique}", on_invalid="dead-letter",
+                 dead_letter=f"file://{tmp_path}/plain/bad.ndjson")
+    with pytest.raises(ConfigError, match="source.dead-letter: cannot create"):
+        await Pipeline(s).run()
+    assert not (tmp_path / "cp.json").exists()
+
+
+async def test_a_line_that_cannot_be_set_aside_stops_the_run_before_the_checkpoint_passes_it(
+    kafka_bootstrap, unique, tmp_path, monkeypatch
+):
+    import cdcsink.pipeline
+
+    class Failing:
+        description = "a target that fails"
+
+        async def put(self, error):
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cdcsink.pipeline, "open_dead_letter", lambda *args: Failing())
+    w, path, at = input_with_bad_lines(tmp_path)
+    cp = tmp_path / "cp.json"
+    with pytest.raises(OSError, match="No space left"):
+        await Pipeline(settings(kafka_bootstrap, path, cp, f"dlqy-{unique}", on_invalid="dead-letter")).run()
+    # Never past the line (no checkpoint at all is the start of the input).
+    assert not cp.exists() or json.loads(cp.read_text())["position"]["offset"] <= path.read_bytes().index(BAD[0])
