@@ -250,3 +250,24 @@ def await_read(bootstrap: str, topic: str):
     from cdcsink.devtools.readback import read_back
 
     return asyncio.run(read_back(bootstrap, {(topic, 0): 10**9, (topic, 1): 10**9}, idle_timeout=1.5))
+
+
+def test_sigint_drains_like_sigterm(tmp_path, unique):
+    w = generate(200, tables=2, resolved_every=20)
+    path = w.write(tmp_path / "events.ndjson")
+    checkpoint = tmp_path / "cp.json"
+    port = free_port()
+    with DevBroker(log_path=tmp_path / "broker.log") as broker:
+        proc = start_daemon(broker.bootstrap, path, checkpoint, port, f"sigint-{unique}")
+        try:
+            wait_for(lambda: get(port, "/readyz")[0] == 200)
+            wait_for(lambda: metric(scrape(port), "cdcsink_events_acked_total", kind="row") == 200)
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=30) == 0, proc.stderr.read().decode()[-3000:]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+    stored = json.loads(checkpoint.read_text())
+    assert stored["checkpoint_ts"] == w.last_resolved and stored["position"]["offset"] == path.stat().st_size
+    assert '"signal": "SIGINT"' in proc.stderr.read().decode()
