@@ -270,4 +270,7 @@ def test_sigint_drains_like_sigterm(tmp_path, unique):
             proc.wait()
     stored = json.loads(checkpoint.read_text())
     assert stored["checkpoint_ts"] == w.last_resolved and stored["position"]["offset"] == path.stat().st_size
-    assert '"signal": "SIGINT"' in proc.stderr.read().decode()
+    logs = proc.stderr.read().decode()
+    assert '"signal": "SIGINT"' in logs
+    # Nothing is logged per event at info level: a handful of lines for 200 rows.
+    assert len(logs.splitlines()) < 30, logs[-3000:]

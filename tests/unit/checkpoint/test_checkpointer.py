@@ -1,4 +1,4 @@
-"""The checkpointer's order: the watermark is acknowledged before the store is written."""
+"""Orders the pipeline keeps: the watermark acknowledged before the store is written; clients closed DDL producer first."""
 
 from __future__ import annotations
 
@@ -73,3 +73,23 @@ async def test_a_position_that_moves_without_the_ts_is_stored_without_a_second_w
     await checkpointer.advance()
     assert sink.sent == [5]
     assert [c.position["offset"] for c in store.saved] == [10, 20]  # type: ignore[index]
+
+
+async def test_clients_close_in_order_ddl_producer_dml_producer_admin_even_when_one_fails():
+    from cdcsink.pipeline import Clients
+
+    closed: list[str] = []
+
+    class Client:
+        def __init__(self, name: str, fails: bool = False) -> None:
+            self.name, self.fails = name, fails
+
+        async def close(self) -> None:
+            closed.append(self.name)
+            if self.fails:
+                raise RuntimeError("already gone")
+
+    clients = Clients()
+    clients.admin, clients.producer, clients.sync_producer = Client("admin"), Client("dml", fails=True), Client("ddl")  # type: ignore[assignment]
+    await clients.close()
+    assert closed == ["ddl", "dml", "admin"]
