@@ -150,6 +150,29 @@ async def test_a_wrong_ca_stops_the_daemon_at_once(tmp_path, unique, certs):
     assert_fails_fast(*result, reason=f"kafka {kafka.bootstrap}: TLS certificate verification failed")
 
 
+async def test_tls_files_are_read_again_for_each_run(tmp_path, unique, certs):
+    """A CA file replaced between runs (a certificate rotation) is what the next run
+    uses: nothing read from it is kept across runs."""
+    from cdcsink.errors import AuthenticationError
+
+    ca = tmp_path / "rotating-ca.pem"
+    ca.write_bytes(certs.other_ca_file.read_bytes())
+    async with Fronted(tmp_path, lambda port: TlsProxy(port, certs.server_context(require_client_cert=False))) as kafka:
+        w = generate(100, tables=2, resolved_every=20)
+        path = w.write(tmp_path / "events.ndjson")
+        settings = Settings(
+            changefeed="rotate",
+            source={"type": "file", "path": str(path)},
+            sink={"uri": uri(kafka.bootstrap, f"tls-rotate-{unique}", f"ca={ca}")},
+            checkpoint={"store": f"file://{tmp_path}/cp.json"},
+        )
+        with pytest.raises(AuthenticationError, match="TLS certificate verification failed"):
+            await asyncio.wait_for(Pipeline(settings).run(), 60)
+        ca.write_bytes(certs.ca_file.read_bytes())
+        result = await asyncio.wait_for(Pipeline(settings).run(), 60)
+    assert result.rows == 100 and result.checkpoint_ts == w.last_resolved
+
+
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
 async def test_sasl_with_the_right_credentials_delivers_every_row(tmp_path, unique, mechanism):
     async with Fronted(tmp_path, lambda port: SaslProxy(port, USERS)) as kafka:
