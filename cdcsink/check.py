@@ -12,12 +12,13 @@ import asyncio
 
 from cdcsink.checkpoint.store import open_store
 from cdcsink.config import Settings
-from cdcsink.decode import Decoder
+from cdcsink.decode import Decoder, decode_chunk
+from cdcsink.decode.dead_letter import dead_letter_file
 from cdcsink.encode.build import build_encoder
 from cdcsink.errors import CdcsinkError
 from cdcsink.events import INSERT, RowEvent
 from cdcsink.kafka import new_factory
-from cdcsink.decode import decode_chunk
+from cdcsink.encode.large import ClaimCheckStorage
 from cdcsink.pipeline import Clients, kafka_options, prepare
 from cdcsink.route.router import Router
 from cdcsink.source.config import build_source
@@ -81,6 +82,17 @@ async def check(settings: Settings) -> list[str]:
             f"checkpoint store: {store.description} writable; "
             + (f"resumes from checkpoint_ts {stored.checkpoint_ts}" if stored else "no checkpoint yet (starts from the beginning)")
         )
+    if sink.large_message_handle_option == "claim-check" and sink.claim_check_storage_uri:
+        storage = ClaimCheckStorage(sink.claim_check_storage_uri)
+        storage.check_writable()
+        report.append(f"claim-check storage: {storage.directory} writable")
+    if settings.source.on_invalid == "dead-letter":
+        dead_file = dead_letter_file(settings.source.dead_letter)
+        if dead_file is not None:
+            dead_file.check_writable()
+            report.append(f"dead-letter: {dead_file.description} writable")
+        else:
+            report.append(f"dead-letter: topic {settings.source.dead_letter or sink.topic + '-dlq'}")
     factory = new_factory(kafka_options(settings))
     clients = Clients()
     try:

@@ -69,9 +69,13 @@ class FileDeadLetter:
         await asyncio.to_thread(self._append, record)
 
 
-def open_dead_letter(target: str | None, default_topic: str, producer: SyncProducer, topics: TopicManager) -> DeadLetter:
-    target = target or f"{default_topic}-dlq"
-    if target.startswith("file://"):
+def dead_letter_file(target: str | None) -> FileDeadLetter | None:
+    """The file a ``file://`` target names (None for a Kafka topic)."""
+    if target is not None and target.startswith("file://"):
         parts = urlsplit(target)
         return FileDeadLetter(unquote(parts.netloc + parts.path))
-    return KafkaDeadLetter(target, producer, topics)
+    return None
+
+
+def open_dead_letter(target: str | None, default_topic: str, producer: SyncProducer, topics: TopicManager) -> DeadLetter:
+    return dead_letter_file(target) or KafkaDeadLetter(target or f"{default_topic}-dlq", producer, topics)

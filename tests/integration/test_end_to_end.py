@@ -203,3 +203,26 @@ def test_a_checkpoint_store_that_cannot_be_written_exits_2_naming_it(kafka_boots
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith("cdcsink: ") and "checkpoint.store" in last and "a-file" in last, run.stderr[-3000:]
     assert "restarting from the checkpoint" not in run.stderr
+
+
+async def test_check_reports_the_claim_check_and_dead_letter_targets(kafka_bootstrap, unique, tmp_path):
+    from cdcsink.check import check
+    from cdcsink.errors import ConfigError
+
+    path = generate(10, tables=1, resolved_every=5).write(tmp_path / "events.ndjson")
+
+    def settings_with(dead_letter: str | None) -> Settings:
+        return Settings(
+            source={"type": "file", "path": str(path), "on-invalid": "dead-letter", "dead-letter": dead_letter},
+            sink={"uri": f"kafka://{kafka_bootstrap}/chk-{unique}?protocol=canal-json&enable-tidb-extension=true"
+                         f"&large-message-handle-option=claim-check&claim-check-storage-uri=file://{tmp_path}/claims"},
+            checkpoint={"store": f"file://{tmp_path}/cp.json"},
+        )
+
+    report = await check(settings_with(f"file://{tmp_path}/dlq/bad.ndjson"))
+    assert f"claim-check storage: {tmp_path}/claims writable" in report
+    assert f"dead-letter: file {tmp_path}/dlq/bad.ndjson writable" in report
+    assert "dead-letter: topic chk-" + unique + "-dlq" in await check(settings_with(None))
+    (tmp_path / "plain").write_text("")
+    with pytest.raises(ConfigError, match="source.dead-letter: cannot create"):
+        await check(settings_with(f"file://{tmp_path}/plain/bad.ndjson"))
