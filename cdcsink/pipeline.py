@@ -384,10 +384,10 @@ class Pipeline:
     ) -> InvalidEventError | None:
         """Process chunks until the end of input; returns the invalid event that stopped it, if any."""
         invalid: InvalidEventError | None = None
-        #: Where a stopped run's position moves once all is acked: after the last chunk processed,
-        #: or just before an invalid line.
-        processed: dict[str, Any] | None = None
+        #: The last chunk processed and how many of its lines were (all, or those before an
+        #: invalid one): where a stopped run's position moves once everything is acked.
         last: Chunk | None = None
+        last_lines = 0
         while True:
             chunk = await _next_chunk(queue, sink)
             if chunk is _EOF:
@@ -411,21 +411,18 @@ class Pipeline:
                 await sink.process(events, chunk.read_at)
             if invalid is not None:
                 log.error("invalid input event; stopping", origin=invalid.origin, reason=invalid.reason)
-                processed = position_before(chunk, invalid.index or 0)
+                last, last_lines = chunk, invalid.index or 0
                 break
-            last = chunk
+            last, last_lines = chunk, len(chunk.lines)
             await sink.after_chunk(idle=False)
             await asyncio.sleep(0)
         if invalid is None and not self.stop_requested.is_set():
             tracker.end_of_input(self.source.end_position())
-        else:
+        elif last is not None:
             # Stopped by a signal or an invalid line: what was processed is delivered
             # once acked, so the position moves past it (never past the invalid line)
             # and a restart sends none of it again. The ts stays at the last resolved.
-            if processed is None and last is not None:
-                processed = position_before(last, len(last.lines))
-            if processed is not None:
-                tracker.end_of_input(processed)
+            tracker.end_of_input(position_before(last, last_lines))
         await sink.barrier()
         return invalid
 
