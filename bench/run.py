@@ -268,7 +268,7 @@ async def _kafka_source_mode(instances: int, bootstrap: str, path: str) -> dict:
     data = spread(w, input_topic, INPUT_PARTITIONS)
     del w
     await produce(bootstrap, data)
-    ends, total = data.ends, sum(data.ends.values())
+    total = sum(data.ends.values())
     nbytes = sum(len(v) for values in data.values for v in values)
     del data
     topic = f"bench-sink-{run_id}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from cdcsink.configtypes import Bool, Duration, component_config
 from cdcsink.kafka.config import KafkaSecurityConfig

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -212,7 +211,6 @@ def test_restart_max_attempts_gives_up_with_one_line(tmp_path, unique):
 
 
 def test_restarts_from_checkpoint_when_the_broker_comes_back(tmp_path, unique):
-    from cdcsink.devtools.readback import read_back
     from tests.workload import Seen, Workload, check_delivery, decode_canal
 
     first = generate(300, tables=2, keys=20, resolved_every=30)

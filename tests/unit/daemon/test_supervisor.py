@@ -10,7 +10,6 @@ from aiokafka.errors import (
 
 from cdcsink.daemon import backoff_delay, is_restartable, named_refusal
 from cdcsink.errors import AuthenticationError, ConfigError, DeliveryError, InvalidEventError, MessageTooLargeError
-from cdcsink.errors import ConfigError, DeliveryError, InvalidEventError, MessageTooLargeError
 
 
 def test_retriable_failures_restart_and_fatal_ones_do_not():
