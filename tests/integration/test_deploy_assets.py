@@ -448,3 +448,9 @@ def test_dockerfile_promises():
     assert f"EXPOSE {HTTP_PORT}" in final
     assert 'ENTRYPOINT ["cdcsink"]' in final and 'CMD ["run"]' in final
     assert "gcc" not in final and "build-essential" not in final
+    # README: JSON logs, the checkpoint in the /var/lib/cdcsink volume, a mounted /etc/cdcsink config.
+    assert "CDCSINK_LOG__FORMAT=json" in final
+    assert "CDCSINK_CHECKPOINT__STORE=file:///var/lib/cdcsink/" in final and 'VOLUME ["/var/lib/cdcsink"]' in final
+    from cdcsink.config import DEFAULT_CONFIG
+
+    assert f"mkdir -p {DEFAULT_CONFIG.parent}" in final and f"chown cdcsink {DEFAULT_CONFIG.parent}" in final
