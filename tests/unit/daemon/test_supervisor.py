@@ -1,5 +1,6 @@
 import ssl
 
+import pytest
 from aiokafka.errors import (
     KafkaConnectionError,
     NodeNotReadyError,
@@ -77,3 +78,47 @@ def test_a_wrapped_refusal_is_reported_as_one_line_naming_it():
     )
     assert named_refusal(KafkaConnectionError("bootstrap")) is None
     assert named_refusal(AuthenticationError("already one line")) is None
+
+
+async def test_a_run_that_made_progress_resets_the_count_of_restarts_without_progress(monkeypatch):
+    """restart.max-attempts counts restarts in a row without a checkpoint write: a run
+    that wrote one starts the count again."""
+    from types import SimpleNamespace
+
+    import cdcsink.daemon as daemon_module
+    from cdcsink.config import Settings
+
+    script = ["fail", "fail", "progress, then fail", "fail", "fail", "done"]
+    runs: list[str] = []
+
+    class Pipeline:
+        def __init__(self, settings, metrics=None, readiness=None) -> None:
+            self.checkpointer = None
+
+        def request_stop(self) -> None: ...
+
+        async def run(self):
+            step = script[len(runs)]
+            runs.append(step)
+            if step == "done":
+                return "result"
+            if step.startswith("progress"):
+                self.checkpointer = SimpleNamespace(writes=1)
+            raise DeliveryError("broker gone", NodeNotReadyError())
+
+    monkeypatch.setattr(daemon_module, "Pipeline", Pipeline)
+    settings = Settings(
+        source={"type": "file", "path": "/in.ndjson"},
+        sink={"uri": "kafka://k:9092/t?protocol=canal-json"},
+        restart={"max-attempts": 2, "backoff-min": "1ms", "backoff-max": "2ms"},
+        http={"enabled": False},
+    )
+    # Two failures, progress, two more: never three in a row without progress.
+    assert await daemon_module.Daemon(settings).run() == "result"
+    assert runs == script
+
+    runs.clear()
+    script[2] = "fail"  # now three in a row without progress: the third restart is refused
+    with pytest.raises(DeliveryError, match="giving up after 2 restarts without progress"):
+        await daemon_module.Daemon(settings).run()
+    assert len(runs) == 3
