@@ -417,7 +417,8 @@ async def test_watermarks_pause_while_instances_share_the_input_and_resume_after
             seen = await g.output()
             return sum(1 for records in seen.partitions.values() for r in records if r[0] == "watermark")
 
-        g.start("a")
+        port = free_port()
+        g.start("a", CDCSINK_HTTP__ENABLED="true", CDCSINK_HTTP__PORT=str(port))
         await g.progress(1.0)
         assert await watermarks() > 0  # alone: every partition's resolved ts is known
         g.start("b")
@@ -440,6 +441,7 @@ async def test_watermarks_pause_while_instances_share_the_input_and_resume_after
                 break
             await asyncio.sleep(0.1)
         assert await watermarks() > shared, "watermarks did not resume once one instance held every partition"
+        assert metric(scrape(port), "cdcsink_source_rebalances_total") >= 1  # b's arrival took partitions from a
         await g.stop("a")
         assert not g.watcher.failures, g.watcher.failures[:5]
         seen = await g.output()
