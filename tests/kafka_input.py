@@ -45,13 +45,18 @@ def spread(w: Workload, topic: str, partitions: int) -> PartitionedInput:
     return out
 
 
-async def produce(bootstrap: str, data: PartitionedInput) -> None:
+async def create_topic(bootstrap: str, topic: str, partitions: int = 1, configs: dict[str, str] | None = None) -> None:
+    """Create ``topic`` (replication factor 1), with topic ``configs`` if given."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(data.topic, data.partitions, 1)])
+        await admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs or {})])
     finally:
         await admin.close()
+
+
+async def produce(bootstrap: str, data: PartitionedInput) -> None:
+    await create_topic(bootstrap, data.topic, data.partitions)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await producer.start()
     try:

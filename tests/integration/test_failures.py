@@ -6,12 +6,12 @@ import asyncio
 import json
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from cdcsink.config import Settings
 from cdcsink.devtools.broker import DevBroker
 from cdcsink.errors import DeliveryError, MessageTooLargeError
 from cdcsink.pipeline import Pipeline
+from tests.kafka_input import create_topic
 from tests.workload import generate
 
 pytestmark = pytest.mark.broker
@@ -57,12 +57,7 @@ async def test_broker_death_stops_the_run_with_a_delivery_error(tmp_path, unique
 
 async def test_max_message_bytes_follows_the_topic_limit(kafka_bootstrap, tmp_path, unique):
     topic = f"small-{unique}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 2, 1, topic_configs={"max.message.bytes": "600"})])
-    finally:
-        await admin.close()
+    await create_topic(kafka_bootstrap, topic, 2, {"max.message.bytes": "600"})
     path = tmp_path / "events.ndjson"
     row = {"kind": "row", "schema": "s", "table": "t", "commit_ts": 5, "op": "insert", "pk": ["id"],
            "columns": {"id": "int", "note": "text"}, "after": {"id": 1, "note": "x" * 700}}
@@ -79,12 +74,7 @@ async def test_partition_num_and_auto_create_topic_are_checked_against_the_broke
     from cdcsink.errors import ConfigError
 
     topic = f"two-{unique}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 2, 1)])
-    finally:
-        await admin.close()
+    await create_topic(kafka_bootstrap, topic, 2)
     path = tmp_path / "events.ndjson"
     generate(10, tables=1, resolved_every=5).write(path)
     s = settings(kafka_bootstrap, path, tmp_path / "cp.json", topic)

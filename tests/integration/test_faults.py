@@ -325,7 +325,7 @@ async def test_a_batch_queued_behind_a_failed_one_is_never_written(tmp_path):
     """The failed batch's time runs out in a black hole; the connection comes back at
     that very moment. The batch queued behind it must not be written (it would land
     without its predecessor): it fails too, and nothing is accepted afterwards."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from tests.kafka_input import create_topic
 
     from cdcsink.kafka.aiokafka_client import AiokafkaFactory
     from cdcsink.kafka.options import KafkaOptions
@@ -337,10 +337,7 @@ async def test_a_batch_queued_behind_a_failed_one_is_never_written(tmp_path):
     bootstrap = f"127.0.0.1:{proxy.port}"
     producer = None
     try:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        await admin.create_topics([NewTopic("fence", 1, 1)])
-        await admin.close()
+        await create_topic(bootstrap, "fence")
         factory = AiokafkaFactory(KafkaOptions(brokers=[bootstrap], read_timeout=1.0, write_timeout=1.0))
         producer = await factory.async_producer()
         acks: dict[str, BaseException | None] = {}

@@ -6,23 +6,18 @@ from __future__ import annotations
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 import cdcsink.source.kafka as kafka_source
 from cdcsink.source.config import SourceConfig
 from cdcsink.source.kafka import KafkaSource
+from tests.kafka_input import create_topic
 
 pytestmark = pytest.mark.broker
 
 
 async def test_the_last_resolved_event_before_the_commit_is_found_within_the_window_only(kafka_bootstrap, unique, monkeypatch):
     topic, group = f"read-back-{unique}", f"read-back-{unique}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 1, 1)])
-    finally:
-        await admin.close()
+    await create_topic(kafka_bootstrap, topic)
     row = {"kind": "row", "schema": "s", "table": "t", "op": "insert", "pk": ["id"], "columns": {"id": "int"}}
     values = [orjson.dumps({"kind": "resolved", "commit_ts": 10})]
     values += [orjson.dumps({**row, "commit_ts": 11 + i, "after": {"id": i}}) for i in range(5)]

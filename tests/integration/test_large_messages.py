@@ -8,13 +8,13 @@ import json
 
 import orjson
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from cdcsink.config import Settings
 from cdcsink.devtools.readback import read_back
 from cdcsink.encode.large import read_claim_check
 from cdcsink.errors import MessageTooLargeError
 from cdcsink.pipeline import Pipeline
+from tests.kafka_input import create_topic
 
 pytestmark = pytest.mark.broker
 COLUMNS = {"id": "int", "note": "text"}
@@ -31,12 +31,7 @@ def rows(path, notes: list[str]) -> None:
 
 
 async def small_topic(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 1, 1, topic_configs={"max.message.bytes": "1200"})])
-    finally:
-        await admin.close()
+    await create_topic(bootstrap, topic, 1, {"max.message.bytes": "1200"})
 
 
 def settings(bootstrap, tmp_path, topic, option):
