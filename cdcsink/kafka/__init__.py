@@ -14,7 +14,7 @@ without touching routing, encoding or checkpointing:
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
 
 from cdcsink.kafka.options import KafkaOptions
 
@@ -25,8 +25,10 @@ AckCallback = Callable[[BaseException | None], None]
 class ProducerBatch(Protocol):
     """Records for one topic-partition, built by the caller, sent as one unit."""
 
-    def append(self, key: bytes | None, value: bytes) -> bool:
-        """Add a record; False when the batch is full (the record was not added)."""
+    def extend(self, messages: Sequence[tuple[bytes | None, bytes]], start: int) -> int:
+        """Add ``messages[start:]`` in order until the batch is full; return how
+        many were added. An empty batch always takes one record, however large
+        (the broker judges its size), so every call on a new batch adds at least one."""
         ...
 
     def __len__(self) -> int: ...

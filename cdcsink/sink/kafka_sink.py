@@ -272,18 +272,17 @@ class KafkaSink:
         buffer.rows, buffer.marks, buffer.segment, buffer.first = [], [], None, None
         run = InflightRun(buffer.topic, buffer.partition, len(rows), first, marks, buffer.read_at)  # type: ignore[arg-type]
         messages = self.encoder.pack(rows)
-        producer = self.producer
-        batch = producer.new_batch()
-        nbytes = 0
-        for key, value in messages:
-            nbytes += len(value)
-            if not batch.append(key, value):
-                await self._send(batch, run)
-                batch = producer.new_batch()
-                batch.append(key, value)
-        run.messages = len(messages)
-        run.nbytes = nbytes
-        self.metrics.batch_size.observe(len(messages))
+        count = len(messages)
+        run.messages = count
+        run.nbytes = sum([len(value) for _, value in messages])
+        self.metrics.batch_size.observe(count)
+        new_batch = self.producer.new_batch
+        batch = new_batch()
+        sent = batch.extend(messages, 0)
+        while sent < count:  # the batch is full: send it, go on in a new one
+            await self._send(batch, run)
+            batch = new_batch()
+            sent += batch.extend(messages, sent)
         await self._send(batch, run)
         run.sealed = True
         if run.batches == 0:

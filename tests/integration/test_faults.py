@@ -344,7 +344,7 @@ async def test_a_batch_queued_behind_a_failed_one_is_never_written(tmp_path):
 
         async def send(name: str, on_ack=None) -> None:
             batch = producer.new_batch()
-            batch.append(None, name.encode())
+            batch.extend([(None, name.encode())], 0)
 
             def record(error):
                 acks[name] = error

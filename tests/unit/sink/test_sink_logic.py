@@ -17,9 +17,9 @@ from cdcsink.sink.kafka_sink import KafkaSink
 
 
 class Batch(list):
-    def append(self, key, value):  # type: ignore[override]
-        super().append((key, value))
-        return True
+    def extend(self, messages, start):  # type: ignore[override]
+        super().extend(messages[start:])
+        return len(messages) - start
 
 
 class ScriptedProducer:
