@@ -139,6 +139,31 @@ async def test_rows_of_a_partition_are_handed_over_in_input_order():
     assert values == [f"t:0@{ts}" for ts in range(1, 9)]
 
 
+class SmallBatch(Batch):
+    """A batch that holds two records."""
+
+    def extend(self, messages, start):  # type: ignore[override]
+        taken = messages[start : start + 2 - len(self)]
+        list.extend(self, taken)
+        return len(taken)
+
+
+async def test_a_run_larger_than_a_batch_is_sent_in_order_and_acked_only_as_a_whole():
+    sink, producer, _, tracker = make_sink()
+    producer.new_batch = SmallBatch
+    await sink.process([row(0, ts) for ts in range(1, 6)] + [ResolvedEvent(5, position={"p": 5})])
+    await sink.flush()
+    assert [len(batch) for _, _, batch, _ in producer.sent] == [2, 2, 1]
+    values = [v.decode() for _, _, batch, _ in producer.sent for _, v in batch]
+    assert values == [f"t:0@{ts}" for ts in range(1, 6)]
+    producer.ack(0)
+    producer.ack(2)
+    assert tracker.checkpoint_ts == 0 and sink.unacked_rows == 5  # the middle batch is not acked yet
+    producer.ack(1)
+    assert (tracker.checkpoint_ts, tracker.position) == (5, {"p": 5})
+    assert sink.unacked_rows == 0 and sink.stats.rows_acked == 5
+
+
 async def test_ddl_is_a_barrier_both_ways():
     sink, producer, sync, tracker = make_sink()
     sync.release.clear()
