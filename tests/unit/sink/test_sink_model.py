@@ -6,7 +6,9 @@ acknowledged, and its ts is the ts of the resolved event whose position it
 holds; each partition's rows are handed over in input order; a DDL is sent
 only once every earlier row is acknowledged and before any later row is
 handed over. At the end, with every batch acknowledged, the checkpoint
-reaches the last resolved event. A scripted producer stands in for Kafka
+reaches the last resolved event. With one batch failing at a random moment,
+the sink stops and the checkpoint never covers that batch's rows, whatever
+is acknowledged after it. A scripted producer stands in for Kafka
 (tests/integration show the same against a broker).
 """
 
@@ -15,10 +17,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from cdcsink.checkpoint.tracker import CheckpointTracker
+from cdcsink.errors import DeliveryError
 from cdcsink.events import DDLEvent, ResolvedEvent, RowEvent
 from cdcsink.sink.kafka_sink import KafkaSink
 
@@ -79,8 +82,10 @@ class Batch(list):
 class Model:
     """The scripted producer and sync producer, and what was sent and acknowledged."""
 
-    def __init__(self, data: st.DataObject, rows: dict[int, tuple[str, int]]) -> None:
+    def __init__(self, data: st.DataObject, rows: dict[int, tuple[str, int]], can_fail: bool = False) -> None:
         self.data = data
+        self.can_fail = can_fail
+        self.failed: list[int] | None = None  # the rows of the one batch that failed
         self.rows = rows  # row index -> (topic, partition)
         self.pending: list[tuple[list[int], Any]] = []  # sent, not yet acknowledged
         self.handed_over: dict[tuple[str, int], list[int]] = {}
@@ -116,10 +121,17 @@ class Model:
     # -- acks ----------------------------------------------------------------
     def ack_some(self) -> None:
         while self.pending and self.data.draw(st.booleans(), label="ack one"):
-            i = self.data.draw(st.integers(0, len(self.pending) - 1), label="which batch")
-            indexes, on_ack = self.pending.pop(i)
-            self.acked.update(indexes)
-            on_ack(None)
+            self.ack(self.data.draw(st.integers(0, len(self.pending) - 1), label="which batch"))
+
+    def ack(self, i: int) -> None:
+        """Acknowledge pending batch ``i``, or (once, at random when allowed) fail it."""
+        indexes, on_ack = self.pending.pop(i)
+        if self.can_fail and self.failed is None and self.data.draw(st.integers(0, 5), label="fail it") == 0:
+            self.failed = indexes
+            on_ack(TimeoutError("request timed out"))
+            return
+        self.acked.update(indexes)
+        on_ack(None)
 
     def ack_all(self) -> None:
         while self.pending:
@@ -168,16 +180,13 @@ async def _settle(task: asyncio.Task, model: Model) -> None:
         if not model.pending:
             task.cancel()
             raise AssertionError("the sink waits for acknowledgements with nothing in flight")
-        i = model.data.draw(st.integers(0, len(model.pending) - 1), label="ack while waiting")
-        indexes, on_ack = model.pending.pop(i)
-        model.acked.update(indexes)
-        on_ack(None)
+        model.ack(model.data.draw(st.integers(0, len(model.pending) - 1), label="ack while waiting"))
 
 
-async def _scenario(data: st.DataObject) -> None:
+async def _scenario(data: st.DataObject, can_fail: bool) -> None:
     events = data.draw(inputs(), label="input")
     rows = {e.line: (e.table, e.after["id"] % PARTITIONS) for e in events if type(e) is RowEvent}  # type: ignore[index]
-    model = Model(data, rows)
+    model = Model(data, rows, can_fail)
     tracker = CheckpointTracker()
     sink = KafkaSink(
         router=Router(),  # type: ignore[arg-type]
@@ -190,6 +199,27 @@ async def _scenario(data: st.DataObject) -> None:
         max_inflight_messages=data.draw(st.integers(1, 8), label="max in flight"),
         max_buffer_rows=data.draw(st.integers(1, 5), label="max buffered rows"),
     )
+    try:
+        await _run(sink, model, tracker, events)
+    except DeliveryError:
+        event("a batch failed")
+        assert model.failed is not None and sink.error is not None
+        # Whatever Kafka acknowledges after the failure, the failed rows stay uncovered.
+        model.ack_all()
+        _check_checkpoint(tracker, model, events)
+        return
+    assert model.failed is None, "a failed batch did not stop the sink"
+    for (topic, partition), sent in model.handed_over.items():
+        expected = [i for i, where in rows.items() if where == (topic, partition)]
+        assert sent == sorted(expected), f"{topic}[{partition}] handed over {sent}, input order {sorted(expected)}"
+    assert model.acked == set(rows) and sink.unacked_rows == 0 and sink.stats.rows_acked == len(rows)
+    assert model.ddls == [e.line for e in events if type(e) is DDLEvent]
+    last_resolved = max((e.line for e in events if type(e) is ResolvedEvent), default=None)
+    assert (tracker.position or {}).get("i") == last_resolved
+
+
+async def _run(sink: KafkaSink, model: Model, tracker: CheckpointTracker, events: list) -> None:
+    data = model.data
     start = 0
     while start < len(events):
         size = data.draw(st.integers(1, 6), label="chunk")
@@ -206,16 +236,14 @@ async def _scenario(data: st.DataObject) -> None:
     await _settle(asyncio.ensure_future(sink.barrier()), model)
     _check_checkpoint(tracker, model, events)
 
-    for (topic, partition), sent in model.handed_over.items():
-        expected = [i for i, where in rows.items() if where == (topic, partition)]
-        assert sent == sorted(expected), f"{topic}[{partition}] handed over {sent}, input order {sorted(expected)}"
-    assert model.acked == set(rows) and sink.unacked_rows == 0 and sink.stats.rows_acked == len(rows)
-    assert model.ddls == [e.line for e in events if type(e) is DDLEvent]
-    last_resolved = max((e.line for e in events if type(e) is ResolvedEvent), default=None)
-    assert (tracker.position or {}).get("i") == last_resolved
-
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_the_checkpoint_never_passes_an_unacknowledged_row_and_order_holds(data):
-    asyncio.run(_scenario(data))
+    asyncio.run(_scenario(data, can_fail=False))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_after_a_failed_batch_the_sink_stops_and_the_checkpoint_never_covers_it(data):
+    asyncio.run(_scenario(data, can_fail=True))
