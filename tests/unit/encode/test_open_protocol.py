@@ -1,6 +1,8 @@
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cdcsink.encode.open_protocol import OpenProtocolEncoder, decode_open_protocol
 from cdcsink.encode.options import EncoderOptions
@@ -91,3 +93,29 @@ def test_only_output_updated_columns_and_delete_only_handle_key_columns():
     (key, value), = enc().encode_rows([e, d])
     (_, update), (_, delete) = decode_open_protocol(key, value)
     assert set(update["p"]) == set(delete["d"]) == set(COLUMNS)  # off by default
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    notes=st.lists(st.text(max_size=60), min_size=1, max_size=40),
+    batch=st.integers(1, 8),
+    slack=st.integers(0, 400),
+)
+def test_packing_keeps_order_and_both_caps_and_fills_each_message(notes, batch, slack):
+    rows = [RowEvent("s", "t", i + 1, "insert", ["id"], {"id": "int", "note": "text"}, None, {"id": i, "note": n})
+            for i, n in enumerate(notes)]
+    singles = [enc().encode_rows([row])[0] for row in rows]
+    limit = max(len(k) + len(v) for k, v in singles) + slack  # every row fits alone
+    encoder = enc(limit=limit, batch=batch)
+    messages = encoder.pack([encoder.encode_row(row) for row in rows])
+    counts = [len(decode_open_protocol(k, v)) for k, v in messages]
+    assert [e[0]["ts"] for k, v in messages for e in decode_open_protocol(k, v)] == [row.commit_ts for row in rows]
+    assert all(len(k) + len(v) <= limit for k, v in messages)
+    assert all(n <= batch for n in counts)
+    # A message ends only where the next row would pass a cap.
+    start = 0
+    for (key, value), n in zip(messages[:-1], counts[:-1]):
+        following = singles[start + n]
+        grown = len(key) + len(value) + len(following[0]) - 8 + len(following[1])
+        assert n == batch or grown > limit
+        start += n
