@@ -205,7 +205,7 @@ class AiokafkaBatch:
     """A record batch for one topic-partition (aiokafka's BatchBuilder).
 
     Records go straight to the builder's compiled record writer: aiokafka's
-    ``BatchBuilder.append`` wrapper costs twice the write itself, per record.
+    ``BatchBuilder.append`` wrapper costs more than the write itself, per record.
     """
 
     __slots__ = ("builder", "count")
