@@ -9,10 +9,13 @@ exception class name) and ``reason`` (a fixed set of codes); never key values.
 
 from __future__ import annotations
 
+import platform
 from typing import Any, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from cdcsink import __version__
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384)
@@ -42,6 +45,7 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "cdcsink_source_committed_offset": ("gauge", ("topic", "partition"), "kafka source: the offset committed for an assigned input partition (everything before it acknowledged)."),
     "cdcsink_source_rebalances_total": ("counter", (), "kafka source: consumer-group rebalances that took partitions from this instance."),
     "cdcsink_source_ddl_copies_dropped_total": ("counter", (), "kafka source: DDL copies from other input partitions dropped as already emitted."),
+    "cdcsink_build_info": ("gauge", ("version", "python"), "Always 1; the labels name the running cdcsink version and Python version."),
 }
 
 
@@ -136,6 +140,9 @@ class Metrics:
         self.row_acked = self.acked.labels(changefeed, "row")
         self.ddl_acked = self.acked.labels(changefeed, "ddl")
         self.resolved_acked = self.acked.labels(changefeed, "resolved")
+        Gauge("cdcsink_build_info", doc("cdcsink_build_info"), cf + ("version", "python"), registry=r).labels(
+            changefeed, __version__, platform.python_version()
+        ).set(1)
         self._source = _SourceCollector(changefeed)
         r.register(self._source)  # type: ignore[arg-type]
 

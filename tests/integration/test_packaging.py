@@ -63,6 +63,9 @@ def test_the_wheel_holds_every_module_the_entry_point_and_the_dependencies(wheel
 
     required = {name(r) for r in metadata.get_all("Requires-Dist") or [] if "extra ==" not in r}
     assert required == {name(r) for r in declared}
+    from cdcsink import __version__
+
+    assert metadata["Version"] == __version__  # the one the daemon reports (cdcsink_build_info)
 
 
 def test_the_installed_wheel_runs_apart_from_the_source_tree(wheel: Path, kafka_bootstrap, unique, tmp_path):

@@ -1,5 +1,7 @@
+import platform
 from pathlib import Path
 
+from cdcsink import __version__
 from cdcsink.config import Settings
 from cdcsink.docs import render_readme
 from cdcsink.metrics import METRICS, Metrics
@@ -49,6 +51,9 @@ def test_metric_list_matches_the_registry():
                if line and not line.startswith("#")}
     for name, (kind, _, _) in METRICS.items():
         assert (name + "_count" if kind == "histogram" else name) in exposed, name
+    text = generate_latest(metrics.registry).decode()
+    build = f'cdcsink_build_info{{changefeed="cf",python="{platform.python_version()}",version="{__version__}"}} 1.0'
+    assert build in text.splitlines()
     for line in exposed:
         base = line.removesuffix("_bucket").removesuffix("_count").removesuffix("_sum").removesuffix("_created")
         assert base in METRICS or base + "_total" in METRICS, line
