@@ -13,9 +13,10 @@ per message for open-protocol.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
-from cdcsink.events import DDLEvent, RowEvent
+if TYPE_CHECKING:  # events carry the codecs' table model, so they import codec.schema
+    from cdcsink.events import DDLEvent, RowEvent
 
 Message = tuple[bytes | None, bytes]
 """A Kafka record as (key, value)."""
