@@ -2,7 +2,10 @@
 
 The checks here are cheap and explicit (no per-event pydantic): required
 fields and their types, a known ``kind``/``op``, the images an op needs, and
-the ordering promise of resolved events.
+the ordering promise of resolved events. A row's ``columns`` are parsed into a
+:class:`~cdcsink.codec.schema.TableSchema` once per table (again when they
+change), and its values are checked and converted to their canonical forms by
+the table's :class:`~cdcsink.decode.values.ImageRules`.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from cdcsink.codec.schema import TableSchema, table_schema
+from cdcsink.decode.values import ImageRules
 from cdcsink.errors import InvalidEventError
 from cdcsink.events import DELETE, INSERT, UPDATE, DDLEvent, Event, ResolvedEvent, RowEvent
 from cdcsink.source import Chunk
@@ -36,7 +41,7 @@ class _Row(msgspec.Struct, tag_field="kind", tag="row"):
     table: _Name
     commit_ts: _Ts
     op: Literal["insert", "update", "delete"]
-    columns: Annotated[dict[str, str], msgspec.Meta(min_length=1)]
+    columns: Annotated[dict[str, str | dict[str, Any]], msgspec.Meta(min_length=1)]
     pk: list[str] = []
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
@@ -60,11 +65,16 @@ _decode_typed = msgspec.json.Decoder(_Row | _Resolved | _DDL).decode
 _decode_any = msgspec.json.Decoder().decode
 
 
-def _check_shape(columns: Any, pk: Any) -> None:
-    if type(columns) is not dict or not columns or any(type(t) is not str for t in columns.values()):
-        raise ValueError("columns must be a non-empty object of column name to SQL type")
+def _check_shape(schema: str, table: str, columns: Any, pk: Any) -> tuple[TableSchema, ImageRules]:
+    """The parsed table and its value rules; :class:`ValueError` names the column."""
+    if type(columns) is not dict or not columns or any(type(t) is not str and type(t) is not dict for t in columns.values()):
+        raise ValueError("columns must be a non-empty object of column name to SQL type (a string, or an object with a type)")
     if type(pk) is not list or any(type(name) is not str or name not in columns for name in pk):
         raise ValueError("pk must be a list of column names present in columns")
+    if len(set(pk)) != len(pk):
+        raise ValueError("pk must not name a column twice")
+    info = table_schema(schema, table, columns, pk)
+    return info, ImageRules(info)
 
 
 def _is_int(value: Any) -> bool:
@@ -76,8 +86,8 @@ class Decoder:
 
     def __init__(self, last_resolved_ts: int = 0) -> None:
         self.last_resolved_ts = last_resolved_ts
-        #: schema -> table -> (columns, pk) last seen and checked.
-        self._tables: dict[str, dict[str, tuple[Any, Any]]] = {}
+        #: schema -> table -> (columns, pk, parsed table, value rules) last seen and checked.
+        self._tables: dict[str, dict[str, tuple[Any, Any, TableSchema, ImageRules]]] = {}
 
     def decode(self, raw: bytes | str, origin: str, line: int) -> Event:
         """Decode one line; raise :class:`InvalidEventError` naming ``origin:line``."""
@@ -126,10 +136,14 @@ class Decoder:
             if (need_before and before is None) or (need_after and after is None):
                 return None
             try:
-                columns, pk = self._table_shape(typed.schema, typed.table, typed.columns, typed.pk)
+                columns, pk, info, rules = self._table_shape(typed.schema, typed.table, typed.columns, typed.pk)
+                if before is not None:
+                    rules.convert(before, "before")
+                if after is not None:
+                    rules.convert(after, "after")
             except ValueError:
                 return None
-            return RowEvent(typed.schema, typed.table, ts, typed.op, pk, columns, before, after, typed.commit_time_ms, line)
+            return RowEvent(typed.schema, typed.table, ts, typed.op, pk, columns, before, after, typed.commit_time_ms, line, info)
         if kind is _Resolved:
             if typed.commit_ts < last:
                 return None
@@ -139,19 +153,19 @@ class Decoder:
             return None
         return DDLEvent(typed.schema, typed.table, typed.commit_ts, typed.query, typed.commit_time_ms, line)
 
-    def _table_shape(self, schema: str, table: str, columns: Any, pk: Any) -> tuple[dict[str, str], list[str]]:
-        """A row's ``columns`` and ``pk``, checked when they differ from the table's
-        last ones; the first copy is handed on, so per-table caches downstream match
-        by identity (they repeat on every row)."""
+    def _table_shape(self, schema: str, table: str, columns: Any, pk: Any) -> tuple[Any, Any, TableSchema, ImageRules]:
+        """A row's ``columns`` and ``pk``, with the parsed table and its value
+        rules; parsed when they differ from the table's last ones. The first copy
+        is handed on, so per-table caches downstream match by identity (they
+        repeat on every row)."""
         tables = self._tables.get(schema)
         if tables is None:
             tables = self._tables[schema] = {}
         known = tables.get(table)
         if known is not None and known[0] == columns and known[1] == pk:
             return known
-        _check_shape(columns, pk)
-        tables[table] = (columns, pk)
-        return columns, pk
+        known = tables[table] = (columns, pk, *_check_shape(schema, table, columns, pk))
+        return known
 
     def _commit_ts(self, obj: dict[str, Any]) -> int:
         ts = obj.get("commit_ts")
@@ -175,7 +189,7 @@ class Decoder:
         images = _IMAGES.get(op) if type(op) is str else None
         if images is None:
             raise ValueError(f"unknown op {op!r} (expected insert, update or delete)")
-        columns, pk = self._table_shape(schema, table, obj.get("columns"), obj.get("pk", _NO_PK))
+        columns, pk, info, rules = self._table_shape(schema, table, obj.get("columns"), obj.get("pk", _NO_PK))
         before = obj.get("before")
         after = obj.get("after")
         need_before, need_after = images
@@ -189,10 +203,14 @@ class Decoder:
                 raise ValueError(f"{op} needs an after image (an object)")
         else:
             after = None
+        if before is not None:
+            rules.convert(before, "before")
+        if after is not None:
+            rules.convert(after, "after")
         commit_time_ms = obj.get("commit_time_ms")
         if commit_time_ms is not None and not _is_int(commit_time_ms):
             raise ValueError("commit_time_ms must be a non-negative integer")
-        return RowEvent(schema, table, ts, op, pk, columns, before, after, commit_time_ms, line)  # type: ignore[arg-type]
+        return RowEvent(schema, table, ts, op, pk, columns, before, after, commit_time_ms, line, info)  # type: ignore[arg-type]
 
     def _ddl(self, obj: dict[str, Any], line: int) -> DDLEvent:
         schema = obj.get("schema")
@@ -235,7 +253,15 @@ _REASONS = (
 
 
 def reason_code(reason: str) -> str:
-    """A short, bounded code for an invalid-event reason (a metric label)."""
+    """A short, bounded code for an invalid-event reason (a metric label):
+    ``value`` for a value that does not fit its column, ``image`` for an image
+    that lacks a pk column or has an undeclared one (or is missing), ``column``
+    for a column declaration or pk that cannot be read, ``json``, ``kind``,
+    ``op``, ``order``, ``not_object`` and ``field`` for the rest."""
+    if reason.startswith(("before: ", "after: ")):
+        return "image" if reason.endswith((" is not declared in columns", " is missing")) else "value"
+    if reason.startswith(("column '", "columns must", "pk must", "pk column")):
+        return "column"
     for text, code in _REASONS:
         if text in reason:
             return code

@@ -41,7 +41,8 @@ def _decimal(precision: int, scale: int, unsigned: bool) -> st.SearchStrategy[st
         body = str(digits)
         if scale:
             body += "." + str(fraction).rjust(scale, "0")
-        return ("-" if sign and not unsigned else "") + body
+        # (TiDB writes a negative zero as 0: no "-0.00")
+        return ("-" if sign and not unsigned and (digits or fraction) else "") + body
 
     return st.builds(text, st.booleans(), st.integers(0, 10**whole - 1), st.integers(0, 10**scale - 1))
 
@@ -67,6 +68,9 @@ def _datetime(fsp: int) -> st.SearchStrategy[str]:
 
 def _duration(fsp: int) -> st.SearchStrategy[str]:
     def text(negative: bool, hours: int, minutes: int, seconds: int, micros: int) -> str:
+        micros = int(f"{micros:06d}"[:fsp].ljust(6, "0")) if fsp else 0
+        if hours == 838 and (minutes, seconds, micros) > (59, 59, 0):
+            micros = 0  # TIME's range ends at 838:59:59
         body = f"{hours:02d}:{minutes:02d}:{seconds:02d}" + ("." + f"{micros:06d}"[:fsp] if fsp else "")
         return ("-" if negative and (hours or minutes or seconds or micros) else "") + body
 
@@ -98,9 +102,9 @@ def value_strategy(column: Any) -> st.SearchStrategy[Any]:
     elif name == "time":
         values = _duration(column.decimal or 0)
     elif name == "json":
-        import json
+        from cdcsink.decode.values import tidb_json_text
 
-        values = _json_values.map(lambda v: json.dumps(v, ensure_ascii=False))
+        values = _json_values.map(tidb_json_text)  # the JSON text as TiDB prints it
     elif name == "enum":
         values = st.integers(1, len(column.elems))
     elif name == "set":
