@@ -17,7 +17,8 @@ restart (Python's ``hash()`` is salted per process and is not used):
 
 ``crc32`` is zlib's (IEEE). ``text(value)`` is the value's MySQL text form,
 like TiCDC's ``ColumnValueString``, so one logical value hashes the same
-whatever JSON type carried it: a string as itself (``"42"``, ``"9.99"``); an
+whatever JSON type carried it: a string as itself (``"42"``, ``"9.99"``), the
+bytes of a binary column as they are; an
 integer in decimal, so ``42`` and ``"42"`` agree; ``true``/``false`` as
 ``1``/``0``; a float as its shortest round-trip decimal without exponent or
 ``.0`` (Go's ``FormatFloat(v, 'f', -1, 64)``), so ``42.0`` agrees with ``42``;
@@ -54,6 +55,8 @@ def value_text(value: Any) -> bytes:
     kind = type(value)
     if kind is str:
         return value.encode()
+    if kind is bytes:  # a binary column's value: its bytes, as TiCDC's string(v)
+        return value
     if kind is int:
         return b"%d" % value
     if kind is bool:

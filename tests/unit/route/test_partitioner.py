@@ -106,6 +106,7 @@ def test_value_texts():
     assert value_text(2.5e-5) == b"0.000025"
     assert value_text({"b": 1, "a": None}) == b'{"a":null,"b":1}'
     assert value_text("9.90") != value_text(9.9)
+    assert value_text(b"\x00\xffa") == b"\x00\xffa"  # a binary column's bytes, as TiCDC's string(v)
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False))
