@@ -16,20 +16,29 @@ from cdcsink.codec.schema import DATE, DATETIME, DURATION, ENUM, JSON, NEWDECIMA
 
 def input_forms(column: Column, value: Any) -> st.SearchStrategy[Any]:
     """JSON values that all mean the canonical ``value`` of ``column``."""
+    if column.tp == SET and value is not None:
+        names = [member for i, member in enumerate(column.elems) if value >> i & 1]
+        return st.one_of(
+            st.sampled_from(input_variants(column, value)),
+            st.permutations(names).map(",".join),
+            st.lists(st.sampled_from(names), min_size=len(names)).filter(lambda chosen: set(chosen) == set(names))
+            if names else st.just([]),
+        )
+    return st.sampled_from(input_variants(column, value))
+
+
+def input_variants(column: Column, value: Any) -> list[Any]:
+    """Some JSON values that mean the canonical ``value`` of ``column``, the
+    canonical form itself first where JSON can carry it."""
     if value is None:
-        return st.none()
+        return [None]
     tp = column.tp
     forms: list[Any] = [value]
     if tp == ENUM:
         forms.append(column.elems[value - 1])
     elif tp == SET:
         names = [member for i, member in enumerate(column.elems) if value >> i & 1]
-        return st.one_of(
-            st.just(value),
-            st.permutations(names).map(",".join),
-            st.lists(st.sampled_from(names), min_size=len(names)).filter(lambda chosen: set(chosen) == set(names))
-            if names else st.just([]),
-        )
+        forms.extend([",".join(reversed(names)), names + names[:1]])
     elif tp == JSON:
         document = json.loads(value)
         if document is not None and type(document) is not str:
@@ -48,7 +57,7 @@ def input_forms(column: Column, value: Any) -> st.SearchStrategy[Any]:
         forms.append(bool(value))
     elif type(value) is float and value.is_integer() and abs(value) < 2**53:
         forms.append(int(value))
-    return st.sampled_from(forms)
+    return forms
 
 
 def _decimal_variants(text: str, scale: int) -> list[Any]:
