@@ -104,13 +104,14 @@ async def prepare(settings: Settings, factory: Factory, clients: Clients) -> tup
     encoder_options = EncoderOptions(
         protocol=sink.protocol or "canal-json",
         enable_tidb_extension=sink.enable_tidb_extension,
-        max_message_bytes=factory.options.max_payload_bytes,
+        max_message_bytes=factory.options.max_encoded_bytes,
         max_batch_size=sink.max_batch_size,
         large_message_handle_option=sink.large_message_handle_option,
         large_message_handle_compression=sink.large_message_handle_compression,
         claim_check_storage_uri=sink.claim_check_storage_uri,
         only_output_updated_columns=sink.only_output_updated_columns,
         delete_only_output_handle_key_columns=sink.delete_only_output_handle_key_columns,
+        content_compatible=sink.content_compatible,
     )
     return topics, encoder_options
 
