@@ -245,3 +245,25 @@ def test_the_unsigned_promotion_follows_the_new_image():
     assert orjson.loads(encoder().encode_row(update)[1])["sqlType"] == {"id": 4, "u": -6}
     delete = RowEvent("s", "t", 1, "delete", ["id"], columns, {"id": 1, "u": 200}, None)
     assert orjson.loads(encoder().encode_row(delete)[1])["sqlType"] == {"id": 4, "u": 5}
+
+
+def test_content_compatible_is_a_sink_parameter():
+    # ticdc pkg/sink/codec/common/config.go:190 (the URI parameter content-compatible) and :302-306.
+    from cdcsink.pipeline import encoder_options
+    from cdcsink.sink.config import SinkConfig
+
+    base = "kafka://k:9092/t?protocol=canal-json"
+    on = encoder_options(SinkConfig(uri=base + "&content-compatible=true"), 1000)
+    assert on.content_compatible is True and on.max_message_bytes == 1000
+    assert encoder_options(SinkConfig(uri=base, **{"content-compatible": True}), 1000).content_compatible is True
+    assert encoder_options(SinkConfig(uri=base), 1000).content_compatible is False
+    e = RowEvent("shop", "orders", 7, "insert", ["id"], COLUMNS, None, {"id": 1, "amount": "9.99", "note": "x"})
+    assert orjson.loads(CanalJsonEncoder(on).encode_row(e)[1])["mysqlType"]["amount"] == "decimal(10,2)"
+
+
+def test_the_encoder_limit_leaves_room_for_a_record_batch_header():
+    """The pipeline hands the encoder the topic's cap less a record batch header
+    (61 bytes), so a message TiCDC's count lets through also fits in a batch."""
+    from cdcsink.kafka.options import RECORD_BATCH_OVERHEAD, KafkaOptions
+
+    assert KafkaOptions(brokers=["k:9092"], max_message_bytes=1_000_000).max_encoded_bytes == 1_000_000 - RECORD_BATCH_OVERHEAD
