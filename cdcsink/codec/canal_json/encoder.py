@@ -299,7 +299,7 @@ class CanalJsonEncoder:
             commit_ms if commit_ms is not None else event.commit_ts >> 18,
             self._clock(),
             go_dumps(event.query),
-            (b',"_tidb":{"commitTs":%d}' % event.commit_ts if event.commit_ts else b',"_tidb":{}') if self.extension else b"",
+            b',"_tidb":{"commitTs":%d}' % event.commit_ts if self.extension else b"",
         )
         value = self._compress(message) if self._compress is not None else message
         if len(value) + MAX_RECORD_OVERHEAD > self.limit:
@@ -315,7 +315,7 @@ class CanalJsonEncoder:
         value = (
             b'{"id":0,"database":"","table":"","pkNames":null,"isDdl":false,"type":"TIDB_WATERMARK",'
             b'"es":%d,"ts":%d,"sql":"","sqlType":null,"mysqlType":null,"data":null,"old":null,"_tidb":%b}'
-        ) % (ts >> 18, self._clock(), b'{"watermarkTs":%d}' % ts if ts else b"{}")
+        ) % (ts >> 18, self._clock(), b'{"watermarkTs":%d}' % ts)
         return None, self._compress(value) if self._compress is not None else value
 
 

@@ -125,6 +125,10 @@ def test_watermark_golden_bytes():
         b'"data":null,"old":null,"_tidb":{"watermarkTs":1024}}'
     )
     assert orjson.loads(enc.encode_watermark(TSO)[1])["es"] == 1591943372224
+    # A watermark of 0 (before any resolved ts) still names watermarkTs: TiCDC's omitempty struct tag
+    # (ticdc canal_json_message.go:128) would drop a zero, but TiCDC never sends one, and a consumer
+    # reading _tidb.watermarkTs should find it.
+    assert orjson.loads(enc.encode_watermark(0)[1])["_tidb"] == {"watermarkTs": 0}
 
 
 def test_strings_are_escaped_as_go_escapes_them():
