@@ -45,9 +45,9 @@ def _note_early_signal(signum: int, frame: Any) -> None:
         os._exit(EXIT_FORCED)
 
 
-def _catch_stop_signals_early() -> None:
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, _note_early_signal)
+def _catch_stop_signals_early() -> dict[int, Any]:
+    """Note stop signals from now on; returns the handlers that were in place."""
+    return {signum: signal.signal(signum, _note_early_signal) for signum in STOP_SIGNALS}
 
 
 def _release_stop_signals() -> None:
@@ -134,9 +134,18 @@ async def _check(settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    previous = _catch_stop_signals_early()
+    try:
+        return _main(argv)
+    finally:  # for a caller in the same process (the command itself exits next)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _early_signals.clear()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     import argparse
 
-    _catch_stop_signals_early()
     parser = argparse.ArgumentParser(prog="cdcsink", description="CDC change events in, ordered Kafka messages out.")
     parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", required=True)

@@ -26,16 +26,6 @@ def settings(follow: bool) -> Settings:
     return Settings(source={"type": "file", "path": "/x", "follow": follow}, sink={"uri": "kafka://k:1/t?protocol=canal-json"})
 
 
-@pytest.fixture
-def restore_logging():
-    root = logging.getLogger()
-    handlers, level, stream = root.handlers[:], root.level, getattr(cdcsink.logs, "_stream", None)
-    yield
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
-    root.handlers[:], root.level, cdcsink.logs._stream = handlers, level, stream
-
-
 def screen(output: str) -> list[str]:
     """The lines a terminal shows for ``output``: CR goes back to the start of the
     line, ESC[2K erases the line, LF starts a new one, anything else overwrites."""
@@ -71,7 +61,7 @@ async def test_progress_only_on_a_terminal_for_one_shot_runs():
 
 
 @pytest.mark.parametrize("format", ["console", "json"])
-async def test_log_lines_and_the_progress_line_never_overwrite_each_other(monkeypatch, restore_logging, format):
+async def test_log_lines_and_the_progress_line_never_overwrite_each_other(monkeypatch, format):
     terminal = Tty()
     monkeypatch.setattr(sys, "stderr", terminal)
     configure_logging(format, "info")
