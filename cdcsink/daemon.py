@@ -14,7 +14,6 @@ import asyncio
 import gc
 import random
 import signal
-import sys
 from typing import Callable
 
 import structlog
@@ -93,7 +92,7 @@ class Daemon:
     def on_signal(self, signum: int) -> None:
         self.signals += 1
         if self.signals > 1:
-            print("cdcsink: second signal, exiting at once", file=sys.stderr)
+            log.critical("second signal, exiting at once without draining", signal=signal.Signals(signum).name, exit_code=130)
             import os
 
             os._exit(130)

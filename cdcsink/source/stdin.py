@@ -10,7 +10,7 @@ import asyncio
 import sys
 from typing import Any, AsyncIterator, BinaryIO
 
-from cdcsink.source import Chunk, LineSplitter
+from cdcsink.source import DEFAULT_MAX_LINE_BYTES, Chunk, LineSplitter
 
 ORIGIN = "<stdin>"
 
@@ -18,10 +18,12 @@ ORIGIN = "<stdin>"
 class StdinSource:
     description = "stdin"
 
-    def __init__(self, stream: BinaryIO | None = None, read_bytes: int = 256 * 1024) -> None:
+    def __init__(
+        self, stream: BinaryIO | None = None, read_bytes: int = 256 * 1024, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    ) -> None:
         self._stream = stream
         self.read_bytes = read_bytes
-        self._splitter = LineSplitter(ORIGIN)
+        self._splitter = LineSplitter(ORIGIN, max_line_bytes=max_line_bytes)
 
     def end_position(self) -> dict[str, Any] | None:
         return self._splitter.position()
@@ -33,8 +35,7 @@ class StdinSource:
         transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stream)
         try:
             while data := await reader.read(self.read_bytes):
-                chunk = self._splitter.feed(data)
-                if chunk is not None:
+                for chunk in self._splitter.feed(data):
                     yield chunk
             last = self._splitter.finish()
             if last is not None:
