@@ -175,10 +175,13 @@ def _column_fields(name: str, raw: Any) -> tuple[int, int, Any]:
     """A column object's ``t``, ``f`` and ``v``, typed as Go unmarshals them."""
     if type(raw) is not dict:
         raise ValueError(f"column {name!r} is not an object")
-    tp = raw.get("t")
-    tp = 0 if tp is None else _integer(tp, (0, 255), "a type code (a byte)")
-    flags = raw.get("f")
-    flags = 0 if flags is None else _integer(flags, _UINT64, "a flag set (a uint64)")
+    try:
+        tp = raw.get("t")
+        tp = 0 if tp is None else _integer(tp, (0, 255), "a type code (a byte)")
+        flags = raw.get("f")
+        flags = 0 if flags is None else _integer(flags, _UINT64, "a flag set (a uint64)")
+    except ValueError as error:
+        raise ValueError(f"column {name!r}: {error}") from None
     handle = raw.get("h")
     if handle is not None and type(handle) is not bool:
         raise ValueError(f"column {name!r}: h must be true or false")

@@ -41,7 +41,7 @@ def encoder(protocol: str, limit: int = 10 * 1024 * 1024, option: str = "none", 
 
 def size(message) -> int:
     """The size the encoder checks: canal-json's value; an open-protocol one-row message
-    with its record overhead (ticdc pkg/sink/codec/open/codec.go:131, 36 = MaxRecordOverhead)."""
+    with its record overhead (ticdc pkg/sink/codec/open/codec.go:117, 36 = MaxRecordOverhead)."""
     key, value = message
     return len(value) if key is None else 8 + 16 + 36 + len(key) + len(value)
 
@@ -111,7 +111,7 @@ def test_claim_check_writes_the_whole_message_first_and_sends_its_location(proto
     else:
         key_doc = orjson.loads(key)
         location = key_doc["ccl"]
-        # ticdc pkg/sink/codec/open/codec.go:54-60 writes the handle-key flag, then its reset, then the location.
+        # ticdc pkg/sink/codec/open/codec.go:52-58 writes the handle-key flag, then its reset, then the location.
         assert key.endswith(b',"ohk":true,"ohk":false,"ccl":"' + location.encode() + b'"}')
         assert key_doc["ohk"] is False
         stored_key, stored_value = read_claim_check(location)

@@ -31,7 +31,7 @@ def test_record_overhead_is_ticdcs():
 
 
 def test_update_golden_bytes():
-    # Flags as ticdc pkg/sink/codec/open/message.go:142 initColumnFlags computes them: a bigint pk is
+    # Flags as ticdc pkg/sink/codec/open/message.go:138 initColumnFlags computes them: a bigint pk is
     # binary|handle|pk (11); nullable columns add 64, unsigned 128; numbers and blobs have the binary charset.
     e = RowEvent("shop", "orders", 449, "update", ["id"], COLUMNS,
                  {"id": 1, "amount": "9.99", "note": None, "body": b"hi", "n": 3},
@@ -49,7 +49,7 @@ def test_update_golden_bytes():
 
 
 def test_columns_go_out_in_declared_order_whatever_the_image_order():
-    # ticdc pkg/sink/codec/open/codec.go:263 writeColumnFieldValues walks tableInfo.GetColumns()
+    # ticdc pkg/sink/codec/open/codec.go:239 writeColumnFieldValues walks tableInfo.GetColumns()
     e = RowEvent("s", "t", 1, "insert", ["id"], {"id": "int", "a": "int", "b": "int"}, None, {"b": 2, "a": 1, "id": 0})
     _, value = enc().encode_row(e)
     assert value == b'{"u":{"id":{"t":3,"h":true,"f":11,"v":0},"a":{"t":3,"f":65,"v":1},"b":{"t":3,"f":65,"v":2}}}'
@@ -88,8 +88,8 @@ def test_single_oversized_row_names_the_event():
 
 
 def test_ddl_and_resolved_golden_bytes():
-    # ticdc pkg/sink/codec/open/codec.go:137 encodeDDLEvent writes scm and tbl always (tbl "" for a schema DDL);
-    # tiflow's MessageKey omits the empty tbl (pkg/sink/codec/internal/message_key.go), ticdc is followed.
+    # ticdc pkg/sink/codec/open/codec.go:121 encodeDDLEvent writes scm and tbl always (tbl "" for a schema DDL);
+    # tiflow omits the empty tbl (pkg/sink/codec/internal/message_key.go:27 omitempty), ticdc is followed.
     key, value = enc().encode_ddl(DDLEvent("shop", "orders", 1002, "ALTER TABLE orders ADD COLUMN x INT"))
     kj, vj = b'{"ts":1002,"scm":"shop","tbl":"orders","t":2}', b'{"q":"ALTER TABLE orders ADD COLUMN x INT","t":5}'
     assert (key, value) == (be(1) + be(len(kj)) + kj, be(len(vj)) + vj)
@@ -97,7 +97,7 @@ def test_ddl_and_resolved_golden_bytes():
     kj = b'{"ts":1003,"scm":"shop","tbl":"","t":2}'
     assert key == be(1) + be(len(kj)) + kj
     assert decode_open_protocol(key, value) == [({"ts": 1003, "scm": "shop", "tbl": "", "t": 2}, {"q": "CREATE DATABASE shop", "t": 1})]
-    # ticdc pkg/sink/codec/open/encoder.go:246 EncodeCheckpointEvent
+    # ticdc pkg/sink/codec/open/encoder.go:241 EncodeCheckpointEvent
     key, value = enc().encode_watermark(2000)
     rj = b'{"ts":2000,"t":3}'
     assert (key, value) == (be(1) + be(len(rj)) + rj, be(0))
@@ -105,7 +105,7 @@ def test_ddl_and_resolved_golden_bytes():
 
 
 def test_only_output_updated_columns_and_delete_only_handle_key_columns():
-    # ticdc pkg/sink/codec/open/codec.go:338 writeColumnFieldValueIfUpdated; codec_test.go:29
+    # ticdc pkg/sink/codec/open/codec.go:291 writeColumnFieldValueIfUpdated; codec_test.go:29
     e = RowEvent("s", "t", 12, "update", ["id"], COLUMNS,
                  {"id": 1, "amount": "9.99", "note": "x", "body": b"hi", "n": None},
                  {"id": 1, "amount": "19.99", "note": "x", "body": b"hi", "n": None})
@@ -132,7 +132,7 @@ def test_only_output_updated_columns_and_delete_only_handle_key_columns():
     ],
 )
 def test_only_output_updated_columns_null_transitions(before, after, expected):
-    # ticdc pkg/sink/codec/open/codec.go:355-365
+    # ticdc pkg/sink/codec/open/codec.go:314-324
     column = "decimal(10,2)" if isinstance(before, str) else "int unsigned"
     e = RowEvent("s", "t", 1, "update", ["id"], {"id": "int", "n": column}, {"id": 1, "n": before}, {"id": 1, "n": after})
     options = EncoderOptions("open-protocol", only_output_updated_columns=True)
