@@ -222,7 +222,10 @@ class OpenProtocolEncoder:
         """One row's key and value JSON (without length prefixes)."""
         shape = self._shape(event)
         key = b'{"ts":%d%s}' % (event.commit_ts, shape.key_tail)
-        value = json_iter_escapes(_dumps(self._value_doc(shape, event)))
+        try:
+            value = json_iter_escapes(_dumps(self._value_doc(shape, event)))
+        except orjson.JSONEncodeError as error:  # a string with a lone surrogate, an int past 64 bits
+            raise InvalidEventError(_origin(event), f"open-protocol: a value JSON cannot carry: {error}") from None
         if self._compress is not None:
             value = self._compress(value)
         if len(key) + len(value) + _ROW_OVERHEAD > self.limit:

@@ -65,11 +65,11 @@ def decode(message: tuple[bytes, bytes]) -> list[Any]:
         (b'{"t":5,"f":65,"v":"1.5"}', "is not a JSON number", "decoder.go:628"),
         (b'{"t":5,"f":65,"v":1e400}', "out of range", "decoder.go:634 strconv.ParseFloat"),
         (b'{"t":10,"f":65,"v":20200101}', "is not a string", "decoder.go:685"),
-        (b'{"t":12,"f":65,"v":"yesterday"}', "is not a date", "decoder.go:696 ParseTime"),
-        (b'{"t":11,"f":65,"v":"noon"}', "is not a time", "decoder.go:713 ParseDuration"),
+        (b'{"t":12,"f":65,"v":"yesterday"}', "is not a date", "decoder.go:695 ParseTime"),
+        (b'{"t":11,"f":65,"v":"noon"}', "is not a time", "decoder.go:716 ParseDuration"),
         (b'{"t":255,"f":65,"v":"AAAA"}', "unknown data type 255", "decoder.go:814 geometry is not a known type"),
-        (b'{"t":256,"f":65,"v":1}', "out of range", "decoder.go:50 t is a byte"),
-        (b'{"t":3,"h":1,"f":65,"v":1}', "h must be true or false", "decoder.go:52 h is a *bool"),
+        (b'{"t":256,"f":65,"v":1}', "out of range", "message.go:51 t is a byte"),
+        (b'{"t":3,"h":1,"f":65,"v":1}', "h must be true or false", "message.go:53 h is a *bool"),
     ],
 )
 def test_fails_where_ticdcs_decoder_fails(column, reason, where):

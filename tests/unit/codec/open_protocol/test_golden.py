@@ -233,7 +233,7 @@ def test_other_types():
 def test_generated_columns():
     # ticdc pkg/sink/codec/open/encoder_test.go:1239 TestGenerateColumn
     # create table t(a int, b int as (a + 1) virtual not null, c int not null, unique index idx1(b), unique index idx2(c)):
-    # the handle key is c (a NOT NULL unique key); TiCDC leaves the virtual column b out (codec.go:249).
+    # the handle key is c (a NOT NULL unique key); TiCDC leaves the virtual column b out (codec.go:250).
     columns = {"a": "int", "c": {"type": "int", "unique": True}}
     event = insert(columns, {"a": 1, "c": 2}, pk=["c"])
     assert doc(event) == {"u": {"a": col(3, 65, 1), "c": col(3, 19, 2, h=True)}}  # 19: binary|handle|unique

@@ -1,6 +1,7 @@
 """open-protocol framing, packing and the payload options (golden bytes; per-type
 values and flags are in test_golden.py, the round trip in test_roundtrip.py)."""
 
+import re
 import struct
 
 import orjson
@@ -164,3 +165,49 @@ def test_packing_keeps_order_and_both_caps_and_fills_each_message(notes, batch, 
         grown = len(key) + len(value) + RECORD_OVERHEAD + len(following[0]) - 8 + len(following[1])
         assert n == batch or grown > limit
         start += n
+
+
+@pytest.mark.parametrize(
+    "declared, value, reason",
+    [
+        ("int", True, "column 'x' (int): expected an integer, got bool"),
+        ("json", {"a": 1}, "column 'x' (json): expected a string, got dict"),
+        ("decimal(10,2)", 1.5, "column 'x' (decimal): expected a string, got float"),
+        ("varbinary(8)", "text", "column 'x' (varbinary): expected bytes, got str"),
+        ("double", float("nan"), "column 'x': nan cannot be written as JSON"),
+        ("varchar(8)", "a\udc80", "a value JSON cannot carry"),
+        ("bigint unsigned", 2**64, "a value JSON cannot carry"),
+        ("geometry", b"\0", "TiCDC's open-protocol has no form for geometry values"),
+    ],
+)
+def test_values_not_in_canonical_form_are_refused_with_one_line(declared, value, reason):
+    from cdcsink.errors import InvalidEventError
+
+    e = RowEvent("s", "t", 7, "insert", ["id"], {"id": "int", "x": declared}, None, {"id": 1, "x": value})
+    with pytest.raises(InvalidEventError, match=re.escape(reason)) as info:
+        enc().encode_row(e)
+    assert str(info.value).startswith("s.t commit_ts=7: open-protocol: ") and "\n" not in str(info.value)
+
+
+def test_an_image_column_not_declared_is_refused():
+    from cdcsink.errors import InvalidEventError
+
+    e = RowEvent("s", "t", 7, "insert", ["id"], {"id": "int"}, None, {"id": 1, "extra": 2})
+    with pytest.raises(InvalidEventError, match="column 'extra' is not in columns"):
+        enc().encode_row(e)
+
+
+def test_partition_tables_get_no_ptn():
+    # ticdc pkg/sink/codec/open/codec.go:59 writes "ptn" (the physical partition id) for a partitioned table
+    # (encoder_test.go:1093 TestE2EPartitionTable); cdcsink's input names no partition, so the key has none.
+    key, _ = enc().encode_row(RowEvent("s", "t", 7, "insert", ["a"], {"a": "int"}, None, {"a": 1}))
+    assert b"ptn" not in key and orjson.loads(key) == {"ts": 7, "scm": "s", "tbl": "t", "t": 1}
+
+
+def test_delete_only_handle_key_columns_without_a_handle_key_keeps_every_column():
+    # ticdc pkg/sink/codec/open/codec.go:262 fails such a delete ("not found handle key columns for the delete
+    # event", codec_test.go:58 TestRowChanged2MsgOnlyHandleKeyColumns); cdcsink sends the whole row instead.
+    options = EncoderOptions("open-protocol", delete_only_output_handle_key_columns=True)
+    e = RowEvent("s", "t", 7, "delete", [], {"a": "varchar(10)", "b": "varchar(10)"}, {"a": "1", "b": "1"}, None)
+    _, value = OpenProtocolEncoder(options).encode_row(e)
+    assert orjson.loads(value) == {"d": {"a": {"t": 15, "f": 64, "v": "1"}, "b": {"t": 15, "f": 64, "v": "1"}}}
