@@ -1,75 +1,128 @@
-"""TiCDC open-protocol: batched key/value messages.
+"""TiCDC open-protocol, written byte for byte as TiCDC writes it.
 
-A message's key is an 8-byte big-endian version header (1) followed by
-entries ``[8-byte BE length][key JSON]``; its value is the matching entries
-``[8-byte BE length][value JSON]`` (no header). Up to ``max-batch-size`` rows
-of one partition share a message. Key JSON: ``{"ts","scm","tbl","t"}`` with
-``t`` 1 row, 2 DDL, 3 resolved. Row value: ``{"u": cols}`` for an insert,
-``{"u": cols, "p": pre-image}`` for an update, ``{"d": cols}`` for a delete;
-each column ``{"t": mysql type, "h": true (handle key only), "f": flags, "v": value}``.
-Blob and text values are base64 of their UTF-8 bytes, binary strings are
-escaped, as TiCDC does. DDL value ``{"q": query, "t": action type}``; a
-resolved event has one empty value entry.
+The reference is ticdc ``pkg/sink/codec/open`` (``codec.go``, ``encoder.go``,
+``message.go``), which writes JSON with json-iterator; the older tiflow
+encoder (encoding/json) differs in three byte-level ways, listed where they
+matter: it sorts columns by name, escapes ``<``, ``>``, ``&`` and
+U+2028/U+2029, and omits an empty ``tbl`` from a DDL key.
+
+Row key ``{"ts":commit_ts,"scm":schema,"tbl":table,"t":1}``; row value
+``{"u":{...}}`` (insert), ``{"u":{...},"p":{...}}`` (update, ``p`` the old
+values) or ``{"d":{...}}`` (delete). Each column, in the table's declared
+order, is ``{"t":type code,"h":true (handle key only),"f":flags,"v":value}``
+with ``f`` from :mod:`cdcsink.codec.common.flags` and ``v``:
+
+- integers, ``year``, ``bit``: the number; ``enum``: the member index,
+  ``set``: the bitmask, both numbers;
+- ``float``: the float32 value's shortest digits, ``double`` the float64's
+  (:mod:`cdcsink.codec.common.golang`);
+- ``decimal``, dates and times, ``json``, text strings: the text;
+- ``binary``/``varbinary``: Go's ``strconv.Quote`` of the bytes, unquoted;
+- ``blob`` and ``text`` types: base64 of the bytes (text as UTF-8).
+
+DDL: key ``{"ts","scm","tbl","t":2}`` (``tbl`` empty for a schema DDL), value
+``{"q":query,"t":action}``. Resolved: key ``{"ts","t":3}`` and an empty value.
+
+Everything that does not depend on the row (flags, type codes, the key after
+``ts``, each column's conversion) is computed once per table model.
 """
 
 from __future__ import annotations
 
 import base64
-import struct
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import orjson
 
 from cdcsink.codec import Message
 from cdcsink.codec.common.ddl_kind import classify
-from cdcsink.codec.common.images import changed_columns, handle_key_columns
-from cdcsink.jsonvalues import dumps
+from cdcsink.codec.common.flags import column_flags
+from cdcsink.codec.common.golang import format_float32, format_float64, json_iter_escapes, quote
 from cdcsink.codec.common.large import ClaimCheckStorage, compressor, refuse_unless_reducible, report_reduced
-from cdcsink.codec.common.mysql_types import HANDLE_KEY_FLAG, PRIMARY_KEY_FLAG, STRING, VARCHAR, VARSTRING, type_info
+from cdcsink.codec.open_protocol.message import DDL, ENTRY_PREFIXES, HEADER, LENGTH, RECORD_OVERHEAD, RESOLVED, ROW
 from cdcsink.codec.options import EncoderOptions
-from cdcsink.codec.common.shapes import TableShapes
-from cdcsink.errors import MessageTooLargeError
+from cdcsink.codec.schema import (
+    BIT, BLOBS, CHARS, DATE, DATETIME, DOUBLE, DURATION, ENUM, FLOAT, INTEGERS, JSON, NEWDECIMAL, SET, TIMESTAMP, YEAR,
+    Column, TableSchema,
+)
+from cdcsink.errors import InvalidEventError, MessageTooLargeError
 from cdcsink.events import DELETE, INSERT, DDLEvent, RowEvent
 
-VERSION = 1
-ROW, DDL, RESOLVED = 1, 2, 3
-_HEADER = struct.pack(">Q", VERSION)
-_LEN = struct.Struct(">Q")
 _dumps = orjson.dumps
-_STRINGS = frozenset((STRING, VARCHAR, VARSTRING))
+_Fragment = orjson.Fragment
+_MISSING = object()
+#: A one-row message's bytes besides its key and value JSON, as TiCDC counts them.
+_ROW_OVERHEAD = len(HEADER) + ENTRY_PREFIXES + RECORD_OVERHEAD
 
 
-def _escape_binary(text: str) -> str:
-    """Go's strconv.Quote without the quotes, as TiCDC escapes binary strings."""
-    return orjson.dumps(text).decode()[1:-1]
+def _float64(value: float) -> Any:
+    magnitude = value if value > 0 else -value
+    if 1e-4 <= magnitude < 1e16 and not magnitude.is_integer():
+        return value  # orjson writes Go's digits here (both shortest, no exponent, no ".0")
+    return _Fragment(format_float64(value))
 
 
-class _ColumnShape:
-    __slots__ = ("code", "flags", "handle", "blob", "binary_string")
-
-    def __init__(self, sql_type: str, is_pk: bool) -> None:
-        info = type_info(sql_type)
-        self.code = info.mysql_code
-        self.flags = info.flags | ((HANDLE_KEY_FLAG | PRIMARY_KEY_FLAG) if is_pk else 0)
-        self.handle = is_pk
-        self.blob = info.is_blob
-        self.binary_string = info.binary and info.mysql_code in _STRINGS
+def _float32(value: float) -> Any:
+    return _Fragment(format_float32(value))
 
 
-def _column(shape: _ColumnShape, value: Any) -> dict[str, Any]:
-    if value is not None:
-        if shape.blob:
-            value = base64.b64encode(value.encode() if isinstance(value, str) else dumps(value)).decode()
-        elif shape.binary_string and isinstance(value, str):
-            value = _escape_binary(value)
-    if shape.handle:
-        return {"t": shape.code, "h": True, "f": shape.flags, "v": value}
-    return {"t": shape.code, "f": shape.flags, "v": value}
+def _base64(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
 
 
-def _column_shapes(event: RowEvent) -> dict[str, _ColumnShape]:
-    pk = set(event.pk)
-    return {name: _ColumnShape(sql_type, name in pk) for name, sql_type in event.columns.items()}
+def _text_base64(value: str) -> str:
+    return base64.b64encode(value.encode("utf-8")).decode("ascii")
+
+
+_TEXT_TYPES = frozenset((NEWDECIMAL, DATE, DATETIME, TIMESTAMP, DURATION, JSON))
+
+
+def _conversion(column: Column) -> tuple[type, Callable[[Any], Any] | None]:
+    """The canonical Python type of the column's values and how ``v`` is made from one."""
+    tp = column.tp
+    if tp in INTEGERS or tp in (YEAR, BIT, ENUM, SET):
+        return int, None
+    if tp == FLOAT:
+        return float, _float32
+    if tp == DOUBLE:
+        return float, _float64
+    if tp in _TEXT_TYPES:
+        return str, None
+    if tp in CHARS:
+        return (bytes, quote) if column.binary else (str, None)
+    if tp in BLOBS:
+        return (bytes, _base64) if column.binary else (str, _text_base64)
+    raise ValueError(f"column {column.name!r}: TiCDC's open-protocol has no form for {column.type_name} values")
+
+
+#: A column as the hot loop reads it: name, canonical type, conversion, ``t``, ``f``, handle key.
+_ColumnShape = tuple[str, type, "Callable[[Any], Any] | None", int, int, bool]
+
+
+class _TableShape:
+    """What the encoder derives from one table model."""
+
+    __slots__ = ("info", "columns", "handle_columns", "key_tail", "error")
+
+    def __init__(self, info: TableSchema) -> None:
+        self.info = info
+        self.error: str | None = None
+        columns = []
+        for column in info.columns:
+            try:
+                expected, convert = _conversion(column)
+            except ValueError as error:
+                self.error = str(error)
+                expected, convert = object, None
+            columns.append((column.name, expected, convert, column.tp, column_flags(column, info), column.primary_key))
+        self.columns: tuple[_ColumnShape, ...] = tuple(columns)
+        # Handle-key columns in declared order, as TiCDC writes them.
+        self.handle_columns: tuple[_ColumnShape, ...] = tuple(c for c in columns if c[5])
+        tail = _dumps({"scm": info.schema, "tbl": info.table, "t": ROW})
+        self.key_tail = json_iter_escapes(b"," + tail[1:-1])
+
+
+_EXPECTED = {int: "an integer", float: "a float", str: "a string", bytes: "bytes"}
 
 
 class OpenProtocolEncoder:
@@ -79,95 +132,149 @@ class OpenProtocolEncoder:
         self.options = options
         self.limit = options.max_message_bytes
         self.batch_rows = options.max_batch_size
-        self._shapes = TableShapes(_column_shapes)
+        self._shapes: dict[int, _TableShape] = {}
         self._compress = compressor(options.large_message_handle_compression)
         self._large = options.large_message_handle_option
         self._claims = ClaimCheckStorage(options.claim_check_storage_uri) if self._large == "claim-check" else None
         self._changed_only = options.only_output_updated_columns
         self._delete_keys_only = options.delete_only_output_handle_key_columns
 
-    def _image(self, shapes: dict[str, _ColumnShape], image: dict[str, Any]) -> dict[str, Any]:
-        default = None
-        out = {}
-        for name, value in image.items():
-            shape = shapes.get(name)
-            if shape is None:
-                shape = default = default or _ColumnShape("varchar", False)
-            out[name] = _column(shape, value)
+    def _shape(self, event: RowEvent) -> _TableShape:
+        try:
+            info = event.table_info
+        except ValueError as error:  # columns the table model cannot read
+            raise InvalidEventError(_origin(event), f"open-protocol: {error}") from None
+        shape = self._shapes.get(id(info))
+        if shape is None or shape.info is not info:
+            if len(self._shapes) >= 4096:
+                self._shapes.clear()
+            shape = self._shapes[id(info)] = _TableShape(info)
+        if shape.error is not None:
+            raise InvalidEventError(_origin(event), f"open-protocol: {shape.error}")
+        return shape
+
+    # -- rows ------------------------------------------------------------------
+
+    def _image(
+        self, columns: tuple[_ColumnShape, ...], image: dict[str, Any], event: RowEvent, whole: bool = True
+    ) -> dict[str, Any]:
+        """The column objects of ``image`` in declared order; ``whole``: ``columns``
+        are all of the table's, so an image column not among them is an error."""
+        out: dict[str, Any] = {}
+        get = image.get
+        name = ""
+        try:
+            for name, expected, convert, tp, flags, handle in columns:
+                value = get(name, _MISSING)
+                if value is _MISSING:
+                    continue
+                if value is not None:
+                    if type(value) is not expected:
+                        raise _bad_value(event, name, value, expected)
+                    if convert is not None:
+                        value = convert(value)
+                out[name] = {"t": tp, "h": True, "f": flags, "v": value} if handle else {"t": tp, "f": flags, "v": value}
+        except ValueError as error:  # a float that JSON cannot carry (NaN, ±Inf)
+            raise InvalidEventError(_origin(event), f"open-protocol: column {name!r}: {error}") from None
+        if whole and len(out) != len(image):
+            _check_known_columns(image, event)
         return out
+
+    def _changed_image(
+        self, columns: tuple[_ColumnShape, ...], before: dict[str, Any], after: dict[str, Any], event: RowEvent
+    ) -> dict[str, Any]:
+        """only-output-updated-columns: the old value of each column the update
+        changed (ticdc ``writeUpdatedColumnFieldValues``): a column NULL before and
+        after is left out, one that became non-NULL is written as NULL."""
+        changed = {}
+        for column in columns:
+            name = column[0]
+            old, new = before.get(name, _MISSING), after.get(name, _MISSING)
+            if old is _MISSING:
+                continue
+            if old is None:
+                if new is None or new is _MISSING:
+                    continue
+            elif new is not None and new is not _MISSING and not _differs(column[3], old, new):
+                continue
+            changed[name] = old
+        return self._image(columns, changed, event, whole=False)
+
+    def _value_doc(self, shape: _TableShape, event: RowEvent, handle_only: bool = False) -> dict[str, Any]:
+        """``{"u"|"d": ..., "p": ...}``; ``handle_only``: the handle-key columns alone
+        (a reduced large message)."""
+        columns = shape.handle_columns if handle_only else shape.columns
+        whole = not handle_only
+        if event.op == DELETE:
+            if self._delete_keys_only and shape.handle_columns:
+                columns, whole = shape.handle_columns, False
+            return {"d": self._image(columns, event.before, event, whole)}  # type: ignore[arg-type]
+        if event.op == INSERT:
+            return {"u": self._image(columns, event.after, event, whole)}  # type: ignore[arg-type]
+        after = self._image(columns, event.after, event, whole)  # type: ignore[arg-type]
+        if self._changed_only:
+            old = self._changed_image(columns, event.before, event.after, event)  # type: ignore[arg-type]
+        else:
+            old = self._image(columns, event.before, event, whole)  # type: ignore[arg-type]
+        return {"u": after, "p": old}
 
     def encode_row(self, event: RowEvent) -> tuple[bytes, bytes]:
         """One row's key and value JSON (without length prefixes)."""
-        shapes = self._shapes.get(event)
-        key = _dumps({"ts": event.commit_ts, "scm": event.schema, "tbl": event.table, "t": ROW})
-        if event.op == DELETE:
-            before = event.before
-            if self._delete_keys_only and event.pk:
-                before = handle_key_columns(before, event.pk)  # type: ignore[arg-type]
-            value = {"d": self._image(shapes, before)}  # type: ignore[arg-type]
-        elif event.op == INSERT:
-            value = {"u": self._image(shapes, event.after)}  # type: ignore[arg-type]
-        else:
-            before = event.before
-            if self._changed_only:
-                before = changed_columns(before, event.after)  # type: ignore[arg-type]
-            value = {"u": self._image(shapes, event.after), "p": self._image(shapes, before)}  # type: ignore[arg-type]
-        encoded = dumps(value)
+        shape = self._shape(event)
+        key = b'{"ts":%d%s}' % (event.commit_ts, shape.key_tail)
+        try:
+            value = json_iter_escapes(_dumps(self._value_doc(shape, event)))
+        except orjson.JSONEncodeError as error:  # a string with a lone surrogate, an int past 64 bits
+            raise InvalidEventError(_origin(event), f"open-protocol: a value JSON cannot carry: {error}") from None
         if self._compress is not None:
-            encoded = self._compress(encoded)
-        if len(_HEADER) + 16 + len(key) + len(encoded) > self.limit:
-            return self._oversized(event, key, encoded)
-        return key, encoded
+            value = self._compress(value)
+        if len(key) + len(value) + _ROW_OVERHEAD > self.limit:
+            return self._oversized(shape, event, key, value)
+        return key, value
 
-    def _oversized(self, event: RowEvent, key: bytes, value: bytes) -> tuple[bytes, bytes]:
+    def _oversized(self, shape: _TableShape, event: RowEvent, key: bytes, value: bytes) -> tuple[bytes, bytes]:
         """A row whose one-row message exceeds the limit, handled as configured."""
-        size = len(_HEADER) + 16 + len(key) + len(value)
+        size = len(key) + len(value) + _ROW_OVERHEAD
         too_large = (
             f"open-protocol message of {size} bytes for {event.describe()} "
-            f"exceeds max-message-bytes ({self.limit} bytes for key and value)"
+            f"exceeds max-message-bytes ({self.limit} bytes, counting {_ROW_OVERHEAD} bytes of framing "
+            "and Kafka record overhead as TiCDC does)"
         )
         refuse_unless_reducible(self._large, event, too_large)
-        # As TiCDC: the handle-key columns either way; the key names the option.
-        key_doc: dict[str, Any] = {"ts": event.commit_ts, "scm": event.schema, "tbl": event.table, "t": ROW}
+        location = None
+        base = b'{"ts":%d%s' % (event.commit_ts, shape.key_tail)
         if self._claims is not None:
-            key_doc["ccl"] = self._claims.put(_HEADER + _LEN.pack(len(key)) + key, _LEN.pack(len(value)) + value)
+            location = self._claims.put(HEADER + LENGTH.pack(len(key)) + key, LENGTH.pack(len(value)) + value)
+            # As ticdc writes it: the handle-key flag, then its reset, then the location.
+            reduced_key = base + b',"ohk":true,"ohk":false,"ccl":' + json_iter_escapes(_dumps(location)) + b"}"
         else:
-            key_doc["ohk"] = True
-        shapes = self._shapes.get(event)
-        pk = event.pk
-
-        def handle(image: dict[str, Any]) -> dict[str, Any]:
-            return self._image(shapes, handle_key_columns(image, pk))
-
-        if event.op == DELETE:
-            doc = {"d": handle(event.before)}  # type: ignore[arg-type]
-        elif event.op == INSERT:
-            doc = {"u": handle(event.after)}  # type: ignore[arg-type]
-        else:
-            doc = {"u": handle(event.after), "p": handle(event.before)}  # type: ignore[arg-type]
-        reduced_key, reduced = _dumps(key_doc), dumps(doc)
+            reduced_key = base + b',"ohk":true}'
+        reduced = json_iter_escapes(_dumps(self._value_doc(shape, event, handle_only=True)))
         if self._compress is not None:
             reduced = self._compress(reduced)
-        if len(_HEADER) + 16 + len(reduced_key) + len(reduced) > self.limit:
+        if len(reduced_key) + len(reduced) + _ROW_OVERHEAD > self.limit:
             raise MessageTooLargeError(f"{too_large}, and so does its {self._large} message")
-        report_reduced(event, self._large, size, key_doc.get("ccl"), self.options.on_large_message)
+        report_reduced(event, self._large, size, location, self.options.on_large_message)
         return reduced_key, reduced
 
     def pack(self, rows: list[Message]) -> list[Message]:
-        """Length-prefixed entries, up to ``max-batch-size`` rows and the size limit per message."""
+        """Length-prefixed entries, as ticdc's ``pushMessage`` batches them: a new
+        message when ``max-batch-size`` rows are in the current one, or when the
+        next entry would take it past max-message-bytes (record overhead included)."""
         limit, batch_rows = self.limit, self.batch_rows
         out: list[Message] = []
-        keys: list[bytes] = [_HEADER]
+        keys: list[bytes] = [HEADER]
         values: list[bytes] = []
-        size = len(_HEADER)
+        empty = len(HEADER) + RECORD_OVERHEAD
+        size = empty
         count = 0
         for key, value in rows:
-            entry = 16 + len(key) + len(value)  # type: ignore[arg-type]
+            entry = ENTRY_PREFIXES + len(key) + len(value)  # type: ignore[arg-type]
             if count and (count >= batch_rows or size + entry > limit):
                 out.append((b"".join(keys), b"".join(values)))
-                keys, values, size, count = [_HEADER], [], len(_HEADER), 0
-            keys += (_LEN.pack(len(key)), key)  # type: ignore[arg-type]
-            values += (_LEN.pack(len(value)), value)
+                keys, values, size, count = [HEADER], [], empty, 0
+            keys += (LENGTH.pack(len(key)), key)  # type: ignore[arg-type]
+            values += (LENGTH.pack(len(value)), value)
             size += entry
             count += 1
         if count:
@@ -177,41 +284,56 @@ class OpenProtocolEncoder:
     def encode_rows(self, events: Sequence[RowEvent]) -> list[Message]:
         return self.pack([self.encode_row(event) for event in events])
 
+    # -- DDL and resolved ---------------------------------------------------------
+
     def encode_ddl(self, event: DDLEvent) -> Message:
-        key_doc: dict[str, Any] = {"ts": event.commit_ts, "scm": event.schema}
-        if event.table:
-            key_doc["tbl"] = event.table
-        key_doc["t"] = DDL
-        key = _dumps(key_doc)
-        value = _dumps({"q": event.query, "t": classify(event.query).action})
+        key = json_iter_escapes(_dumps({"ts": event.commit_ts, "scm": event.schema, "tbl": event.table or "", "t": DDL}))
+        value = json_iter_escapes(_dumps({"q": event.query, "t": classify(event.query).action}))
         if self._compress is not None:
             value = self._compress(value)
-        message = (_HEADER + _LEN.pack(len(key)) + key, _LEN.pack(len(value)) + value)
-        if len(message[0]) + len(message[1]) > self.limit:
-            raise MessageTooLargeError(f"open-protocol DDL message exceeds max-message-bytes ({self.limit}): {event.describe()}")
+        message = (HEADER + LENGTH.pack(len(key)) + key, LENGTH.pack(len(value)) + value)
+        size = len(message[0]) + len(message[1]) + RECORD_OVERHEAD
+        if size > self.limit:
+            raise MessageTooLargeError(
+                f"open-protocol DDL message of {size} bytes exceeds max-message-bytes ({self.limit}): {event.describe()}"
+            )
         return message
 
     def encode_watermark(self, ts: int) -> Message | None:
-        key = _dumps({"ts": ts, "t": RESOLVED})
-        return _HEADER + _LEN.pack(len(key)) + key, _LEN.pack(0)
+        key = b'{"ts":%d,"t":%d}' % (ts, RESOLVED)
+        return HEADER + LENGTH.pack(len(key)) + key, LENGTH.pack(0)
 
 
-def decode_open_protocol(key: bytes | None, value: bytes | None) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
-    """Split a message back into (key JSON, value JSON or None) entries."""
-    if not key or len(key) < 8 or _LEN.unpack_from(key, 0)[0] != VERSION:
-        raise ValueError("not an open-protocol message (missing version header)")
-    keys = _entries(key, 8)
-    values = _entries(value or b"", 0)
-    if len(values) != len(keys):
-        raise ValueError(f"open-protocol message has {len(keys)} keys but {len(values)} values")
-    return [(orjson.loads(k), orjson.loads(v) if v else None) for k, v in zip(keys, values)]
+def _origin(event: RowEvent) -> str:
+    where = f"{event.schema}.{event.table} commit_ts={event.commit_ts}"
+    return f"{where} (input line {event.line})" if event.line else where
 
 
-def _entries(buf: bytes, offset: int) -> list[bytes]:
-    out = []
-    while offset < len(buf):
-        (length,) = _LEN.unpack_from(buf, offset)
-        offset += 8
-        out.append(buf[offset : offset + length])
-        offset += length
-    return out
+def _bad_value(event: RowEvent, name: str, value: Any, expected: type) -> InvalidEventError:
+    column = event.table_info.column(name)
+    type_name = column.type_name if column is not None else "?"
+    return InvalidEventError(
+        _origin(event),
+        f"open-protocol: column {name!r} ({type_name}): expected {_EXPECTED.get(expected, expected)}, "
+        f"got {type(value).__name__}",
+    )
+
+
+def _check_known_columns(image: dict[str, Any], event: RowEvent) -> None:
+    info = event.table_info
+    for name in image:
+        if info.column(name) is None:
+            raise InvalidEventError(_origin(event), f"open-protocol: column {name!r} is not in columns")
+
+
+def _differs(tp: int, old: Any, new: Any) -> bool:
+    """Whether an update changed a value, as ticdc compares it (a decimal by its
+    number, ``1.0`` = ``1.00``; everything else by its stored value)."""
+    if tp == NEWDECIMAL and type(old) is str and type(new) is str and old != new:
+        from decimal import Decimal, InvalidOperation
+
+        try:
+            return Decimal(old) != Decimal(new)
+        except InvalidOperation:
+            return True
+    return type(old) is not type(new) or old != new

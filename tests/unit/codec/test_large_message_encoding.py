@@ -7,7 +7,7 @@ import pytest
 import orjson
 from cdcsink.codec.registry import build_encoder
 from cdcsink.codec.common.large import MAX_RECORD_OVERHEAD, decompress, read_claim_check
-from cdcsink.codec.open_protocol.encoder import decode_open_protocol
+from cdcsink.codec.open_protocol.message import decode_open_protocol
 from cdcsink.codec.options import EncoderOptions
 from cdcsink.errors import MessageTooLargeError
 from cdcsink.events import RowEvent
@@ -42,9 +42,10 @@ def encoder(protocol: str, limit: int = 10 * 1024 * 1024, option: str = "none", 
 def size(message) -> int:
     """The size the encoder checks: canal-json's value plus TiCDC's 36-byte record
     overhead (ticdc pkg/sink/codec/common/message.go:93, Message.Length); an
-    open-protocol one-row message."""
+    open-protocol one-row message with its record overhead (ticdc
+    pkg/sink/codec/open/codec.go:117, 36 = MaxRecordOverhead)."""
     key, value = message
-    return len(value) + MAX_RECORD_OVERHEAD if key is None else 8 + 16 + len(key) + len(value)
+    return len(value) + MAX_RECORD_OVERHEAD if key is None else 8 + 16 + MAX_RECORD_OVERHEAD + len(key) + len(value)
 
 
 def full(protocol: str, event: RowEvent, compression: str = "none"):
@@ -112,7 +113,9 @@ def test_claim_check_writes_the_whole_message_first_and_sends_its_location(proto
     else:
         key_doc = orjson.loads(key)
         location = key_doc["ccl"]
-        assert "ohk" not in key_doc
+        # ticdc pkg/sink/codec/open/codec.go:52-58 writes the handle-key flag, then its reset, then the location.
+        assert key.endswith(b',"ohk":true,"ohk":false,"ccl":"' + location.encode() + b'"}')
+        assert key_doc["ohk"] is False
         stored_key, stored_value = read_claim_check(location)
         ((stored_key_doc, stored_value_doc),) = decode_open_protocol(stored_key, stored_value)
         assert stored_key_doc == orjson.loads(whole[0]) and stored_value_doc == orjson.loads(whole[1])
@@ -167,7 +170,7 @@ def test_config_requires_the_tidb_extension_and_a_file_uri():
 def test_compression_covers_ddl_and_watermark_values(codec):
     import orjson as _orjson
 
-    from cdcsink.codec.open_protocol.encoder import decode_open_protocol as _decode
+    from cdcsink.codec.open_protocol.message import decode_open_protocol as _decode
     from cdcsink.events import DDLEvent
 
     ddl = DDLEvent("shop", "docs", 120, "ALTER TABLE docs ADD COLUMN x INT")

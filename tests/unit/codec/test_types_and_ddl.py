@@ -31,7 +31,7 @@ def test_type_mapping(sql_type, code, java, flags):
         ("ALTER TABLE t ADD INDEX i (c)", "CINDEX", 7), ("CREATE UNIQUE INDEX i ON t (c)", "CINDEX", 7),
         ("ALTER TABLE t DROP INDEX i", "DINDEX", 8), ("TRUNCATE TABLE t", "TRUNCATE", 11),
         ("RENAME TABLE a TO b", "RENAME", 14), ("ALTER TABLE t MODIFY c BIGINT", "ALTER", 12),
-        ("/* x */ alter   table t comment 'y'", "ALTER", 12), ("GRANT ALL ON *.* TO u", "QUERY", 0),
+        ("/* x */ alter   table t comment 'y'", "ALTER", 17), ("GRANT ALL ON *.* TO u", "QUERY", 0),
     ],
 )
 def test_ddl_classifier(query, canal, action):
