@@ -32,4 +32,4 @@ def build_decoder(options: EncoderOptions) -> Decoder:
         from cdcsink.codec.open_protocol.decoder import OpenProtocolDecoder  # type: ignore[import-not-found,unused-ignore]
 
         return OpenProtocolDecoder(options)  # type: ignore[no-any-return,unused-ignore]
-    raise ConfigError(f"sink.protocol: unsupported protocol {options.protocol!r} (supported: {', '.join(PROTOCOLS)})")
+    raise ConfigError(f"sink.protocol: no decoder for protocol {options.protocol!r} (supported: {', '.join(PROTOCOLS)})")
