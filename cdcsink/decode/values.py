@@ -46,10 +46,11 @@ doubles in Go's shortest form with a ``.0`` kept on whole numbers
 (``1.0``, ``1e20`` from 1e15 up, ``1e-16`` below 1e-15).
 
 Speed: a table's checks are planned once (:class:`ImageRules`). Integer,
-text and double columns cost one type (and range) check per value; only the
-other types call a converter, and a converter takes a value already in its
-canonical form with one check. (A typed msgspec decoder per table was tried
-for the images: no faster, once its structs are turned back into dicts.)
+text and double columns cost one type (and range) check per value, decimal
+and date/time columns one match of their canonical text; only values in
+another form, and the other types, call a converter. (A typed msgspec decoder
+per table was tried for the images: no faster, once its structs are turned
+back into dicts.)
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class ImageRules:
     does not declare.
     """
 
-    __slots__ = ("count", "declared", "pk", "ints", "texts", "doubles", "others", "full")
+    __slots__ = ("count", "declared", "pk", "ints", "texts", "doubles", "patterned", "others", "full")
 
     def __init__(self, info: TableSchema) -> None:
         self.count = len(info.columns)
@@ -98,6 +99,7 @@ class ImageRules:
         ints: list[tuple[str, int, int]] = []
         texts: list[str] = []
         doubles: list[str] = []
+        patterned: list[tuple[str, Callable[[str], Any]]] = []
         others: list[tuple[str, Convert, bool]] = []
         for column in info.columns:
             self.full[column.name] = column_converter(column)
@@ -108,9 +110,12 @@ class ImageRules:
                 texts.append(column.name)
             elif column.tp == DOUBLE:
                 doubles.append(column.name)
+            elif column.tp in (NEWDECIMAL, DATE, DATETIME, TIMESTAMP, DURATION):
+                patterned.append((column.name, canonical_text(column)))
             else:
                 others.append((column.name, _value_converter(column), column.nullable))
         self.ints, self.texts, self.doubles, self.others = tuple(ints), tuple(texts), tuple(doubles), tuple(others)
+        self.patterned = tuple(patterned)
 
     def convert(self, image: dict[str, Any], side: str) -> None:
         """Check ``image`` and convert its values in place; :class:`ValueError`
@@ -133,6 +138,10 @@ class ImageRules:
             for name in self.doubles:
                 value = image[name]
                 if type(value) is not float:
+                    image[name] = _checked(full[name], value, side, name)
+            for name, canonical in self.patterned:
+                value = image[name]
+                if type(value) is not str or canonical(value) is None:
                     image[name] = _checked(full[name], value, side, name)
             for name, convert, nullable in self.others:
                 value = image[name]
@@ -304,17 +313,12 @@ def _decimal(column: Column) -> Convert:
     whole_digits = precision - scale
     type_text = f"decimal({precision},{scale})" + (" unsigned" if column.unsigned else "")
     unsigned = column.unsigned
-    # The canonical text itself (most input): taken as it is, one match.
-    canonical = re.compile(
-        ("" if unsigned else "-?")
-        + (f"(?:0|[1-9][0-9]{{0,{whole_digits - 1}}})" if whole_digits > 0 else "0")
-        + (f"\\.[0-9]{{{scale}}}" if scale else "")
-    ).fullmatch
+    canonical = canonical_text(column)
 
     def decimal(value: Any) -> str:
         kind = type(value)
-        if kind is str and canonical(value) is not None and (value[0] != "-" or value.strip("-0.")):
-            return value  # (a negative zero is not canonical: it is written 0)
+        if kind is str and canonical(value) is not None:
+            return value
         if kind is int:
             text = str(value)
         elif kind is str:
@@ -352,7 +356,30 @@ def _float_text_hint(value: float) -> str:
 # [0-9], not \d: \d would take other scripts' digits too.
 _DATE_PATTERN = "[0-9]{4}-(?:0[0-9]|1[0-2])-(?:[0-2][0-9]|3[01])"
 _CLOCK_PATTERN = "(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
-_CANONICAL_DATE = re.compile(_DATE_PATTERN).fullmatch
+
+
+def canonical_text(column: Column) -> Callable[[str], Any]:
+    """``fullmatch`` of a decimal or date/time column's canonical text: a value
+    that matches is taken as it is (most input), with one match."""
+    tp = column.tp
+    if tp == NEWDECIMAL:
+        scale = column.decimal or 0
+        whole_digits = (column.flen if column.flen is not None else 10) - scale
+        pattern = (
+            ("" if column.unsigned else r"(?!-[0.]*\Z)-?")  # a negative zero is written 0
+            + (f"(?:0|[1-9][0-9]{{0,{whole_digits - 1}}})" if whole_digits > 0 else "0")
+            + (f"\\.[0-9]{{{scale}}}" if scale else "")
+        )
+    elif tp == DATE:
+        pattern = _DATE_PATTERN
+    else:
+        fsp = column.decimal or 0
+        fraction = f"\\.[0-9]{{{fsp}}}" if fsp else ""
+        if tp == DURATION:  # (a negative zero is written 00:00:00)
+            pattern = r"(?!-[0:.]*\Z)-?[0-9]{2}:[0-5][0-9]:[0-5][0-9]" + fraction
+        else:
+            pattern = _DATE_PATTERN + " " + _CLOCK_PATTERN + fraction
+    return re.compile(pattern).fullmatch
 _DATETIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?")
 _TIME = re.compile(r"(-?)([0-9]{2,3}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?")
 
@@ -361,10 +388,7 @@ def _temporal(column: Column) -> Convert:
     tp = column.tp
     fsp = column.decimal or 0
     name = column.type_name + (f"({fsp})" if fsp else "")
-    # The canonical text itself (most input): taken as it is, one match.
-    fraction_pattern = f"\\.[0-9]{{{fsp}}}" if fsp else ""
-    canonical_datetime = re.compile(_DATE_PATTERN + " " + _CLOCK_PATTERN + fraction_pattern).fullmatch
-    canonical_duration = re.compile("-?[0-9]{2}:[0-5][0-9]:[0-5][0-9]" + fraction_pattern).fullmatch
+    canonical = canonical_text(column)
 
     def fraction_text(fraction: str | None, value: str) -> str:
         fraction = fraction or ""
@@ -377,14 +401,14 @@ def _temporal(column: Column) -> Convert:
     def date(value: Any) -> str:
         if type(value) is not str:
             raise ValueError(f"expected a string 'YYYY-MM-DD' for date, got {_describe(value)}")
-        if _CANONICAL_DATE(value) is None:
+        if canonical(value) is None:
             raise ValueError(f"{value!r} is not a date 'YYYY-MM-DD'")
         return value
 
     def datetime(value: Any) -> str:
         if type(value) is not str:
             raise ValueError(f"expected a string 'YYYY-MM-DD hh:mm:ss[.fraction]' for {name}, got {_describe(value)}")
-        if canonical_datetime(value) is not None:
+        if canonical(value) is not None:
             return value
         match = _DATETIME.fullmatch(value)
         if match is None or not _datetime_fields_fit(match):
@@ -397,8 +421,8 @@ def _temporal(column: Column) -> Convert:
     def duration(value: Any) -> str:
         if type(value) is not str:
             raise ValueError(f"expected a string '[-]hh:mm:ss[.fraction]' for {name}, got {_describe(value)}")
-        if canonical_duration(value) is not None and (value[0] != "-" or value.strip("-0:.")):
-            return value  # (a negative zero is not canonical: it is written 00:00:00)
+        if canonical(value) is not None:
+            return value
         match = _TIME.fullmatch(value)
         if match is None or int(match.group(3)) > 59 or int(match.group(4)) > 59:
             raise ValueError(f"{value!r} is not a {name} '[-]hh:mm:ss[.fraction]'")
