@@ -23,14 +23,18 @@ type family                   canonical value
 ============================  ==========================================
 integers, ``year``, ``bit``   ``int`` (a JSON bool becomes 1/0)
 ``float``, ``double``         ``float``
-``decimal``                   ``str`` (the decimal text)
+``decimal``                   ``str``: the decimal text, exactly the scale's
+                              fraction digits (``"9.90"``), no ``-0``
 text strings                  ``str``
 binary strings and blobs      ``bytes``
-date and time types           ``str``
+date and time types           ``str``: ``YYYY-MM-DD[ hh:mm:ss]`` /
+                              ``[-]hh:mm:ss``, exactly fsp fraction digits
 ``enum``                      ``int``: the member's 1-based index
 ``set``                       ``int``: the bitmask of its members
-``json``                      ``str``: the JSON text
+``json``                      ``str``: the JSON text as TiDB prints it
 ============================  ==========================================
+
+(:mod:`cdcsink.decode.values` has each type's input forms and checks.)
 
 An unknown type name is an error: nothing is encoded with a guessed type.
 """
