@@ -1,9 +1,11 @@
-"""``cdcsink run`` and ``cdcsink check``.
+"""``cdcsink run``, ``check``, ``config show`` and ``checkpoint show|reset``.
 
 Exit codes: 0 done (input fully delivered and checkpointed, or stopped by a
-signal after draining); 1 delivery failure that restarting cannot fix, or
-shutdown-timeout exceeded; 2 invalid configuration; 3 invalid input event;
-130 a second signal forced an immediate exit.
+signal after draining); 1 delivery failure that restarting cannot fix,
+shutdown-timeout exceeded, or lines read from stdin left undelivered; 2
+invalid configuration (including a checkpoint another feed wrote, or one a
+running daemon holds, and an HTTP port in use); 3 invalid input event; 130 a
+second signal forced an immediate exit.
 """
 
 from __future__ import annotations
@@ -72,10 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("run", "run the sink until the input ends (or forever with follow)"),
         ("check", "validate the config, connect, check/create topics, route and encode a sample"),
         ("config", "print the effective configuration ('config show') and where each value came from"),
+        ("checkpoint", "'checkpoint show' prints the stored checkpoint; 'checkpoint reset' moves it aside to start over"),
     ):
         cmd = sub.add_parser(name, help=help_text)
         if name == "config":
             cmd.add_argument("action", choices=["show"])
+        elif name == "checkpoint":
+            cmd.add_argument("action", choices=["show", "reset"])
         cmd.add_argument(
             "--config", "-c", help="YAML config file (default: $CDCSINK_CONFIG, else /etc/cdcsink/cdcsink.yaml if present, else env vars only)"
         )
@@ -86,6 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from cdcsink.config import show_config
 
             print(show_config(args.config))
+            return EXIT_OK
+        if args.command == "checkpoint":
+            from cdcsink.checkpoint import manage
+
+            print(manage.show(settings) if args.action == "show" else manage.reset(settings))
             return EXIT_OK
     except ConfigError as error:
         return _fail(EXIT_CONFIG, str(error))
