@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import stat
 import sys
+import threading
 from collections import deque
 from typing import Any, AsyncIterator, Awaitable, BinaryIO, Callable
 
@@ -148,15 +150,56 @@ class StdinSource:
 
     async def _open(self) -> Callable[[], Awaitable[bytes]]:
         stream = self._stream if self._stream is not None else sys.stdin.buffer
-        if stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
-            # A file redirected to stdin (`< events.ndjson`): an event loop cannot
-            # watch it, and a read of a file never waits long, so read it aside.
-            fd = stream.fileno()
-            return lambda: asyncio.to_thread(os.read, fd, self.read_bytes)
+        mode = os.fstat(stream.fileno()).st_mode
+        if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+            # A file redirected to stdin (`< events.ndjson`), /dev/null or a terminal:
+            # an event loop cannot watch every kind, so they are read in a thread.
+            return _BlockingReads(stream.fileno(), self.read_bytes).read
         reader = asyncio.StreamReader(limit=self.read_bytes * 4)
         loop = asyncio.get_running_loop()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stream)
         return lambda: reader.read(self.read_bytes)
+
+
+class _BlockingReads:
+    """Reads of a descriptor in a daemon thread, one per request: a read that waits
+    (a terminal) never holds up the process's exit, as an executor's thread would."""
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.fd = fd
+        self.size = size
+        self._loop = asyncio.get_running_loop()
+        self._requests: queue.SimpleQueue[asyncio.Future[bytes]] = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name="stdin-reader", daemon=True).start()
+
+    async def read(self) -> bytes:
+        future: asyncio.Future[bytes] = self._loop.create_future()
+        self._requests.put(future)
+        return await future
+
+    def _serve(self) -> None:
+        while True:
+            future = self._requests.get()
+            try:
+                data = os.read(self.fd, self.size)
+            except OSError as error:
+                self._hand_over(future, error)
+            else:
+                self._hand_over(future, data)
+
+    def _hand_over(self, future: asyncio.Future[bytes], outcome: bytes | OSError) -> None:
+        def settle() -> None:
+            if future.done():
+                return
+            if isinstance(outcome, OSError):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+        try:
+            self._loop.call_soon_threadsafe(settle)
+        except RuntimeError:  # the loop is closed: the process is ending
+            pass
 
 
 def _cut(chunk: Chunk, offset: int) -> Chunk:
