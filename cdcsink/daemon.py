@@ -61,10 +61,9 @@ def pipe_report(pipe: StdinSource) -> str | None:
     read, stored = pipe.lines_read(), pipe.lines_stored()
     if read <= stored:
         return None
-    return (
-        f"stdin: {read - stored} lines read were not delivered (lines {stored + 1}-{read} of the pipe; "
-        f"the first {stored} are delivered and checkpointed)"
-    )
+    which = f"line {read}" if read == stored + 1 else f"lines {stored + 1}-{read}"
+    lines = "1 line read was" if read == stored + 1 else f"{read - stored} lines read were"
+    return f"stdin: {lines} not delivered ({which} of the pipe; the first {stored} are delivered and checkpointed)"
 
 
 def is_restartable(error: BaseException) -> bool:

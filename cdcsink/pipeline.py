@@ -314,10 +314,13 @@ class Pipeline:
         if own is not None:
             log.info("replaying the pipe from the checkpoint (its later lines were kept in memory)",
                      checkpoint_ts=own.checkpoint_ts, position=own.position)
-        elif stored is not None and not getattr(self.source, "started", False):
-            log.info("a pipe cannot be resumed: the stored checkpoint of an earlier run is not used; "
-                     "reading this pipe from its start",
-                     stored_checkpoint_ts=stored.checkpoint_ts, stored_position=stored.position, store=description)
+        elif not getattr(self.source, "started", False):
+            if stored is not None:
+                log.info("a pipe cannot be resumed: the stored checkpoint of an earlier run is not used; "
+                         "reading this pipe from its start",
+                         stored_checkpoint_ts=stored.checkpoint_ts, stored_position=stored.position, store=description)
+            else:
+                log.info("no checkpoint yet: reading the pipe from its start", store=description)
         return own
 
     def _observe(self, sink: KafkaSink, tracker: CheckpointTracker, checkpointer: Checkpointer, clients: Clients) -> None:

@@ -51,6 +51,7 @@ async def test_a_second_changefeed_started_from_the_same_directory_sends_its_who
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "resuming from checkpoint" not in run.stderr
+    assert f"no checkpoint yet: reading the input from its start changefeed=other store=file://{state}/cdcsink/other/checkpoint.json" in run.stderr
     check_delivery(second, await rows_in(kafka_bootstrap, f"second-{unique}"))
     # Each feed's checkpoint is its own file in the state directory, none in the working directory.
     stored = {p.parent.name: json.loads(p.read_text()) for p in state.glob("cdcsink/*/checkpoint.json")}

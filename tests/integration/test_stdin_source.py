@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -191,3 +192,45 @@ async def test_exiting_with_piped_lines_undelivered_says_how_many(tmp_path, uniq
         count, start, end, delivered = map(int, match.groups())
         assert delivered == stored and start == stored + 1 and count == end - stored and stored < end <= len(w.lines)
         daemon.proxy.heal()
+
+
+async def test_the_checkpoint_follows_a_pipe_without_resolved_events_and_a_signal_reports_what_is_left(
+    kafka_bootstrap, unique, tmp_path
+):
+    """What stdin keeps is bounded by what is in flight, not by the distance between
+    resolved events: the stored position moves after each acknowledged chunk. A stop
+    before the pipe ends names what was read and not delivered."""
+    w = generate(3_000, tables=2, keys=50, resolved_every=10**6)  # no resolved event at all
+    checkpoint = tmp_path / "cp.json"
+    env = stdin_env(kafka_bootstrap, f"stdin-open-{unique}", checkpoint, CDCSINK_CHECKPOINT__INTERVAL="100ms")
+    log = tmp_path / "daemon.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "cdcsink", "run"], stdin=subprocess.PIPE, stdout=out, stderr=out, env=env)
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(b"".join(line + b"\n" for line in w.lines) + b'{"kind":"row"')  # and half a line
+        proc.stdin.flush()
+
+        def stored_line() -> int:
+            try:
+                return (json.loads(checkpoint.read_text())["position"] or {}).get("line", 0)
+            except (FileNotFoundError, json.JSONDecodeError):
+                return 0
+
+        for _ in range(600):
+            if stored_line() == len(w.lines):
+                break
+            await asyncio.sleep(0.05)
+        assert stored_line() == len(w.lines), log.read_text()[-3000:]
+        assert json.loads(checkpoint.read_text())["checkpoint_ts"] == 0  # no resolved event promised anything
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    last = log.read_text().strip().splitlines()[-1]
+    assert last == (
+        "cdcsink: stopped before the input was delivered: stdin: 1 line read was not delivered "
+        f"(line {len(w.lines) + 1} of the pipe; the first {len(w.lines)} are delivered and checkpointed)"
+    ), last
