@@ -37,6 +37,7 @@ from cdcsink.source import Chunk, Source
 from cdcsink.source.config import build_source
 from cdcsink.source.kafka import ConsumerGroupStore, InputPartition, KafkaChunk, KafkaSource
 from cdcsink.source.merge import PartitionMerger
+from cdcsink.source.stdin import StdinSource
 
 log = structlog.get_logger("cdcsink.pipeline")
 
@@ -266,7 +267,7 @@ class Pipeline:
                 )
                 if isinstance(self.dead_letter, FileDeadLetter):
                     self.dead_letter.check_writable()
-            on_stored = getattr(self.source, "stored_checkpoint", None) if self._replays_from_memory else None
+            on_stored = self.source.stored_checkpoint if isinstance(self.source, StdinSource) else None
             checkpointer = self.checkpointer = Checkpointer(tracker, sink, self.store, start, self.metrics, on_stored)
             self._observe(sink, tracker, checkpointer, clients)
             assert clients.admin is not None
@@ -295,26 +296,23 @@ class Pipeline:
                     await close_source()
             await clients.close()
 
-    @property
-    def _replays_from_memory(self) -> bool:
-        return bool(getattr(self.source, "replays_from_memory", False))
-
     def _start_from(self, stored: Checkpoint | None) -> Checkpoint | None:
         """Where this run starts: the stored checkpoint, except for a pipe, which only
         this process can replay (from the lines it kept since its last stored checkpoint)."""
         description = getattr(self.store, "description", "")
-        if not self._replays_from_memory:
+        pipe = self.source
+        if not isinstance(pipe, StdinSource):
             if stored is not None:
                 log.info("resuming from checkpoint", checkpoint_ts=stored.checkpoint_ts, position=stored.position,
                          store=description)
             elif not getattr(self.store, "is_async", False):
                 log.info("no checkpoint yet: reading the input from its start", store=description)
             return stored
-        own: Checkpoint | None = getattr(self.source, "stored", None)
+        own = pipe.stored
         if own is not None:
             log.info("replaying the pipe from the checkpoint (its later lines were kept in memory)",
                      checkpoint_ts=own.checkpoint_ts, position=own.position)
-        elif not getattr(self.source, "started", False):
+        elif not pipe.started:
             if stored is not None:
                 log.info("a pipe cannot be resumed: the stored checkpoint of an earlier run is not used; "
                          "reading this pipe from its start",
@@ -421,7 +419,8 @@ class Pipeline:
         #: invalid one): where a stopped run's position moves once everything is acked.
         last: Chunk | None = None
         last_lines = 0
-        cut_every_chunk = self._replays_from_memory
+        #: A pipe is kept in memory until the checkpoint covers it: let the checkpoint move with every chunk.
+        cut_every_chunk = isinstance(self.source, StdinSource)
         while True:
             chunk = await _next_chunk(queue, sink)
             if chunk is _EOF:

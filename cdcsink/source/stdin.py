@@ -5,9 +5,10 @@ that the stored checkpoint does not cover yet, and a new run in the same
 process (the supervisor restarting after a retriable failure) replays them
 from the checkpoint before reading on. Standard input stays open across runs.
 What must be kept stays bounded: the pipeline cuts the checkpoint after every
-chunk for this source (:attr:`StdinSource.replays_from_memory`), so it covers
-each chunk once its events are acknowledged and stored, and the source reads
-ahead of the pipeline by at most ``read_ahead`` chunks.
+chunk for this source and reports each stored checkpoint
+(:meth:`StdinSource.stored_checkpoint`), so it covers each chunk once its
+events are acknowledged and stored, and the source reads ahead of the
+pipeline by at most ``read_ahead`` chunks.
 
 A new process cannot resume an earlier process's pipe: its stored checkpoint
 is not used, and the new pipe is read from its start.
@@ -32,8 +33,6 @@ ORIGIN = "<stdin>"
 
 class StdinSource:
     description = "stdin"
-    #: Tells the pipeline to cut the checkpoint at every chunk and report each stored one (see :meth:`stored_checkpoint`).
-    replays_from_memory = True
 
     def __init__(self, stream: BinaryIO | None = None, read_bytes: int = 256 * 1024, read_ahead: int = 2) -> None:
         self._stream = stream
