@@ -184,9 +184,11 @@ async def test_exiting_with_piped_lines_undelivered_says_how_many(tmp_path, uniq
         await writing
         log = daemon.log.read_text()
         assert daemon.proc.returncode == 1, log[-3000:]
-        last = log.strip().splitlines()[-1]
+        record = json.loads(log.strip().splitlines()[-1])  # json logs: the last line is a log line too
+        assert record["level"] == "critical" and record["exit_code"] == 1, record
+        last = record["event"]
         stored = daemon.stored_line()
-        assert last.startswith("cdcsink: giving up after 1 restarts without progress: "), last
+        assert last.startswith("giving up after 1 restarts without progress: "), last
         match = re.search(r"; stdin: (\d+) lines read were not delivered \(lines (\d+)-(\d+) of the pipe; the first (\d+) are delivered and checkpointed\)$", last)
         assert match, last
         count, start, end, delivered = map(int, match.groups())
@@ -229,8 +231,8 @@ async def test_the_checkpoint_follows_a_pipe_without_resolved_events_and_a_signa
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    last = log.read_text().strip().splitlines()[-1]
+    last = json.loads(log.read_text().strip().splitlines()[-1])["event"]  # json logs: the last line is a log line
     assert last == (
-        "cdcsink: stopped before the input was delivered: stdin: 1 line read was not delivered "
+        "stopped before the input was delivered: stdin: 1 line read was not delivered "
         f"(line {len(w.lines) + 1} of the pipe; the first {len(w.lines)} are delivered and checkpointed)"
     ), last
