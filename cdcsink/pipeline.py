@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
@@ -139,20 +138,13 @@ class Checkpointer:
         #: The highest watermark sent: a watermark never goes back.
         self.broadcast_ts = self.written_ts
         self.written_position = start.position if start else None
-        self.written_commit_time_ms: int | None = None
         self.writes = 0
         self._resolved_counted = 0
         self._stop = asyncio.Event()
 
-    def lag_seconds(self) -> float:
-        """Now minus the commit time of the written checkpoint (NaN when unknown)."""
-        if self.written_commit_time_ms is None:
-            return math.nan
-        return max(0.0, time.time() - self.written_commit_time_ms / 1000)
-
     async def advance(self) -> None:
         tracker = self.tracker
-        ts, position, commit_time_ms = tracker.checkpoint_ts, tracker.position, tracker.commit_time_ms
+        ts, position, commit_time_ms, read_at = tracker.checkpoint_ts, tracker.position, tracker.commit_time_ms, tracker.read_at
         resolved_done = tracker.resolved_done
         if ts == self.written_ts and position == self.written_position:
             return
@@ -166,7 +158,7 @@ class Checkpointer:
         else:
             await asyncio.to_thread(self.store.save, checkpoint)
         self.written_ts, self.written_position = ts, position
-        self.written_commit_time_ms = commit_time_ms
+        self.metrics.checkpoint_written(commit_time_ms, read_at)
         if self.on_stored is not None:
             self.on_stored(checkpoint)
         self.writes += 1
@@ -242,6 +234,9 @@ class Pipeline:
         clients = Clients()
         try:
             topics, encoder_options = await prepare(settings, factory, clients)
+            for topic in topics.topics:  # the default topic
+                self.metrics.topic_known(topic)
+            topics.on_new_topic = self.metrics.topic_known
             large, changefeed = self.metrics.large_messages, self.metrics.changefeed
             encoder = build_encoder(
                 replace(encoder_options, on_large_message=lambda handling: large.labels(changefeed, handling).inc())
@@ -325,7 +320,6 @@ class Pipeline:
         m = self.metrics
         m.observe("cdcsink_checkpoint_ts", lambda: checkpointer.written_ts or 0)
         m.observe("cdcsink_resolved_ts", lambda: tracker.resolved_ts)
-        m.observe("cdcsink_checkpoint_lag_seconds", checkpointer.lag_seconds)
         m.observe("cdcsink_inflight_messages", lambda: sink.unacked_rows)
         m.observe("cdcsink_pipeline_queue_depth", lambda: sink.buffered_rows, stage="buffer")
         producer = clients.producer
