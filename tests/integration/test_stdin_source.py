@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from cdcsink.devtools.readback import read_back
-from tests.conftest import own_dev_broker
+from tests.conftest import broker_to_front
 from tests.workload import Seen, check_delivery, decode_canal, generate
 
 pytestmark = pytest.mark.broker
@@ -93,12 +94,10 @@ class PipedDaemon:
         self.more_env = more_env
 
     async def __aenter__(self) -> "PipedDaemon":
-        from cdcsink.devtools.broker import DevBroker, free_port
         from tests.faultproxy import FaultProxy
 
-        broker_port = free_port()
-        self.proxy = await FaultProxy(broker_port, self.ledger).start()
-        self.broker = DevBroker(broker_port, self.tmp / "broker.log", advertised_port=self.proxy.port).start()
+        self._brokers = contextlib.ExitStack()
+        self.proxy = await FaultProxy(self._brokers.enter_context(broker_to_front(self.tmp)), self.ledger).start()
         env = stdin_env(
             f"127.0.0.1:{self.proxy.port}", self.topic, self.checkpoint,
             CDCSINK_SINK__WRITE_TIMEOUT="1s", CDCSINK_SINK__READ_TIMEOUT="1s", CDCSINK_SINK__MAX_RETRY="1",
@@ -114,7 +113,7 @@ class PipedDaemon:
             self.proc.kill()
             self.proc.wait()
         await self.proxy.stop()
-        self.broker.stop()
+        self._brokers.close()
 
     async def write(self, lines: list[bytes]) -> None:
         """Write to the pipe without blocking the event loop (the proxy runs on it)."""
@@ -147,7 +146,6 @@ class PipedDaemon:
         return self.log.read_text().count("restarting from the checkpoint")
 
 
-@own_dev_broker
 async def test_a_broker_outage_longer_than_the_write_timeout_loses_no_piped_line(tmp_path, unique):
     """The run fails with lines read from the pipe and not acknowledged; the restarted
     run replays them from memory (standard input stays open) and reads on."""
@@ -172,7 +170,6 @@ async def test_a_broker_outage_longer_than_the_write_timeout_loses_no_piped_line
         check_delivery(w, Seen({(daemon.topic, 0): decode_canal(records[(daemon.topic, 0)])}), allow_replays=True)
 
 
-@own_dev_broker
 async def test_exiting_with_piped_lines_undelivered_says_how_many(tmp_path, unique):
     w = generate(20_000, tables=2, keys=100, resolved_every=500)
     async with PipedDaemon(tmp_path, f"stdin-lost-{unique}", CDCSINK_RESTART__MAX_ATTEMPTS="1") as daemon:
