@@ -34,6 +34,20 @@ own_dev_broker = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def state_home(tmp_path_factory: pytest.TempPathFactory):
+    """The default checkpoint store lives in the user's state directory: point it
+    at a temporary one (daemons started by tests inherit it), never at the real home."""
+    path = tmp_path_factory.mktemp("state-home")
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = previous
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory):
     external = os.environ.get("CDCSINK_TEST_BOOTSTRAP")
