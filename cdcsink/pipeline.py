@@ -31,6 +31,7 @@ from cdcsink.kafka import AdminClient, AsyncProducer, Factory, SyncProducer, new
 from cdcsink.kafka.options import KafkaOptions
 from cdcsink.kafka.topics import TopicManager, adjust_max_message_bytes, check_default_topic_partitions
 from cdcsink.route.router import Router
+from cdcsink.sink.config import SinkConfig
 from cdcsink.sink.kafka_sink import KafkaSink
 from cdcsink.source import Chunk, Source
 from cdcsink.source.config import build_source
@@ -102,18 +103,24 @@ async def prepare(settings: Settings, factory: Factory, clients: Clients) -> tup
         replication_factor=sink.replication_factor,
     )
     await topics.partitions(sink.topic)
-    encoder_options = EncoderOptions(
+    return topics, encoder_options(sink, factory.options.max_encoded_bytes)
+
+
+def encoder_options(sink: SinkConfig, max_message_bytes: int) -> EncoderOptions:
+    """What the encoder needs from the ``sink:`` settings; ``max_message_bytes`` is
+    the effective limit as the encoder counts it (see ``KafkaOptions.max_encoded_bytes``)."""
+    return EncoderOptions(
         protocol=sink.protocol or "canal-json",
         enable_tidb_extension=sink.enable_tidb_extension,
-        max_message_bytes=factory.options.max_payload_bytes,
+        max_message_bytes=max_message_bytes,
         max_batch_size=sink.max_batch_size,
         large_message_handle_option=sink.large_message_handle_option,
         large_message_handle_compression=sink.large_message_handle_compression,
         claim_check_storage_uri=sink.claim_check_storage_uri,
         only_output_updated_columns=sink.only_output_updated_columns,
         delete_only_output_handle_key_columns=sink.delete_only_output_handle_key_columns,
+        content_compatible=sink.content_compatible,
     )
-    return topics, encoder_options
 
 
 class Checkpointer:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol, Sequence
 
 if TYPE_CHECKING:  # events carry the codecs' table model, so they import codec.schema
-    from cdcsink.events import DDLEvent, RowEvent
+    from cdcsink.events import DDLEvent, Event, RowEvent
 
 Message = tuple[bytes | None, bytes]
 """A Kafka record as (key, value)."""
@@ -48,4 +48,15 @@ class Encoder(Protocol):
 
     def encode_watermark(self, ts: int) -> Message | None:
         """Encode a resolved-ts watermark, or None if the protocol has none."""
+        ...
+
+
+class Decoder(Protocol):
+    """Reads a protocol's messages back as TiCDC's kafka-consumer does: a
+    message TiCDC's decoder refuses raises
+    :class:`cdcsink.errors.MessageDecodeError` here too."""
+
+    def decode(self, key: bytes | None, value: bytes) -> list[Event]:
+        """The events in one Kafka message (rows carry a ``table_info`` rebuilt
+        from what the message says about the table)."""
         ...

@@ -6,7 +6,7 @@ import pytest
 
 import orjson
 from cdcsink.codec.registry import build_encoder
-from cdcsink.codec.common.large import decompress, read_claim_check
+from cdcsink.codec.common.large import MAX_RECORD_OVERHEAD, decompress, read_claim_check
 from cdcsink.codec.open_protocol.encoder import decode_open_protocol
 from cdcsink.codec.options import EncoderOptions
 from cdcsink.errors import MessageTooLargeError
@@ -40,9 +40,11 @@ def encoder(protocol: str, limit: int = 10 * 1024 * 1024, option: str = "none", 
 
 
 def size(message) -> int:
-    """The size the encoder checks: canal-json's value; an open-protocol one-row message."""
+    """The size the encoder checks: canal-json's value plus TiCDC's 36-byte record
+    overhead (ticdc pkg/sink/codec/common/message.go:93, Message.Length); an
+    open-protocol one-row message."""
     key, value = message
-    return len(value) if key is None else 8 + 16 + len(key) + len(value)
+    return len(value) + MAX_RECORD_OVERHEAD if key is None else 8 + 16 + len(key) + len(value)
 
 
 def full(protocol: str, event: RowEvent, compression: str = "none"):
