@@ -1,9 +1,11 @@
-"""``cdcsink run``, ``cdcsink check``, ``cdcsink config show`` and ``cdcsink --version``.
+"""``cdcsink run``, ``check``, ``config show``, ``checkpoint show|reset`` and ``cdcsink --version``.
 
 Exit codes: 0 done (input fully delivered and checkpointed, or stopped by a
-signal after draining); 1 delivery failure that restarting cannot fix, or
-shutdown-timeout exceeded; 2 invalid configuration; 3 invalid input event;
-130 a second signal forced an immediate exit.
+signal after draining); 1 delivery failure that restarting cannot fix,
+shutdown-timeout exceeded, or lines read from stdin left undelivered; 2
+invalid configuration (including a checkpoint another feed wrote, or one a
+running daemon holds, and an HTTP port in use); 3 invalid input event; 130 a
+second signal forced an immediate exit.
 
 The stop signals are caught first thing, before the slow imports and the
 config: a SIGTERM that arrives while the daemon starts is noted and acted on
@@ -153,10 +155,13 @@ def _main(argv: Sequence[str] | None) -> int:
         ("run", "run the sink until the input ends (or forever with follow)"),
         ("check", "validate the config, connect, check/create topics, route and encode a sample"),
         ("config", "print the effective configuration ('config show') and where each value came from"),
+        ("checkpoint", "'checkpoint show' prints the stored checkpoint; 'checkpoint reset' moves it aside to start over"),
     ):
         cmd = sub.add_parser(name, help=help_text)
         if name == "config":
             cmd.add_argument("action", choices=["show"])
+        elif name == "checkpoint":
+            cmd.add_argument("action", choices=["show", "reset"])
         cmd.add_argument(
             "--config", "-c", help="YAML config file (default: $CDCSINK_CONFIG, else /etc/cdcsink/cdcsink.yaml if present, else env vars only)"
         )
@@ -176,6 +181,11 @@ def _main(argv: Sequence[str] | None) -> int:
             from cdcsink.config import show_config
 
             print(show_config(args.config))
+            return EXIT_OK
+        if args.command == "checkpoint":
+            from cdcsink.checkpoint import manage
+
+            print(manage.show(settings) if args.action == "show" else manage.reset(settings))
             return EXIT_OK
     except ConfigError as error:
         return _fail(EXIT_CONFIG, str(error), _log_format_without_settings(args.config))

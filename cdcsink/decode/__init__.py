@@ -256,6 +256,8 @@ _REASONS = (
     ("goes back", "order"),
     ("is not after", "order"),
 )
+#: Every code :func:`reason_code` returns (``field``: any other broken rule).
+REASON_CODES: tuple[str, ...] = (*dict.fromkeys(code for _, code in _REASONS), "field")
 
 
 def reason_code(reason: str) -> str:

@@ -231,7 +231,7 @@ class KafkaSink:
                     await self._hand_over(buffer)
             elif type(event) is ResolvedEvent:
                 resolved += 1
-                tracker.resolve(event.commit_ts, event.position, event.commit_time_ms)
+                tracker.resolve(event.commit_ts, event.position, event.commit_time_ms, read_at=read_at)
             else:
                 ddls += 1
                 await self._ddl(event)  # type: ignore[arg-type]

@@ -205,7 +205,10 @@ class CanalJsonEncoder:
         self._delete_keys_only = options.delete_only_output_handle_key_columns
 
     def _shape(self, event: RowEvent) -> _TableShape:
-        info = event.table_info
+        try:
+            info = event.table_info
+        except ValueError as error:  # columns the table model cannot read (the input decoder checks them first)
+            raise InvalidEventError(f"{event.schema}.{event.table} commit_ts={event.commit_ts}", str(error)) from None
         shape = self._shapes.get(id(info))
         if shape is None or shape.info is not info:
             if len(self._shapes) >= _MAX_SHAPES:

@@ -271,3 +271,9 @@ def test_the_encoder_limit_leaves_room_for_a_record_batch_header():
     from cdcsink.kafka.options import RECORD_BATCH_OVERHEAD, KafkaOptions
 
     assert KafkaOptions(brokers=["k:9092"], max_message_bytes=1_000_000).max_encoded_bytes == 1_000_000 - RECORD_BATCH_OVERHEAD
+
+
+def test_columns_the_table_model_cannot_read_are_refused_in_one_line():
+    e = RowEvent("shop", "t", 9, "insert", [], {"c": "geography_v2"}, None, {"c": "x"})
+    with pytest.raises(InvalidEventError, match=r"^shop.t commit_ts=9: column 'c': unknown MySQL type 'geography_v2'"):
+        encoder().encode_row(e)
