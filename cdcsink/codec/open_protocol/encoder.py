@@ -305,8 +305,13 @@ class OpenProtocolEncoder:
 
 
 def _origin(event: RowEvent) -> str:
-    where = f"{event.schema}.{event.table} commit_ts={event.commit_ts}"
+    where = f"{_printable(event.schema)}.{_printable(event.table)} commit_ts={event.commit_ts}"
     return f"{where} (input line {event.line})" if event.line else where
+
+
+def _printable(name: str) -> str:
+    """A name as it is, or quoted with escapes when it would break the one-line error."""
+    return name if name.isprintable() else repr(name)
 
 
 def _bad_value(event: RowEvent, name: str, value: Any, expected: type) -> InvalidEventError:
