@@ -226,3 +226,16 @@ def test_binary_strings_escape_what_this_pythons_unicode_database_cannot_print()
     known = tuple(int(p) for p in unicodedata.unidata_version.split(".")) >= (15, 0)
     assert quoted == ("\U0001fae8" if known else "\\U0001fae8") + "\\x00\\xff"
     assert unquote(quoted) == unquote("\U0001fae8\\x00\\xff") == data
+
+
+def test_delete_only_output_handle_key_columns_touches_deletes_only():
+    # ticdc pkg/sink/codec/open/codec_test.go:58 and tiflow open_protocol_message_test.go:138
+    # TestRowChanged2MsgOnlyHandleKeyColumns: create table t(id int primary key, a int)
+    options = EncoderOptions("open-protocol", delete_only_output_handle_key_columns=True)
+    columns = {"id": "int", "a": "int"}
+    row = {"id": 1, "a": 1}
+    docs = [orjson.loads(OpenProtocolEncoder(options).encode_row(RowEvent("test", "t", 1, op, ["id"], columns, b, a))[1])
+            for op, b, a in (("insert", None, row), ("update", row, row), ("delete", row, None))]
+    assert set(docs[0]["u"]) == {"id", "a"}
+    assert set(docs[1]["u"]) == set(docs[1]["p"]) == {"id", "a"}
+    assert set(docs[2]["d"]) == {"id"}
