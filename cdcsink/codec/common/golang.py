@@ -222,6 +222,6 @@ _JSON_ITER = {b"\\\\": b"\\\\", b"\\b": b"\\u0008", b"\\f": b"\\u000c"}
 
 def json_iter_escapes(data: bytes) -> bytes:
     """orjson output with json-iterator's escapes for U+0008 and U+000C."""
-    if b"\\b" not in data and b"\\f" not in data:
+    if b"\\" not in data or (b"\\b" not in data and b"\\f" not in data):  # one memchr first: most values have no escape
         return data
     return _ORJSON_ONLY_ESCAPES.sub(lambda match: _JSON_ITER[match.group()], data)

@@ -102,7 +102,7 @@ _ColumnShape = tuple[str, type, "Callable[[Any], Any] | None", int, int, bool]
 class _TableShape:
     """What the encoder derives from one table model."""
 
-    __slots__ = ("info", "columns", "handle_columns", "key_tail", "error")
+    __slots__ = ("info", "columns", "handle_columns", "key_tail", "error", "whole")
 
     def __init__(self, info: TableSchema) -> None:
         self.info = info
@@ -120,6 +120,24 @@ class _TableShape:
         self.handle_columns: tuple[_ColumnShape, ...] = tuple(c for c in columns if c[5])
         tail = _dumps({"scm": info.schema, "tbl": info.table, "t": ROW})
         self.key_tail = json_iter_escapes(b"," + tail[1:-1])
+        # Two ready-made images of all columns (an update needs both, "u" and "p"): a row
+        # that has every column only sets each column object's "v" before the dump.
+        self.whole = (_WholeImage(self.columns), _WholeImage(self.columns))
+
+
+class _WholeImage:
+    """A reusable ``{name: {"t","h","f","v"}}`` of every column, in declared order."""
+
+    __slots__ = ("doc", "cells")
+
+    def __init__(self, columns: tuple[_ColumnShape, ...]) -> None:
+        self.doc: dict[str, dict[str, Any]] = {}
+        cells = []
+        for name, expected, convert, tp, flags, handle in columns:
+            cell = {"t": tp, "h": True, "f": flags, "v": None} if handle else {"t": tp, "f": flags, "v": None}
+            self.doc[name] = cell
+            cells.append((name, expected, convert, cell))
+        self.cells = tuple(cells)
 
 
 _EXPECTED = {int: "an integer", float: "a float", str: "a string", bytes: "bytes"}
@@ -180,6 +198,31 @@ class OpenProtocolEncoder:
             _check_known_columns(image, event)
         return out
 
+    def _whole_image(self, shape: _TableShape, slot: int, image: dict[str, Any], event: RowEvent) -> dict[str, Any]:
+        """:meth:`_image` of all the table's columns, written into a ready-made image
+        (valid until the next row is encoded); a row that lacks a column takes the
+        general path."""
+        whole = shape.whole[slot]
+        cells = whole.cells
+        if len(image) != len(cells):
+            return self._image(shape.columns, image, event)
+        get = image.get
+        name = ""
+        try:
+            for name, expected, convert, cell in cells:
+                value = get(name, _MISSING)
+                if value is not None:
+                    if type(value) is not expected:
+                        if value is _MISSING:
+                            return self._image(shape.columns, image, event)
+                        raise _bad_value(event, name, value, expected)
+                    if convert is not None:
+                        value = convert(value)
+                cell["v"] = value
+        except ValueError as error:  # a float that JSON cannot carry (NaN, ±Inf)
+            raise InvalidEventError(_origin(event), f"open-protocol: column {name!r}: {error}") from None
+        return whole.doc
+
     def _changed_image(
         self, columns: tuple[_ColumnShape, ...], before: dict[str, Any], after: dict[str, Any], event: RowEvent
     ) -> dict[str, Any]:
@@ -203,19 +246,28 @@ class OpenProtocolEncoder:
     def _value_doc(self, shape: _TableShape, event: RowEvent, handle_only: bool = False) -> dict[str, Any]:
         """``{"u"|"d": ..., "p": ...}``; ``handle_only``: the handle-key columns alone
         (a reduced large message)."""
-        columns = shape.handle_columns if handle_only else shape.columns
-        whole = not handle_only
-        if event.op == DELETE:
-            if self._delete_keys_only and shape.handle_columns:
-                columns, whole = shape.handle_columns, False
-            return {"d": self._image(columns, event.before, event, whole)}  # type: ignore[arg-type]
-        if event.op == INSERT:
-            return {"u": self._image(columns, event.after, event, whole)}  # type: ignore[arg-type]
-        after = self._image(columns, event.after, event, whole)  # type: ignore[arg-type]
+        if handle_only:
+            columns = shape.handle_columns
+            if event.op == DELETE:
+                return {"d": self._image(columns, event.before, event, False)}  # type: ignore[arg-type]
+            if event.op == INSERT:
+                return {"u": self._image(columns, event.after, event, False)}  # type: ignore[arg-type]
+            after = self._image(columns, event.after, event, False)  # type: ignore[arg-type]
+        else:
+            columns = shape.columns
+            if event.op == DELETE:
+                if self._delete_keys_only and shape.handle_columns:
+                    return {"d": self._image(shape.handle_columns, event.before, event, False)}  # type: ignore[arg-type]
+                return {"d": self._whole_image(shape, 0, event.before, event)}  # type: ignore[arg-type]
+            if event.op == INSERT:
+                return {"u": self._whole_image(shape, 0, event.after, event)}  # type: ignore[arg-type]
+            after = self._whole_image(shape, 0, event.after, event)  # type: ignore[arg-type]
         if self._changed_only:
             old = self._changed_image(columns, event.before, event.after, event)  # type: ignore[arg-type]
+        elif handle_only:
+            old = self._image(columns, event.before, event, False)  # type: ignore[arg-type]
         else:
-            old = self._image(columns, event.before, event, whole)  # type: ignore[arg-type]
+            old = self._whole_image(shape, 1, event.before, event)  # type: ignore[arg-type]
         return {"u": after, "p": old}
 
     def encode_row(self, event: RowEvent) -> tuple[bytes, bytes]:
@@ -305,8 +357,13 @@ class OpenProtocolEncoder:
 
 
 def _origin(event: RowEvent) -> str:
-    where = f"{event.schema}.{event.table} commit_ts={event.commit_ts}"
+    where = f"{_printable(event.schema)}.{_printable(event.table)} commit_ts={event.commit_ts}"
     return f"{where} (input line {event.line})" if event.line else where
+
+
+def _printable(name: str) -> str:
+    """A name as it is, or quoted with escapes when it would break the one-line error."""
+    return name if name.isprintable() else repr(name)
 
 
 def _bad_value(event: RowEvent, name: str, value: Any, expected: type) -> InvalidEventError:

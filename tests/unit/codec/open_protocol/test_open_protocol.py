@@ -211,3 +211,31 @@ def test_delete_only_handle_key_columns_without_a_handle_key_keeps_every_column(
     e = RowEvent("s", "t", 7, "delete", [], {"a": "varchar(10)", "b": "varchar(10)"}, {"a": "1", "b": "1"}, None)
     _, value = OpenProtocolEncoder(options).encode_row(e)
     assert orjson.loads(value) == {"d": {"a": {"t": 15, "f": 64, "v": "1"}, "b": {"t": 15, "f": 64, "v": "1"}}}
+
+
+def test_binary_strings_escape_what_this_pythons_unicode_database_cannot_print():
+    # strconv.Quote keeps printable runes (Go 1.25: Unicode 15.0); "printable" here is Python's unicodedata.
+    # U+1FAE8 was added in Unicode 15.0: kept where Python knows it, \U-escaped on Python 3.11 (Unicode 14.0).
+    # Either way TiCDC's decoder (strconv.Unquote) restores the same bytes: a byte-level difference only.
+    import unicodedata
+
+    from cdcsink.codec.common.golang import quote, unquote
+
+    data = "\U0001fae8".encode() + b"\x00\xff"
+    quoted = quote(data)
+    known = tuple(int(p) for p in unicodedata.unidata_version.split(".")) >= (15, 0)
+    assert quoted == ("\U0001fae8" if known else "\\U0001fae8") + "\\x00\\xff"
+    assert unquote(quoted) == unquote("\U0001fae8\\x00\\xff") == data
+
+
+def test_delete_only_output_handle_key_columns_touches_deletes_only():
+    # ticdc pkg/sink/codec/open/codec_test.go:58 and tiflow open_protocol_message_test.go:138
+    # TestRowChanged2MsgOnlyHandleKeyColumns: create table t(id int primary key, a int)
+    options = EncoderOptions("open-protocol", delete_only_output_handle_key_columns=True)
+    columns = {"id": "int", "a": "int"}
+    row = {"id": 1, "a": 1}
+    docs = [orjson.loads(OpenProtocolEncoder(options).encode_row(RowEvent("test", "t", 1, op, ["id"], columns, b, a))[1])
+            for op, b, a in (("insert", None, row), ("update", row, row), ("delete", row, None))]
+    assert set(docs[0]["u"]) == {"id", "a"}
+    assert set(docs[1]["u"]) == set(docs[1]["p"]) == {"id", "a"}
+    assert set(docs[2]["d"]) == {"id"}
