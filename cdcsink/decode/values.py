@@ -429,7 +429,7 @@ def _temporal(column: Column) -> Convert:
         hours = int(match.group(2))
         fraction = fraction_text(match.group(5), value)
         clock = f"{hours:02d}:{match.group(3)}:{match.group(4)}"
-        if hours > 838 or (hours == 838 and (clock != "838:59:59" or fraction.strip(".0"))):
+        if hours > 838 or (clock == "838:59:59" and fraction.strip(".0")):
             raise ValueError(f"{value!r} is out of range for {name} (-838:59:59 .. 838:59:59)")
         negative = match.group(1) == "-" and (clock != "00:00:00" or fraction.strip(".0"))
         return ("-" if negative else "") + clock + fraction

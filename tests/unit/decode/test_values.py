@@ -59,7 +59,7 @@ ACCEPTED = [
     ("datetime", "2025-11-22 10:00:00", "2025-11-22 10:00:00"), ("datetime", "2025-11-22 10:00:00.000", "2025-11-22 10:00:00"),
     ("datetime(6)", "2025-11-22 10:00:00.5", "2025-11-22 10:00:00.500000"), ("timestamp(3)", "1970-01-01 00:00:01", "1970-01-01 00:00:01.000"),
     ("time", "-838:59:59", "-838:59:59"), ("time(6)", "01:02:03.25", "01:02:03.250000"), ("time", "-00:00:00", "00:00:00"),
-    ("time", "005:00:00", "05:00:00"),
+    ("time", "005:00:00", "05:00:00"), ("time", "838:00:00", "838:00:00"), ("time(1)", "-838:59:59.0", "-838:59:59.0"),
     # text strings as given, any character
     ("varchar(64)", "é\u0000\u2028😀", "é\u0000\u2028😀"), ("text", "", ""), ("char(10)", "x", "x"),
     # binary: text is its UTF-8 bytes; base64 and hex give any bytes
@@ -103,6 +103,7 @@ REFUSED = [
     ("datetime", "2025-11-22T10:00:00", "is not a datetime 'YYYY-MM-DD hh:mm:ss[.fraction]'"),
     ("datetime(3)", "2025-11-22 10:00:00.1234", "has more fraction digits than datetime(3) keeps (3)"),
     ("time", "839:00:00", "out of range for time"),
+    ("time(1)", "838:59:59.1", "out of range for time(1)"),
     ("time", 60, "expected a string '[-]hh:mm:ss[.fraction]' for time"),
     ("varchar(8)", 5, "expected a string, got the integer 5"),
     ("text", {"base64": "AA=="}, "expected a string, got an object"),
