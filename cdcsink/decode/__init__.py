@@ -257,7 +257,7 @@ _REASONS = (
     ("is not after", "order"),
 )
 #: Every code :func:`reason_code` returns (``field``: any other broken rule).
-REASON_CODES: tuple[str, ...] = (*dict.fromkeys(code for _, code in _REASONS), "field")
+REASON_CODES: tuple[str, ...] = (*dict.fromkeys(code for _, code in _REASONS), "column", "value", "field")
 
 
 def reason_code(reason: str) -> str:

@@ -165,6 +165,12 @@ def test_images_and_declarations_that_do_not_fit_are_refused(raw, reason, code):
     assert reason_code(got) == code
 
 
+def test_the_new_reason_codes_are_listed_for_the_metric():
+    from cdcsink.decode import REASON_CODES
+
+    assert {"column", "value", "image"} <= set(REASON_CODES)
+
+
 def test_an_image_may_leave_out_columns_outside_the_pk():
     event = Decoder().decode(line({"c": "int", "d": "decimal(4,1)"}, {"d": "1"}), "f", 1)
     assert event.after == {"id": 1, "d": "1.0"}
