@@ -17,7 +17,7 @@
 #    (or $CDCSINK_IMAGE_TEST_MIRROR), else debootstrap's default.
 set -euo pipefail
 
-CACHE=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/cdcsink-image-test}
+CACHE=${1:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/cdcsink-image-test}
 STANDIN=localhost/cdcsink-image-test/python:3.11-bookworm
 ROOTFS_TAR=$CACHE/python3.11-bookworm-rootfs.tar
 UPSTREAM=docker.io/library/python:3.11-slim
