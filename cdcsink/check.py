@@ -14,11 +14,11 @@ from cdcsink.checkpoint.store import open_store
 from cdcsink.config import Settings
 from cdcsink.decode import Decoder, decode_chunk
 from cdcsink.decode.dead_letter import dead_letter_file
-from cdcsink.encode.build import build_encoder
+from cdcsink.codec.registry import build_encoder
 from cdcsink.errors import CdcsinkError
 from cdcsink.events import INSERT, RowEvent
 from cdcsink.kafka import new_factory
-from cdcsink.encode.large import ClaimCheckStorage
+from cdcsink.codec.common.large import ClaimCheckStorage
 from cdcsink.pipeline import Clients, kafka_options, prepare
 from cdcsink.route.router import Router
 from cdcsink.source.config import build_source

@@ -27,6 +27,11 @@ class MessageTooLargeError(CdcsinkError):
     """An encoded message would exceed the effective max-message-bytes."""
 
 
+class MessageDecodeError(CdcsinkError):
+    """A Kafka message that a TiCDC consumer could not decode: names the protocol,
+    the table and column where it can, and what is wrong."""
+
+
 class AuthenticationError(CdcsinkError):
     """Kafka refused our credentials or we refused its certificate: restarting cannot help."""
 

@@ -10,30 +10,54 @@ exception class name) and ``reason`` (a fixed set of codes); never key values.
 from __future__ import annotations
 
 import platform
+import time
 from typing import Any, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from cdcsink import __version__
+from cdcsink.decode import REASON_CODES
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384)
+
+#: The label values known up front; each gets its series (at 0) when the daemon
+#: starts, so ``rate()`` and ``increase()`` see the first event, and an absent
+#: series means a missing target, never a quiet one.
+EVENT_KINDS = ("row", "ddl", "resolved")
+LARGE_MESSAGE_HANDLINGS = ("handle-key-only", "claim-check")
+QUEUE_STAGES = ("source", "buffer")
 
 #: Every metric name with its type and labels (besides ``changefeed``), for docs and tests.
 METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "cdcsink_events_received_total": ("counter", ("kind",), "Events read and decoded from the source, by kind (row, ddl, resolved)."),
     "cdcsink_events_acked_total": ("counter", ("kind",), "Events acknowledged by Kafka (row, ddl) or covered by the checkpoint (resolved)."),
-    "cdcsink_invalid_events_total": ("counter", ("reason",), "Input lines rejected as invalid, by reason code."),
-    "cdcsink_messages_sent_total": ("counter", ("topic",), "Kafka messages acknowledged (rows, DDL, watermarks), by topic."),
+    "cdcsink_invalid_events_total": (
+        "counter", ("reason",),
+        f"Input lines rejected as invalid, by reason code ({', '.join(REASON_CODES)}).",
+    ),
+    "cdcsink_messages_sent_total": (
+        "counter", ("topic",),
+        "Kafka messages acknowledged (rows, DDL, watermarks), by topic (the default topic from the start, others once"
+        " routed to).",
+    ),
     "cdcsink_bytes_sent_total": ("counter", ("topic",), "Bytes of message values acknowledged, by topic."),
-    "cdcsink_send_errors_total": ("counter", ("topic", "error"), "Failed deliveries, by topic and error class."),
+    "cdcsink_send_errors_total": (
+        "counter", ("topic", "error"),
+        "Failed deliveries, by topic and error class (a pair's series appears with its first error).",
+    ),
     "cdcsink_send_latency_seconds": ("histogram", (), "Time from handing a row batch to the producer to its ack."),
     "cdcsink_batch_size": ("histogram", (), "Messages per row batch handed to the producer."),
     "cdcsink_read_to_ack_seconds": ("histogram", (), "Time from reading a batch's oldest row from the source to the batch's ack (the batch's worst row latency)."),
     "cdcsink_checkpoint_ts": ("gauge", (), "The acknowledged checkpoint (resolved ts) of this run."),
     "cdcsink_resolved_ts": ("gauge", (), "The latest resolved ts read from the input."),
-    "cdcsink_checkpoint_lag_seconds": ("gauge", (), "Now minus the commit time of the checkpoint (needs commit_time_ms in the input)."),
+    "cdcsink_checkpoint_lag_seconds": (
+        "gauge", (),
+        "How far the checkpoint is behind: now minus its resolved event's commit_time_ms, or, when that event has none,"
+        " minus when it was read from the source (so it grows while the checkpoint stalls, and while the input sends no"
+        " resolved events); counted from the daemon's start until its first checkpoint.",
+    ),
     "cdcsink_checkpoint_writes_total": ("counter", (), "Checkpoint store writes."),
     "cdcsink_pipeline_queue_depth": ("gauge", ("stage",), "Items waiting between stages: source (chunks read, not processed), buffer (rows routed, not handed to the producer)."),
     "cdcsink_inflight_messages": ("gauge", (), "Rows routed but not yet acknowledged."),
@@ -96,7 +120,11 @@ class _SourceCollector:
 
 
 class Metrics:
-    """The metrics of one daemon process, in their own registry."""
+    """The metrics of one daemon process, in their own registry.
+
+    One instance outlives the pipeline's restarts, so counters and the
+    checkpoint lag carry on across them.
+    """
 
     def __init__(self, changefeed: str = "default", registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -136,6 +164,22 @@ class Metrics:
         self._gauges["cdcsink_pipeline_queue_depth"] = Gauge(
             "cdcsink_pipeline_queue_depth", doc("cdcsink_pipeline_queue_depth"), cf + ("stage",), registry=r
         )
+        # Every series exists from the start (at 0) rather than from its first change.
+        for name, gauge in self._gauges.items():
+            if name == "cdcsink_pipeline_queue_depth":
+                for stage in QUEUE_STAGES:
+                    gauge.labels(changefeed, stage)
+            else:
+                gauge.labels(changefeed)
+        for kind in EVENT_KINDS:
+            self.received.labels(changefeed, kind)
+        for reason in REASON_CODES:
+            self.invalid.labels(changefeed, reason)
+        for handling in LARGE_MESSAGE_HANDLINGS:
+            self.large_messages.labels(changefeed, handling)
+        #: Wall-clock time the checkpoint stands for (see :meth:`checkpoint_written`).
+        self.checkpoint_time = time.time()
+        self._gauges["cdcsink_checkpoint_lag_seconds"].labels(changefeed).set_function(self.checkpoint_lag_seconds)
         self._topic_children: dict[str, tuple[Counter, Counter]] = {}
         self.row_acked = self.acked.labels(changefeed, "row")
         self.ddl_acked = self.acked.labels(changefeed, "ddl")
@@ -154,13 +198,30 @@ class Metrics:
         """Make gauge ``name`` read ``read()`` at scrape time."""
         self._gauges[name].labels(changefeed=self.changefeed, **labels).set_function(read)
 
-    def sent(self, topic: str, messages: int, nbytes: int) -> None:
+    def checkpoint_written(self, commit_time_ms: int | None, read_at: float) -> None:
+        """A checkpoint was stored; its resolved event had ``commit_time_ms`` (None:
+        not given) and was read at ``read_at`` (monotonic clock; 0: no resolved event
+        read in this run, so the lag keeps counting from the previous reference)."""
+        if commit_time_ms is not None:
+            self.checkpoint_time = commit_time_ms / 1000
+        elif read_at:
+            self.checkpoint_time = time.time() - (time.monotonic() - read_at)
+
+    def checkpoint_lag_seconds(self) -> float:
+        return max(0.0, time.time() - self.checkpoint_time)
+
+    def topic_known(self, topic: str) -> tuple[Counter, Counter]:
+        """Give ``topic`` its series (at 0): called when a topic is known or created."""
         children = self._topic_children.get(topic)
         if children is None:
             children = self._topic_children[topic] = (
                 self.messages.labels(self.changefeed, topic),
                 self.bytes.labels(self.changefeed, topic),
             )
+        return children
+
+    def sent(self, topic: str, messages: int, nbytes: int) -> None:
+        children = self._topic_children.get(topic) or self.topic_known(topic)
         children[0].inc(messages)
         children[1].inc(nbytes)
 

@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 import structlog
 
+from cdcsink.checkpoint.owner import Owner
 from cdcsink.checkpoint.store import Checkpoint, CheckpointStore, open_store
 from cdcsink.checkpoint.tracker import CheckpointTracker
 from cdcsink.config import Settings
 from cdcsink.decode import Decoder, chunk_after, decode_chunk, decode_records, position_before, reason_code
 from cdcsink.decode.dead_letter import DeadLetter, FileDeadLetter, open_dead_letter
-from cdcsink.encode.build import build_encoder
-from cdcsink.encode.large import ClaimCheckStorage
-from cdcsink.encode.options import EncoderOptions
+from cdcsink.codec.registry import build_encoder
+from cdcsink.codec.common.large import ClaimCheckStorage
+from cdcsink.codec.options import EncoderOptions
 from cdcsink.errors import InvalidEventError
 from cdcsink.http import Readiness
 from cdcsink.metrics import Metrics
@@ -31,11 +31,13 @@ from cdcsink.kafka import AdminClient, AsyncProducer, Factory, SyncProducer, new
 from cdcsink.kafka.options import KafkaOptions
 from cdcsink.kafka.topics import TopicManager, adjust_max_message_bytes, check_default_topic_partitions
 from cdcsink.route.router import Router
+from cdcsink.sink.config import SinkConfig
 from cdcsink.sink.kafka_sink import KafkaSink
 from cdcsink.source import Chunk, Source
 from cdcsink.source.config import build_source
 from cdcsink.source.kafka import ConsumerGroupStore, InputPartition, KafkaChunk, KafkaSource
 from cdcsink.source.merge import PartitionMerger
+from cdcsink.source.stdin import StdinSource
 
 log = structlog.get_logger("cdcsink.pipeline")
 
@@ -101,18 +103,24 @@ async def prepare(settings: Settings, factory: Factory, clients: Clients) -> tup
         replication_factor=sink.replication_factor,
     )
     await topics.partitions(sink.topic)
-    encoder_options = EncoderOptions(
+    return topics, encoder_options(sink, factory.options.max_encoded_bytes)
+
+
+def encoder_options(sink: SinkConfig, max_message_bytes: int) -> EncoderOptions:
+    """What the encoder needs from the ``sink:`` settings; ``max_message_bytes`` is
+    the effective limit as the encoder counts it (see ``KafkaOptions.max_encoded_bytes``)."""
+    return EncoderOptions(
         protocol=sink.protocol or "canal-json",
         enable_tidb_extension=sink.enable_tidb_extension,
-        max_message_bytes=factory.options.max_payload_bytes,
+        max_message_bytes=max_message_bytes,
         max_batch_size=sink.max_batch_size,
         large_message_handle_option=sink.large_message_handle_option,
         large_message_handle_compression=sink.large_message_handle_compression,
         claim_check_storage_uri=sink.claim_check_storage_uri,
         only_output_updated_columns=sink.only_output_updated_columns,
         delete_only_output_handle_key_columns=sink.delete_only_output_handle_key_columns,
+        content_compatible=sink.content_compatible,
     )
-    return topics, encoder_options
 
 
 class Checkpointer:
@@ -125,29 +133,25 @@ class Checkpointer:
         store: CheckpointStore,
         start: Checkpoint | None,
         metrics: Metrics,
+        on_stored: Callable[[Checkpoint], None] | None = None,
     ):
         self.tracker = tracker
         self.sink = sink
         self.store = store
         self.metrics = metrics
+        #: Told each checkpoint once it is stored (a source that keeps unacknowledged input).
+        self.on_stored = on_stored
         self.written_ts = start.checkpoint_ts if start else None
         #: The highest watermark sent: a watermark never goes back.
         self.broadcast_ts = self.written_ts
         self.written_position = start.position if start else None
-        self.written_commit_time_ms: int | None = None
         self.writes = 0
         self._resolved_counted = 0
         self._stop = asyncio.Event()
 
-    def lag_seconds(self) -> float:
-        """Now minus the commit time of the written checkpoint (NaN when unknown)."""
-        if self.written_commit_time_ms is None:
-            return math.nan
-        return max(0.0, time.time() - self.written_commit_time_ms / 1000)
-
     async def advance(self) -> None:
         tracker = self.tracker
-        ts, position, commit_time_ms = tracker.checkpoint_ts, tracker.position, tracker.commit_time_ms
+        ts, position, commit_time_ms, read_at = tracker.checkpoint_ts, tracker.position, tracker.commit_time_ms, tracker.read_at
         resolved_done = tracker.resolved_done
         if ts == self.written_ts and position == self.written_position:
             return
@@ -161,7 +165,9 @@ class Checkpointer:
         else:
             await asyncio.to_thread(self.store.save, checkpoint)
         self.written_ts, self.written_position = ts, position
-        self.written_commit_time_ms = commit_time_ms
+        self.metrics.checkpoint_written(commit_time_ms, read_at)
+        if self.on_stored is not None:
+            self.on_stored(checkpoint)
         self.writes += 1
         self.metrics.checkpoint_writes.inc()
         self.metrics.resolved_acked.inc(resolved_done - self._resolved_counted)
@@ -208,7 +214,7 @@ class Pipeline:
             if isinstance(self.source, KafkaSource):
                 store = ConsumerGroupStore(self.source)
             else:
-                store = open_store(settings.checkpoint.store, settings.changefeed)
+                store = open_store(settings.checkpoint.store, owner=Owner.of(settings))
         self.store = store
         self.merger: PartitionMerger | None = None
         #: True while a chunk is between the merger and its cut (a revoke must wait for it).
@@ -230,13 +236,14 @@ class Pipeline:
         self.store.check_writable()
         if settings.sink.claim_check_storage_uri and settings.sink.large_message_handle_option == "claim-check":
             ClaimCheckStorage(settings.sink.claim_check_storage_uri).check_writable()
-        start = self.store.load()
-        if start is not None:
-            log.info("resuming from checkpoint", checkpoint_ts=start.checkpoint_ts, position=start.position)
+        start = self._start_from(self.store.load())
         factory = new_factory(kafka_options(settings))
         clients = Clients()
         try:
             topics, encoder_options = await prepare(settings, factory, clients)
+            for topic in topics.topics:  # the default topic
+                self.metrics.topic_known(topic)
+            topics.on_new_topic = self.metrics.topic_known
             large, changefeed = self.metrics.large_messages, self.metrics.changefeed
             encoder = build_encoder(
                 replace(encoder_options, on_large_message=lambda handling: large.labels(changefeed, handling).inc())
@@ -262,7 +269,8 @@ class Pipeline:
                 )
                 if isinstance(self.dead_letter, FileDeadLetter):
                     self.dead_letter.check_writable()
-            checkpointer = self.checkpointer = Checkpointer(tracker, sink, self.store, start, self.metrics)
+            on_stored = self.source.stored_checkpoint if isinstance(self.source, StdinSource) else None
+            checkpointer = self.checkpointer = Checkpointer(tracker, sink, self.store, start, self.metrics, on_stored)
             self._observe(sink, tracker, checkpointer, clients)
             assert clients.admin is not None
             self.readiness.set(True)
@@ -273,7 +281,7 @@ class Pipeline:
                 )
                 source.handler = self
                 self.metrics.watch_source(source, self.merger)
-            resumable = start is not None and start.position is not None and self.source.description != "stdin"
+            resumable = start is not None and start.position is not None
             decoder = Decoder(start.checkpoint_ts if resumable and start else 0)
             position = start.position if resumable and start else None
             watcher = asyncio.create_task(self._watch_kafka(clients.admin, settings.sink.topic), name="ready-check")
@@ -290,11 +298,35 @@ class Pipeline:
                     await close_source()
             await clients.close()
 
+    def _start_from(self, stored: Checkpoint | None) -> Checkpoint | None:
+        """Where this run starts: the stored checkpoint, except for a pipe, which only
+        this process can replay (from the lines it kept since its last stored checkpoint)."""
+        description = getattr(self.store, "description", "")
+        pipe = self.source
+        if not isinstance(pipe, StdinSource):
+            if stored is not None:
+                log.info("resuming from checkpoint", checkpoint_ts=stored.checkpoint_ts, position=stored.position,
+                         store=description)
+            elif not getattr(self.store, "is_async", False):
+                log.info("no checkpoint yet: reading the input from its start", store=description)
+            return stored
+        own = pipe.stored
+        if own is not None:
+            log.info("replaying the pipe from the checkpoint (its later lines were kept in memory)",
+                     checkpoint_ts=own.checkpoint_ts, position=own.position)
+        elif not pipe.started:
+            if stored is not None:
+                log.info("a pipe cannot be resumed: the stored checkpoint of an earlier run is not used; "
+                         "reading this pipe from its start",
+                         stored_checkpoint_ts=stored.checkpoint_ts, stored_position=stored.position, store=description)
+            else:
+                log.info("no checkpoint yet: reading the pipe from its start", store=description)
+        return own
+
     def _observe(self, sink: KafkaSink, tracker: CheckpointTracker, checkpointer: Checkpointer, clients: Clients) -> None:
         m = self.metrics
         m.observe("cdcsink_checkpoint_ts", lambda: checkpointer.written_ts or 0)
         m.observe("cdcsink_resolved_ts", lambda: tracker.resolved_ts)
-        m.observe("cdcsink_checkpoint_lag_seconds", checkpointer.lag_seconds)
         m.observe("cdcsink_inflight_messages", lambda: sink.unacked_rows)
         m.observe("cdcsink_pipeline_queue_depth", lambda: sink.buffered_rows, stage="buffer")
         producer = clients.producer
@@ -388,6 +420,8 @@ class Pipeline:
         #: invalid one): where a stopped run's position moves once everything is acked.
         last: Chunk | None = None
         last_lines = 0
+        #: A pipe is kept in memory until the checkpoint covers it: let the checkpoint move with every chunk.
+        cut_every_chunk = isinstance(self.source, StdinSource)
         while True:
             chunk = await _next_chunk(queue, sink)
             if chunk is _EOF:
@@ -414,6 +448,10 @@ class Pipeline:
                 last, last_lines = chunk, invalid.index or 0
                 break
             last, last_lines = chunk, len(chunk.lines)
+            if cut_every_chunk:
+                # A cut at the chunk's end: once its events are acknowledged the checkpoint
+                # covers it, so a source replaying from memory can let it go.
+                tracker.resolve(tracker.resolved_ts, position_before(chunk, last_lines), is_event=False)
             await sink.after_chunk(idle=False)
             await asyncio.sleep(0)
         if invalid is None and not self.stop_requested.is_set():

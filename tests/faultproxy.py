@@ -1,7 +1,10 @@
 """A TCP fault proxy for Kafka traffic, and a ledger of what it saw acknowledged.
 
-The proxy sits between the daemon and the broker (the broker advertises the
-proxy's port, so every connection goes through it) and can:
+The proxy sits between the daemon and a broker, or every broker of a cluster:
+it rewrites the broker addresses in Metadata and FindCoordinator responses to
+listeners of its own (one per advertised broker address, see
+:mod:`tests.proxies`), so every connection goes through it whatever address the
+broker advertises. It can:
 
 - ``drop()``: abort every open connection at once;
 - ``blackhole()`` / ``heal()``: stop moving bytes in both directions and hold
@@ -29,6 +32,8 @@ from typing import Callable
 
 from aiokafka.protocol.produce import ProduceRequest_v3, ProduceRequest_v4, ProduceRequest_v5, ProduceRequest_v6, ProduceRequest_v7
 from aiokafka.record.default_records import DefaultRecordBatch
+
+from tests.proxies import AsyncListeners, ResponseRewriter, UnsupportedVersion, FrameReader, framed
 
 _PRODUCE = 0
 _REQUESTS = {3: ProduceRequest_v3, 4: ProduceRequest_v4, 5: ProduceRequest_v5, 6: ProduceRequest_v6, 7: ProduceRequest_v7}
@@ -71,26 +76,6 @@ class AckLedger:
                 self.acked.update(ids)
 
 
-class _FrameReader:
-    """Splits a byte stream into Kafka frames (int32 size prefix)."""
-
-    __slots__ = ("buffer",)
-
-    def __init__(self) -> None:
-        self.buffer = bytearray()
-
-    def feed(self, data: bytes) -> list[bytes]:
-        self.buffer += data
-        frames = []
-        while len(self.buffer) >= 4:
-            size = struct.unpack_from(">i", self.buffer)[0]
-            if len(self.buffer) < 4 + size:
-                break
-            frames.append(bytes(self.buffer[4 : 4 + size]))
-            del self.buffer[: 4 + size]
-        return frames
-
-
 class _Link:
     """One client connection and its upstream connection."""
 
@@ -99,8 +84,9 @@ class _Link:
         self.client = client
         self.client_w = client_w
         self.upstream_w: asyncio.StreamWriter | None = None
-        self.requests = _FrameReader()
-        self.responses = _FrameReader()
+        self.requests = FrameReader()
+        self.responses = FrameReader()
+        self.rewriter = ResponseRewriter(proxy.addresses)
         #: correlation id -> (api version, what the request carries) for produce requests.
         self.inflight: dict[int, tuple[int, dict]] = {}
         self.tasks: list[asyncio.Task] = []
@@ -115,7 +101,9 @@ class _Link:
 
     def to_broker(self, data: bytes) -> None:
         for frame in self.requests.feed(data):
+            self.rewriter.request(frame)
             api_key, version, correlation = struct.unpack_from(">hhi", frame)
+            self.proxy.api_keys.add(api_key)
             if api_key == _PRODUCE and version in _REQUESTS:
                 client_len = struct.unpack_from(">h", frame, 8)[0]
                 body = frame[10 + max(client_len, 0) :]
@@ -125,39 +113,43 @@ class _Link:
 
     def to_client(self, data: bytes) -> None:
         # Acknowledged once handed to the client: that is when the daemon can know.
+        out = bytearray()
         for frame in self.responses.feed(data):
             (correlation,) = struct.unpack_from(">i", frame)
             entry = self.inflight.pop(correlation, None)
             if entry is not None:
                 version, pending = entry
                 self.proxy.ledger.acknowledge(pending, frame[4:], version)
-        self.client_w.write(data)
+            out += framed(self.rewriter.response(frame))
+        if out:
+            self.client_w.write(out)
 
 
 class FaultProxy:
-    def __init__(self, upstream_port: int, ledger: AckLedger, port: int = 0) -> None:
-        self.upstream_port = upstream_port
+    """``upstream``: the broker's ``host:port``; ``port``: the first listener's (0: any)."""
+
+    def __init__(self, upstream: str, ledger: AckLedger, port: int = 0) -> None:
+        self.listeners = AsyncListeners(upstream, self._accept, port=port)
+        self.addresses = self.listeners.addresses
         self.ledger = ledger
         self.port = port
+        #: API keys of every request carried (what went through the proxy).
+        self.api_keys: set[int] = set()
         self.links: set[_Link] = set()
         self.delay = 0.0
         self.response_delay = 0.0
         self._open = asyncio.Event()
         self._open.set()
-        self._server: asyncio.AbstractServer | None = None
         self.connections = 0
 
     async def start(self) -> "FaultProxy":
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
+        self.port = await self.listeners.start()
         return self
 
     async def stop(self) -> None:
         for link in list(self.links):
             link.abort()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        await self.listeners.stop()
 
     # -- faults ------------------------------------------------------------
 
@@ -184,7 +176,7 @@ class FaultProxy:
 
     # -- forwarding --------------------------------------------------------
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accept(self, upstream: tuple[str, int], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         link = _Link(self, reader, writer)
         self.links.add(link)
         self.connections += 1
@@ -193,7 +185,7 @@ class FaultProxy:
                 link.held = True
                 await self._open.wait()
                 return  # heal() aborted it
-            up_reader, link.upstream_w = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+            up_reader, link.upstream_w = await asyncio.open_connection(*upstream)
             link.tasks = [
                 asyncio.create_task(self._pump(link, reader, link.to_broker)),
                 asyncio.create_task(self._pump(link, up_reader, link.to_client)),
@@ -218,4 +210,7 @@ class FaultProxy:
             if delay:
                 # Late and in order: this direction reads nothing more meanwhile.
                 await asyncio.sleep(delay)
-            deliver(data)
+            try:
+                deliver(data)
+            except UnsupportedVersion:
+                return  # in addresses.errors; the link is aborted

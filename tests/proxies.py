@@ -1,7 +1,6 @@
-"""Test-side proxies that give the dev broker what it lacks: TLS and working SASL.
-
-The broker advertises the proxy's port, so every connection a client makes
-(bootstrap and metadata-driven) goes through the proxy.
+"""Test-side proxies in front of a Kafka broker: TLS and working SASL, which the
+dev broker lacks, and the rewrite of advertised broker addresses that every
+proxy here (and :mod:`tests.faultproxy`) relies on.
 
 - :class:`TlsProxy` terminates TLS (optionally requiring a client certificate)
   and forwards plain bytes to the broker.
@@ -9,6 +8,23 @@ The broker advertises the proxy's port, so every connection a client makes
   itself for known users — PLAIN, SCRAM-SHA-256/512 (RFC 5802, server side)
   and OAUTHBEARER tokens — and forwards every other request. Before a
   connection has authenticated, anything but ApiVersions closes it.
+
+**Every connection goes through the proxy**, whatever address the broker
+advertises (its own, as any real Kafka does): a proxy rewrites the broker
+addresses in Metadata (API key 3) and FindCoordinator (10) responses to
+addresses of its own. It keeps **one listener per advertised broker
+address**: the one it was started with stands for the broker it connects to
+(when that broker advertises the very address the proxy connects to), and
+each other address a response names gets a listener of its own, opened when
+first seen, that forwards to that address. A cluster of N brokers is so
+fronted by N listeners (N + 1 when the bootstrap address is not one the
+cluster advertises), and each request still reaches the broker it was meant
+for (a partition's leader, a group's coordinator); faults and checks apply to
+all of them alike. Responses are rewritten for the non-flexible versions
+(Metadata v0–v8, FindCoordinator v0–v2; aiokafka uses v0–v5 and v0–v1); a
+client asking for a later one gets its connection closed with
+:class:`UnsupportedVersion` in :attr:`AdvertisedAddresses.errors`, rather than
+bypassing the proxy unnoticed.
 """
 
 from __future__ import annotations
@@ -23,6 +39,7 @@ import socket
 import ssl
 import struct
 import threading
+from typing import Awaitable, Callable
 
 from aiokafka.protocol.admin import (
     SaslAuthenticateRequest_v0,
@@ -38,106 +55,341 @@ _API_VERSIONS, _HANDSHAKE, _AUTHENTICATE = 18, 17, 36
 _SASL_AUTHENTICATION_FAILED, _UNSUPPORTED_SASL_MECHANISM = 58, 33
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+_METADATA, _FIND_COORDINATOR = 3, 10
+#: The last version of each response the rewrite reads (the non-flexible ones).
+_REWRITTEN_UP_TO = {_METADATA: 8, _FIND_COORDINATOR: 2}
+_LOCAL = "127.0.0.1"
+
+
+class UnsupportedVersion(Exception):
+    """A client asked for a Metadata or FindCoordinator version the rewrite cannot read."""
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """``host:port`` (the first of a comma-separated list) as ``(host, port)``."""
+    host, _, port = address.split(",")[0].strip().rpartition(":")
+    return host, int(port)
+
+
+class AdvertisedAddresses:
+    """The broker addresses a cluster advertises, each with the local port a
+    client is to use instead; ``open_listener(host, port)`` opens a listener
+    forwarding to a broker address not seen before and returns its port.
+    ``instead``: one port for every broker (another proxy in front of the
+    same broker), and no listeners are opened."""
+
+    def __init__(self, open_listener: Callable[[str, int], int], instead: int | None = None) -> None:
+        self._open_listener = open_listener
+        self.instead = instead
+        #: (host, port) advertised -> local port of its listener.
+        self.ports: dict[tuple[str, int], int] = {}
+        self.errors: list[Exception] = []
+
+    def local(self, host: str, port: int) -> tuple[str, int]:
+        if self.instead is not None:
+            return _LOCAL, self.instead
+        key = (host, port)
+        local = self.ports.get(key)
+        if local is None:
+            local = self.ports[key] = self._open_listener(host, port)
+        return _LOCAL, local
+
+
+class ResponseRewriter:
+    """One connection's rewrite: remembers which requests (by correlation id)
+    were Metadata or FindCoordinator, and rewrites the broker addresses in
+    their responses. Frames are passed without their size prefix."""
+
+    __slots__ = ("addresses", "_expected")
+
+    def __init__(self, addresses: AdvertisedAddresses) -> None:
+        self.addresses = addresses
+        self._expected: dict[int, tuple[int, int]] = {}
+
+    def request(self, frame: bytes) -> None:
+        api_key, version, correlation = struct.unpack_from(">hhi", frame)
+        last = _REWRITTEN_UP_TO.get(api_key)
+        if last is None:
+            return
+        if version > last:
+            error = UnsupportedVersion(f"API key {api_key} v{version}: the proxy rewrites v0-v{last} only")
+            self.addresses.errors.append(error)
+            raise error
+        self._expected[correlation] = (api_key, version)
+
+    def response(self, frame: bytes) -> bytes:
+        if not self._expected:
+            return frame
+        entry = self._expected.pop(struct.unpack_from(">i", frame)[0], None)
+        if entry is None:
+            return frame
+        api_key, version = entry
+        rewrite = _rewrite_metadata if api_key == _METADATA else _rewrite_find_coordinator
+        return frame[:4] + rewrite(memoryview(frame)[4:], version, self.addresses.local)
+
+
+def framed(frame: bytes) -> bytes:
+    return struct.pack(">i", len(frame)) + frame
+
+
+class _Body:
+    """Reads a response body field by field, keeping the raw bytes of what it passes."""
+
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: memoryview) -> None:
+        self.data = data
+        self.pos = 0
+
+    def raw(self, size: int) -> bytes:
+        out = bytes(self.data[self.pos : self.pos + size])
+        self.pos += size
+        return out
+
+    def int32(self) -> int:
+        return struct.unpack(">i", self.raw(4))[0]
+
+    def string(self) -> str:
+        size = struct.unpack(">h", self.raw(2))[0]
+        return self.raw(size).decode() if size >= 0 else ""
+
+    def raw_string(self) -> bytes:
+        size = struct.unpack(">h", self.data[self.pos : self.pos + 2])[0]
+        return self.raw(2 + max(size, 0))
+
+    def rest(self) -> bytes:
+        return bytes(self.data[self.pos :])
+
+
+def _broker(host: str, port: int) -> bytes:
+    encoded = host.encode()
+    return struct.pack(">h", len(encoded)) + encoded + struct.pack(">i", port)
+
+
+Address = Callable[[str, int], tuple[str, int]]
+
+
+def _rewrite_metadata(data: memoryview, version: int, address: Address) -> bytes:
+    """brokers [node_id, host, port, rack (v1+)] come first (after throttle_time_ms in v3+)."""
+    body = _Body(data)
+    out = bytearray(body.raw(4) if version >= 3 else b"")
+    count = body.int32()
+    out += struct.pack(">i", count)
+    for _ in range(max(count, 0)):
+        out += body.raw(4)  # node_id
+        out += _broker(*address(body.string(), body.int32()))
+        if version >= 1:
+            out += body.raw_string()  # rack
+    return bytes(out) + body.rest()
+
+
+def _rewrite_find_coordinator(data: memoryview, version: int, address: Address) -> bytes:
+    """[throttle_time_ms (v1+)], error_code, [error_message (v1+)], node_id, host, port."""
+    body = _Body(data)
+    out = bytearray(body.raw(4) if version >= 1 else b"")
+    out += body.raw(2)
+    if version >= 1:
+        out += body.raw_string()
+    out += body.raw(4)
+    host, port = body.string(), body.int32()
+    # No coordinator (an error): node -1, host "", port -1, passed on as they are.
+    out += _broker(*address(host, port)) if host and port >= 0 else _broker(host, port)
+    return bytes(out) + body.rest()
+
+
+class FrameReader:
+    """Splits a byte stream into Kafka frames (int32 size prefix; frames returned without it)."""
+
+    __slots__ = ("buffer",)
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self.buffer += data
+        frames = []
+        while len(self.buffer) >= 4:
+            size = struct.unpack_from(">i", self.buffer)[0]
+            if len(self.buffer) < 4 + size:
+                break
+            frames.append(bytes(self.buffer[4 : 4 + size]))
+            del self.buffer[: 4 + size]
+        return frames
+
+
+Handler = Callable[[tuple[str, int], asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class AsyncListeners:
+    """The listening sockets of an asyncio proxy: the one it starts with, which
+    forwards to ``upstream``, and one per other broker address advertised."""
+
+    def __init__(self, upstream: str, handle: Handler, port: int = 0, advertise: int | None = None) -> None:
+        self.upstream = split_address(upstream)
+        self.port = port
+        self.addresses = AdvertisedAddresses(self._open, instead=advertise)
+        self._handle = handle
+        self._servers: list[asyncio.AbstractServer] = []
+        self._sockets: list[socket.socket] = []
+        self._starting: set[asyncio.Task] = set()
+
+    async def start(self) -> int:
+        sock = socket.create_server((_LOCAL, self.port))
+        self.port = sock.getsockname()[1]
+        self.addresses.ports[self.upstream] = self.port
+        await self._serve(sock, self.upstream)
+        return self.port
+
+    def _open(self, host: str, port: int) -> int:
+        # Listening at once, so a client told this port can connect before the server runs.
+        sock = socket.create_server((_LOCAL, 0))
+        task = asyncio.get_running_loop().create_task(self._serve(sock, (host, port)))
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
+        return sock.getsockname()[1]
+
+    async def _serve(self, sock: socket.socket, upstream: tuple[str, int]) -> None:
+        self._sockets.append(sock)
+
+        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await self._handle(upstream, reader, writer)
+
+        self._servers.append(await asyncio.start_server(accept, sock=sock))
+
+    async def stop(self) -> None:
+        for task in list(self._starting):
+            task.cancel()
+        for server in self._servers:
+            server.close()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+async def _pipe_responses(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rewriter: ResponseRewriter) -> None:
+    """Broker to client, a whole (rewritten) frame at a time."""
     try:
-        while data := await reader.read(256 * 1024):
-            writer.write(data)
+        while True:
+            size = struct.unpack(">i", await reader.readexactly(4))[0]
+            writer.write(framed(rewriter.response(await reader.readexactly(size))))
             await writer.drain()
-    except (ConnectionError, OSError):
+    except (ConnectionError, OSError, asyncio.IncompleteReadError):
         pass
     finally:
         writer.close()
 
 
 class _Proxy:
-    def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
+    """An asyncio proxy: ``serve`` carries one client connection to its broker.
+
+    ``upstream``: the broker's ``host:port``; ``advertise``: a port to name in
+    place of every broker address (default: this proxy's own listeners).
+    """
+
+    def __init__(self, upstream: str, advertise: int | None = None) -> None:
+        self.listeners = AsyncListeners(upstream, self._accept, advertise=advertise)
         self.port = 0
-        self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task] = set()
 
+    @property
+    def addresses(self) -> AdvertisedAddresses:
+        return self.listeners.addresses
+
     async def start(self) -> "_Proxy":
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
+        self.port = await self.listeners.start()
         return self
 
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        if self._server is not None:
-            self._server.close()
+        await self.listeners.stop()
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accept(self, upstream: tuple[str, int], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
         try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-            await self.serve(reader, writer, up_reader, up_writer)
-        except (ConnectionError, OSError, asyncio.IncompleteReadError, ssl.SSLError):
+            up_reader, up_writer = await asyncio.open_connection(*upstream)
+            await self.serve(reader, writer, up_reader, up_writer, ResponseRewriter(self.addresses))
+        except (ConnectionError, OSError, asyncio.IncompleteReadError, ssl.SSLError, UnsupportedVersion):
             pass
         finally:
             self._tasks.discard(task)
             writer.close()
 
-    async def serve(self, reader, writer, up_reader, up_writer) -> None:
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+    async def serve(self, reader, writer, up_reader, up_writer, rewriter: ResponseRewriter) -> None:
+        raise NotImplementedError
 
 
 class TlsProxy:
-    """TLS in front of the broker, with the given server context.
+    """TLS in front of the broker (``upstream``, ``host:port``), with the given
+    server context, on every listener (see the module docstring).
 
     Blocking sockets in threads rather than asyncio: OpenSSL then sends its
     alerts (e.g. "certificate required") before closing, as a Java broker does,
     where asyncio's TLS transport would just close the connection.
     """
 
-    def __init__(self, upstream_port: int, context: ssl.SSLContext) -> None:
-        self.upstream_port = upstream_port
+    def __init__(self, upstream: str, context: ssl.SSLContext) -> None:
+        self.upstream = split_address(upstream)
         self.context = context
         self.port = 0
-        self._listener: socket.socket | None = None
+        self.addresses = AdvertisedAddresses(self._open)
         self._sockets: list[socket.socket] = []
 
     async def start(self) -> "TlsProxy":
-        listener = self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = listener.getsockname()[1]
-        threading.Thread(target=self._accept_loop, daemon=True).start()
+        self.port = self._listen(self.upstream)
+        self.addresses.ports[self.upstream] = self.port
         return self
 
     async def stop(self) -> None:
-        for sock in [self._listener, *self._sockets]:
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.close()
+        for sock in list(self._sockets):
+            with contextlib.suppress(OSError):
+                sock.close()
 
-    def _accept_loop(self) -> None:
-        assert self._listener is not None
+    def _open(self, host: str, port: int) -> int:
+        return self._listen((host, port))
+
+    def _listen(self, upstream: tuple[str, int]) -> int:
+        listener = socket.create_server((_LOCAL, 0))
+        self._sockets.append(listener)
+        threading.Thread(target=self._accept_loop, args=(listener, upstream), daemon=True).start()
+        return listener.getsockname()[1]
+
+    def _accept_loop(self, listener: socket.socket, upstream: tuple[str, int]) -> None:
         while True:
             try:
-                client, _ = self._listener.accept()
+                client, _ = listener.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+            threading.Thread(target=self._serve, args=(client, upstream), daemon=True).start()
 
-    def _serve(self, client: socket.socket) -> None:
+    def _serve(self, client: socket.socket, address: tuple[str, int]) -> None:
         self._sockets.append(client)
         try:
             tls = self.context.wrap_socket(client, server_side=True)
         except (ssl.SSLError, OSError):
             client.close()
             return
-        upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+        upstream = socket.create_connection(address)
         self._sockets += [tls, upstream]
-        threading.Thread(target=_copy, args=(upstream, tls), daemon=True).start()
-        _copy(tls, upstream)
+        rewriter = ResponseRewriter(self.addresses)
+        threading.Thread(target=_copy_frames, args=(upstream, tls, rewriter.response), daemon=True).start()
+        _copy_frames(tls, upstream, rewriter.request)
 
 
-def _copy(source: socket.socket, target: socket.socket) -> None:
+def _copy_frames(source: socket.socket, target: socket.socket, each: Callable[[bytes], bytes | None]) -> None:
+    """Copy whole frames; ``each`` sees every frame first (and replaces it when it returns one)."""
+    frames = FrameReader()
     try:
         while data := source.recv(256 * 1024):
-            target.sendall(data)
-    except (OSError, ssl.SSLError):
+            out = bytearray()
+            for frame in frames.feed(data):
+                replaced = each(frame)
+                out += framed(frame if replaced is None else replaced)
+            if out:
+                target.sendall(out)
+    except (OSError, ssl.SSLError, UnsupportedVersion):
         pass
     finally:
         for sock in (source, target):
@@ -148,20 +400,21 @@ def _copy(source: socket.socket, target: socket.socket) -> None:
 class SaslProxy(_Proxy):
     def __init__(
         self,
-        upstream_port: int,
+        upstream: str,
         users: dict[str, str],
         mechanisms: tuple[str, ...] = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"),
         tokens: frozenset[str] = frozenset(),
+        advertise: int | None = None,
     ) -> None:
-        super().__init__(upstream_port)
+        super().__init__(upstream, advertise)
         self.users = users
         self.mechanisms = mechanisms
         self.tokens = tokens
         #: (mechanism, user or token, succeeded) per authentication attempt.
         self.attempts: list[tuple[str, str, bool]] = []
 
-    async def serve(self, reader, writer, up_reader, up_writer) -> None:
-        upstream = asyncio.create_task(_pipe(up_reader, writer))
+    async def serve(self, reader, writer, up_reader, up_writer, rewriter: ResponseRewriter) -> None:
+        upstream = asyncio.create_task(_pipe_responses(up_reader, writer, rewriter))
         mechanism: str | None = None
         scram: _ScramServer | None = None
         authenticated = False
@@ -196,6 +449,7 @@ class SaslProxy(_Proxy):
                         await writer.drain()
                         return
                 elif authenticated or api_key == _API_VERSIONS:
+                    rewriter.request(frame)
                     up_writer.write(struct.pack(">i", size) + frame)
                 else:
                     return  # not authenticated: the broker would drop the connection too

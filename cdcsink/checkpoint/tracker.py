@@ -16,7 +16,7 @@ from typing import Any
 
 
 class Segment:
-    __slots__ = ("pending", "closed", "resolved_ts", "position", "commit_time_ms", "is_event")
+    __slots__ = ("pending", "closed", "resolved_ts", "position", "commit_time_ms", "read_at", "is_event")
 
     def __init__(self) -> None:
         self.pending = 0
@@ -24,6 +24,8 @@ class Segment:
         self.resolved_ts: int | None = None
         self.position: dict[str, Any] | None = None
         self.commit_time_ms: int | None = None
+        #: When its resolved event was read (monotonic clock; 0.0: unknown).
+        self.read_at = 0.0
         #: False for the end-of-input segment, which no resolved event closed.
         self.is_event = True
 
@@ -32,7 +34,10 @@ class CheckpointTracker:
     def __init__(self, checkpoint_ts: int = 0, position: dict[str, Any] | None = None) -> None:
         self.checkpoint_ts = checkpoint_ts
         self.position = position
+        #: Of the checkpoint's resolved event: its commit_time_ms and when it was
+        #: read (monotonic; 0.0 while no resolved event of this run is covered).
         self.commit_time_ms: int | None = None
+        self.read_at = 0.0
         #: The latest resolved ts read from the input (acked or not).
         self.resolved_ts = checkpoint_ts
         #: Resolved events the checkpoint has passed.
@@ -45,15 +50,23 @@ class CheckpointTracker:
         return len(self._segments)
 
     def resolve(
-        self, ts: int, position: dict[str, Any] | None, commit_time_ms: int | None = None, *, is_event: bool = True
+        self,
+        ts: int,
+        position: dict[str, Any] | None,
+        commit_time_ms: int | None = None,
+        *,
+        read_at: float = 0.0,
+        is_event: bool = True,
     ) -> None:
-        """Close the current segment at resolved ``ts`` / source ``position``."""
+        """Close the current segment at resolved ``ts`` / source ``position``
+        (``read_at``: when the resolved event was read, monotonic clock)."""
         segment = self.current
         segment.is_event = is_event
         segment.closed = True
         segment.resolved_ts = ts
         segment.position = position
         segment.commit_time_ms = commit_time_ms
+        segment.read_at = read_at
         self.resolved_ts = ts
         self.current = Segment()
         self._segments.append(self.current)
@@ -76,7 +89,8 @@ class CheckpointTracker:
             done = segments.popleft()
             self.checkpoint_ts = done.resolved_ts  # type: ignore[assignment]
             self.position = done.position
-            if done.commit_time_ms is not None:
-                self.commit_time_ms = done.commit_time_ms
             if done.is_event:
+                # A segment no resolved event closed keeps the ts, and so the times, of the one before.
+                self.commit_time_ms = done.commit_time_ms
+                self.read_at = done.read_at
                 self.resolved_done += 1

@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 
 #: Bytes a record batch adds around its records (Kafka's v2 batch header).
 RECORD_BATCH_OVERHEAD = 61
-#: Bytes one record adds around its key and value at most (varints, attributes, deltas).
-RECORD_OVERHEAD = 36
 
 
 @dataclass
@@ -52,9 +50,11 @@ class KafkaOptions:
     security: SecurityOptions = field(default_factory=SecurityOptions)
 
     @property
-    def max_payload_bytes(self) -> int:
-        """Key + value of one record such that a batch holding only it fits the cap."""
-        return self.max_message_bytes - RECORD_BATCH_OVERHEAD - RECORD_OVERHEAD
+    def max_encoded_bytes(self) -> int:
+        """max-message-bytes as the encoders count it (key + value + the record
+        overhead, as TiCDC counts): the cap less a record batch header, so that a
+        batch holding only that record fits the cap."""
+        return self.max_message_bytes - RECORD_BATCH_OVERHEAD
 
     @property
     def batch_bytes(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Callable
 
 import structlog
 
@@ -32,6 +33,8 @@ class TopicManager:
         self._replication_factor = replication_factor
         self._visible_timeout = visible_timeout
         self._counts: dict[str, int] = {}
+        #: Called with each topic the first time its partition count is known.
+        self.on_new_topic: Callable[[str], object] | None = None
 
     @property
     def topics(self) -> dict[str, int]:
@@ -55,6 +58,8 @@ class TopicManager:
             count = await self._wait_visible(topic)
             log.info("topic created", topic=topic, partitions=count, replication_factor=self._replication_factor)
         self._counts[topic] = count
+        if self.on_new_topic is not None:
+            self.on_new_topic(topic)
         return count
 
     async def _wait_visible(self, topic: str) -> int:

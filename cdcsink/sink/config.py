@@ -60,6 +60,10 @@ class SinkConfig(KafkaSecurityConfig):
     delete_only_output_handle_key_columns: Bool = Field(
         default=False, description="A delete carries only its handle-key (pk) columns (a table without a pk keeps them all)."
     )
+    content_compatible: Bool = Field(
+        default=False,
+        description="canal-json: mysqlType carries the full column type (int(11), decimal(10,2), enum('a','b')) and, as in TiCDC, an update's old image only the changed columns; ignored by open-protocol.",
+    )
     max_inflight_messages: int = Field(
         default=100_000, ge=1, description="Row messages encoded but not yet acknowledged, at most (backpressure)."
     )

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import structlog
 
 from cdcsink.checkpoint.tracker import CheckpointTracker, Segment
-from cdcsink.encode import Encoder, Message
+from cdcsink.codec import Encoder, Message
 from cdcsink.errors import CdcsinkError, DeliveryError, MessageTooLargeError
 from cdcsink.events import DDLEvent, ResolvedEvent, RowEvent
 from cdcsink.kafka import AsyncProducer, SyncProducer
@@ -231,7 +231,7 @@ class KafkaSink:
                     await self._hand_over(buffer)
             elif type(event) is ResolvedEvent:
                 resolved += 1
-                tracker.resolve(event.commit_ts, event.position, event.commit_time_ms)
+                tracker.resolve(event.commit_ts, event.position, event.commit_time_ms, read_at=read_at)
             else:
                 ddls += 1
                 await self._ddl(event)  # type: ignore[arg-type]

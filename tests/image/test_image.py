@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cdcsink.checkpoint.lock import lock_path
 from cdcsink.devtools.broker import free_port
 from cdcsink.devtools.readback import read_back
 from tests.workload import Seen, Workload, check_delivery, decode_canal, generate
@@ -272,7 +273,9 @@ def test_every_row_reaches_kafka_in_order(run: Run):
 
 
 def test_the_state_volume_holds_the_checkpoint_and_nothing_else(run: Run):
-    assert run.volume == {"checkpoint.json": (10001, 10001)}
+    # The checkpoint and its one-writer lock file; no shell dotfiles of the user's home.
+    store = Path("checkpoint.json")
+    assert run.volume == {store.name: (10001, 10001), lock_path(store).name: (10001, 10001)}
     assert run.volume_owner == (10001, 10001)
     assert run.checkpoint["checkpoint_ts"] == run.workload.last_resolved
 

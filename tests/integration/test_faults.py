@@ -5,12 +5,16 @@ After each run every input row is in Kafka (replays allowed), per-key order
 holds, every DDL follows its table's earlier rows, and every checkpoint the
 daemon wrote — each one, read within milliseconds of the write — covered only
 input whose messages the proxy had already handed back acknowledged.
+
+The broker advertises its own address; the proxy rewrites it, so it carries
+every connection (and runs as it is against CDCSINK_TEST_BOOTSTRAP's Kafka).
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import json
 import os
 import signal
@@ -21,14 +25,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from cdcsink.devtools.broker import DevBroker, free_port
 from cdcsink.devtools.readback import read_back
+from tests.conftest import broker_to_front
 from tests.faultproxy import AckLedger, FaultProxy
-from tests.conftest import own_dev_broker
 from tests.workload import Seen, Workload, check_delivery, decode_canal, event_identity, generate
 from tests.workload import canal_identity as identify
 
-pytestmark = [pytest.mark.broker, own_dev_broker]
+pytestmark = [pytest.mark.broker]
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 100_000
 TABLES = 6
@@ -123,15 +126,12 @@ class Scenario:
         self.checkpoint = tmp_path / "cp.json"
         self.ledger = AckLedger(identify)
         self.watcher = CheckpointWatcher(self.checkpoint, source, self.ledger)
-        self.broker_port = free_port()
-        self.proxy = FaultProxy(self.broker_port, self.ledger)
-        self.broker: DevBroker | None = None
+        self._broker = contextlib.ExitStack()
         self.daemon: subprocess.Popen | None = None
         self.starts = 0
 
     async def __aenter__(self) -> "Scenario":
-        await self.proxy.start()
-        self.broker = DevBroker(self.broker_port, self.tmp / "broker.log", advertised_port=self.proxy.port).start()
+        self.proxy = await FaultProxy(self._broker.enter_context(broker_to_front(self.tmp)), self.ledger).start()
         self._watch = asyncio.create_task(self.watcher.run())
         return self
 
@@ -141,8 +141,7 @@ class Scenario:
             self.daemon.kill()
             self.daemon.wait()
         await self.proxy.stop()
-        if self.broker is not None:
-            self.broker.stop()
+        self._broker.close()
 
     @property
     def log(self) -> Path:
@@ -321,7 +320,7 @@ def test_the_watcher_catches_a_checkpoint_ahead_of_the_acks(workload, tmp_path):
     assert watcher.failures and "went back" in watcher.failures[0]
 
 
-async def test_a_batch_queued_behind_a_failed_one_is_never_written(tmp_path):
+async def test_a_batch_queued_behind_a_failed_one_is_never_written(tmp_path, unique):
     """The failed batch's time runs out in a black hole; the connection comes back at
     that very moment. The batch queued behind it must not be written (it would land
     without its predecessor): it fails too, and nothing is accepted afterwards."""
@@ -331,13 +330,13 @@ async def test_a_batch_queued_behind_a_failed_one_is_never_written(tmp_path):
     from cdcsink.kafka.options import KafkaOptions
 
     ledger = AckLedger(lambda value: (value.decode(),))
-    broker_port = free_port()
-    proxy = await FaultProxy(broker_port, ledger).start()
-    broker = DevBroker(broker_port, tmp_path / "broker.log", advertised_port=proxy.port).start()
+    topic = f"fence-{unique}"
+    broker = contextlib.ExitStack()
+    proxy = await FaultProxy(broker.enter_context(broker_to_front(tmp_path)), ledger).start()
     bootstrap = f"127.0.0.1:{proxy.port}"
     producer = None
     try:
-        await create_topic(bootstrap, "fence")
+        await create_topic(bootstrap, topic)
         factory = AiokafkaFactory(KafkaOptions(brokers=[bootstrap], read_timeout=1.0, write_timeout=1.0))
         producer = await factory.async_producer()
         acks: dict[str, BaseException | None] = {}
@@ -351,7 +350,7 @@ async def test_a_batch_queued_behind_a_failed_one_is_never_written(tmp_path):
                 if on_ack is not None:
                     on_ack(error)
 
-            await producer.send_batch(batch, "fence", 0, record)
+            await producer.send_batch(batch, topic, 0, record)
 
         await send("first")
         while "first" not in acks:
@@ -368,10 +367,10 @@ async def test_a_batch_queued_behind_a_failed_one_is_never_written(tmp_path):
         await send("after")
         assert acks["after"] is not None  # refused without being sent
         await asyncio.sleep(1.5)
-        records = await read_back(bootstrap, {("fence", 0): 10}, idle_timeout=1.0)
-        assert [r.value for r in records[("fence", 0)]] == [b"first"]
+        records = await read_back(bootstrap, {(topic, 0): 10}, idle_timeout=1.0)
+        assert [r.value for r in records[(topic, 0)]] == [b"first"]
     finally:
         if producer is not None:
             await producer.close()
         await proxy.stop()
-        broker.stop()
+        broker.close()

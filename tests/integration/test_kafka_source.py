@@ -5,12 +5,15 @@ one consumer group.
 A fault proxy between the daemons and the broker records which output
 messages the broker acknowledged; a watcher reads the group's committed
 offsets every few milliseconds during the run and fails if one ever covers an
-input event whose output was not acknowledged yet.
+input event whose output was not acknowledged yet. The broker advertises its
+own address (the proxy rewrites it), and each group reads an input topic of
+its own, so the tests run as they are against CDCSINK_TEST_BOOTSTRAP's Kafka.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -22,16 +25,17 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from cdcsink.devtools.broker import DevBroker, free_port
+from cdcsink.devtools.broker import free_port
 from cdcsink.devtools.readback import read_back
-from tests.conftest import own_dev_broker
+from tests.conftest import broker_to_front
 from tests.integration.test_daemon import metric, scrape
 from tests.faultproxy import AckLedger, FaultProxy
 from tests.kafka_input import PartitionedInput, append_resolved, produce, spread
 from tests.workload import Seen, Workload, canal_identity, check_delivery, decode_canal, generate
 
-pytestmark = [pytest.mark.broker, own_dev_broker]
+pytestmark = [pytest.mark.broker]
 ROOT = Path(__file__).resolve().parents[2]
+#: Input topic of the shared workloads; each Group renames it to one of its own.
 INPUT = "cdc-input"
 INPUT_PARTITIONS = 6
 TABLES = 6
@@ -64,7 +68,7 @@ class CommitWatcher:
             for i in range(self.checked[p], min(offset, len(idents))):
                 ident = idents[i]
                 if ident is not None and ident not in self.ledger.acked:
-                    self.failures.append(f"{INPUT}[{p}] committed at {offset}, but offset {i} {ident} is not acknowledged")
+                    self.failures.append(f"{self.data.topic}[{p}] committed at {offset}, but offset {i} {ident} is not acknowledged")
                     break
             self.checked[p] = max(self.checked[p], offset)
         self.committed = committed
@@ -76,7 +80,7 @@ class CommitWatcher:
             while True:
                 committed = {}
                 for p in range(self.data.partitions):
-                    offset = await consumer.committed(TopicPartition(INPUT, p))
+                    offset = await consumer.committed(TopicPartition(self.data.topic, p))
                     if offset is not None and offset >= 0:
                         committed[p] = offset
                 self.check(committed)
@@ -103,16 +107,15 @@ class Group:
         self.w = w
         self.data = data
         self.name = name
+        #: The group's own input topic (the broker may be shared with other tests).
+        self.input = data.topic = f"{name}-input"
         self.group = f"{name}-group"
         self.ledger = AckLedger(output_identity)
-        self.broker_port = free_port()
-        self.proxy = FaultProxy(self.broker_port, self.ledger)
-        self.broker: DevBroker | None = None
-        #: With ``sink_apart``, the output goes to a second broker behind its own
-        #: proxy, so its acknowledgements can be delayed while the group's
-        #: coordination (on the first) runs at full speed.
-        self.sink_proxy = FaultProxy(free_port(), self.ledger) if sink_apart else self.proxy
-        self.sink_broker: DevBroker | None = None
+        #: With ``sink_apart``, the output goes through a proxy of its own (to a second
+        #: dev broker, or the same external one), so its acknowledgements can be
+        #: delayed while the group's coordination runs at full speed.
+        self.sink_apart = sink_apart
+        self._brokers = contextlib.ExitStack()
         self.daemons: dict[str, subprocess.Popen] = {}
 
     @property
@@ -124,13 +127,11 @@ class Group:
         return f"127.0.0.1:{self.sink_proxy.port}"
 
     async def __aenter__(self) -> "Group":
-        await self.proxy.start()
-        self.broker = DevBroker(self.broker_port, self.tmp / "broker.log", advertised_port=self.proxy.port).start()
-        if self.sink_proxy is not self.proxy:
-            await self.sink_proxy.start()
-            self.sink_broker = DevBroker(
-                self.sink_proxy.upstream_port, self.tmp / "sink-broker.log", advertised_port=self.sink_proxy.port
-            ).start()
+        self.proxy = await FaultProxy(self._brokers.enter_context(broker_to_front(self.tmp)), self.ledger).start()
+        self.sink_proxy = self.proxy
+        if self.sink_apart:
+            sink_broker = self._brokers.enter_context(broker_to_front(self.tmp, "sink-broker"))
+            self.sink_proxy = await FaultProxy(sink_broker, self.ledger).start()
         await produce(self.bootstrap, self.data)
         self.watcher = CommitWatcher(self.bootstrap, self.group, self.data, self.ledger)
         self._watch = asyncio.create_task(self.watcher.run())
@@ -146,9 +147,7 @@ class Group:
         await self.proxy.stop()
         if self.sink_proxy is not self.proxy:
             await self.sink_proxy.stop()
-        for broker in (self.broker, self.sink_broker):
-            if broker is not None:
-                broker.stop()
+        self._brokers.close()
 
     def log(self, name: str) -> str:
         return (self.tmp / f"{name}.log").read_text()
@@ -160,7 +159,7 @@ class Group:
             CDCSINK_CHANGEFEED=self.name,
             CDCSINK_SOURCE__TYPE="kafka",
             CDCSINK_SOURCE__BOOTSTRAP=self.bootstrap,
-            CDCSINK_SOURCE__TOPICS=INPUT,
+            CDCSINK_SOURCE__TOPICS=self.input,
             CDCSINK_SOURCE__GROUP=self.group,
             CDCSINK_SOURCE__SESSION_TIMEOUT="3s",
             CDCSINK_SINK__URI=(
@@ -310,9 +309,9 @@ async def test_sigterm_commits_exactly_what_was_acked_and_a_restart_duplicates_n
         await asyncio.sleep(0.3)  # a fetch after the last commit updates the log end seen
         values = scrape(port)
         for p, end in data.ends.items():
-            assert metric(values, "cdcsink_source_committed_offset", topic=INPUT, partition=str(p)) == end
+            assert metric(values, "cdcsink_source_committed_offset", topic=g.input, partition=str(p)) == end
             # The dev broker's log end can be short inside the last batch: lag is never negative, and small here.
-            assert 0 <= metric(values, "cdcsink_source_lag", topic=INPUT, partition=str(p)) < 1000
+            assert 0 <= metric(values, "cdcsink_source_lag", topic=g.input, partition=str(p)) < 1000
         assert metric(values, "cdcsink_source_rebalances_total") == 0
         assert metric(values, "cdcsink_source_ddl_copies_dropped_total") > 0
         await g.stop("b")
@@ -330,7 +329,7 @@ async def test_a_revoke_outlasting_revoke_timeout_commits_only_what_was_acked(tm
         g.sink_proxy.slow_responses(1.0)  # acknowledgements now come later than the revoke timeout
         await asyncio.sleep(0.3)
         # Another member joins: every partition of "a" is revoked while its rows are in flight.
-        intruder = AIOKafkaConsumer(INPUT, bootstrap_servers=g.bootstrap, group_id=g.group, enable_auto_commit=False)
+        intruder = AIOKafkaConsumer(g.input, bootstrap_servers=g.bootstrap, group_id=g.group, enable_auto_commit=False)
         await intruder.start()
         try:
             loop = asyncio.get_running_loop()
@@ -368,8 +367,8 @@ async def test_partitions_assigned_past_a_ddl_do_not_hold_it_when_another_replay
         setter = AIOKafkaConsumer(bootstrap_servers=g.bootstrap, group_id=g.group, enable_auto_commit=False)
         await setter.start()
         try:
-            setter.assign([TopicPartition(INPUT, p) for p in commits])
-            await setter.commit({TopicPartition(INPUT, p): offset for p, offset in commits.items()})
+            setter.assign([TopicPartition(g.input, p) for p in commits])
+            await setter.commit({TopicPartition(g.input, p): offset for p, offset in commits.items()})
         finally:
             await setter.stop()
         for p, offset in commits.items():  # delivered before this test's daemon: not checked
@@ -402,7 +401,7 @@ async def test_an_invalid_message_stops_the_run_naming_its_partition_and_offset(
                 break
             await asyncio.sleep(0.05)
         assert daemon.returncode == 3, g.log("a")[-3000:]
-        assert f"{INPUT}[2]@10: not valid JSON" in g.log("a")
+        assert f"{g.input}[2]@10: not valid JSON" in g.log("a")
         await asyncio.sleep(0.2)
         assert g.watcher.committed.get(2, 0) <= 10
         assert not g.watcher.failures, g.watcher.failures[:5]
@@ -452,11 +451,12 @@ async def test_input_topics_chosen_by_topic_pattern(tmp_path, unique):
     w = generate(2_000, tables=2, keys=50, resolved_every=100, ddl_every=700, seed=8)
     data = spread(w, INPUT, INPUT_PARTITIONS)
     async with Group(tmp_path, w, data, f"pattern-{unique}") as g:
-        g.start("a", CDCSINK_SOURCE__TOPICS="", CDCSINK_SOURCE__TOPIC_PATTERN="cdc-in.*")
+        pattern = f"{g.name}-in.*"
+        g.start("a", CDCSINK_SOURCE__TOPICS="", CDCSINK_SOURCE__TOPIC_PATTERN=pattern)
         await g.assigned("a", INPUT_PARTITIONS)
         await g.progress(1.0)
         await g.stop("a")
-        assert '"topic_pattern": "cdc-in.*"' in g.log("a")
+        assert f'"topic_pattern": "{pattern}"' in g.log("a")
         assert not g.watcher.failures, g.watcher.failures[:5]
         seen = await g.output()
     check_delivery(w, seen)
@@ -498,6 +498,6 @@ async def test_an_invalid_message_is_set_aside_with_dead_letter_and_the_run_goes
         assert not g.watcher.failures, g.watcher.failures[:5]
         seen = await g.output()
     records = [json.loads(line) for line in dead.read_text().splitlines()]
-    assert [(r["origin"], r["raw"]) for r in records] == [(f"{INPUT}[2]@10", '{"kind": "row", "schema": ')]
+    assert [(r["origin"], r["raw"]) for r in records] == [(f"dlq-{unique}-input[2]@10", '{"kind": "row", "schema": ')]
     assert records[0]["reason"].startswith("not valid JSON")
     check_delivery(w, seen)

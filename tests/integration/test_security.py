@@ -1,7 +1,11 @@
-"""TLS and SASL end to end, through test-side proxies in front of the dev broker
-(it speaks neither): the right CA and credentials deliver every row; a wrong
-CA, a wrong password or a mechanism the broker does not offer stop the daemon
-at once with a one-line reason and no restart loop."""
+"""TLS and SASL end to end, through test-side proxies in front of the broker
+(the dev broker speaks neither): the right CA and credentials deliver every
+row; a wrong CA, a wrong password or a mechanism the broker does not offer
+stop the daemon at once with a one-line reason and no restart loop.
+
+The broker advertises its own address (the dev broker here, as any Kafka
+does); the proxies rewrite it, so every connection is secured by them. Run
+with ``CDCSINK_TEST_BOOTSTRAP`` against a real Kafka as they are."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import os
 import ssl
 import subprocess
 import sys
+import contextlib
 import time
 from pathlib import Path
 
@@ -17,16 +22,15 @@ import pytest
 import trustme
 
 from cdcsink.config import Settings
-from cdcsink.devtools.broker import DevBroker, free_port
 from cdcsink.devtools.readback import read_back
 from cdcsink.kafka.aiokafka_client import security_kwargs
 from cdcsink.kafka.options import SecurityOptions
 from cdcsink.pipeline import Pipeline
+from tests.conftest import broker_to_front
 from tests.proxies import SaslProxy, TlsProxy
-from tests.conftest import own_dev_broker
 from tests.workload import Seen, check_delivery, decode_canal, generate
 
-pytestmark = [pytest.mark.broker, own_dev_broker]
+pytestmark = [pytest.mark.broker]
 ROOT = Path(__file__).resolve().parents[2]
 USERS = {"alice": "s3cret"}
 
@@ -62,23 +66,21 @@ def certs(tmp_path_factory) -> Certs:
 
 
 class Fronted:
-    """A dev broker whose advertised address is a proxy in front of it."""
+    """A proxy, made by ``make_proxy(broker address)``, in front of the broker."""
 
     def __init__(self, tmp: Path, make_proxy) -> None:
         self.tmp = tmp
-        self.broker_port = free_port()
-        self.proxy = make_proxy(self.broker_port)
-        self.broker: DevBroker | None = None
+        self.make_proxy = make_proxy
+        self._broker = contextlib.ExitStack()
 
     async def __aenter__(self) -> "Fronted":
+        self.proxy = self.make_proxy(self._broker.enter_context(broker_to_front(self.tmp)))
         await self.proxy.start()
-        self.broker = DevBroker(self.broker_port, self.tmp / "broker.log", advertised_port=self.proxy.port).start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.proxy.stop()
-        if self.broker is not None:
-            self.broker.stop()
+        self._broker.close()
 
     @property
     def bootstrap(self) -> str:
@@ -131,21 +133,21 @@ def assert_fails_fast(code: int, stderr: str, elapsed: float, reason: str) -> No
 
 
 async def test_mutual_tls_with_the_right_ca_delivers_every_row(tmp_path, unique, certs):
-    async with Fronted(tmp_path, lambda port: TlsProxy(port, certs.server_context(require_client_cert=True))) as kafka:
+    async with Fronted(tmp_path, lambda broker: TlsProxy(broker, certs.server_context(require_client_cert=True))) as kafka:
         params = f"ca={certs.ca_file}&cert={certs.client_cert}&key={certs.client_key}"
         security = SecurityOptions(tls=True, ca=str(certs.ca_file), cert=str(certs.client_cert), key=str(certs.client_key))
         await deliver_and_check(tmp_path, kafka.bootstrap, f"tls-{unique}", params, security)
 
 
 async def test_insecure_skip_verify_accepts_an_unknown_ca(tmp_path, unique, certs):
-    async with Fronted(tmp_path, lambda port: TlsProxy(port, certs.server_context(require_client_cert=False))) as kafka:
+    async with Fronted(tmp_path, lambda broker: TlsProxy(broker, certs.server_context(require_client_cert=False))) as kafka:
         params = f"enable-tls=true&ca={certs.other_ca_file}&insecure-skip-verify=true"
         security = SecurityOptions(tls=True, insecure_skip_verify=True)
         await deliver_and_check(tmp_path, kafka.bootstrap, f"tls-skip-{unique}", params, security)
 
 
 async def test_a_wrong_ca_stops_the_daemon_at_once(tmp_path, unique, certs):
-    async with Fronted(tmp_path, lambda port: TlsProxy(port, certs.server_context(require_client_cert=False))) as kafka:
+    async with Fronted(tmp_path, lambda broker: TlsProxy(broker, certs.server_context(require_client_cert=False))) as kafka:
         result = await asyncio.to_thread(run_daemon, tmp_path, kafka.bootstrap, f"tls-bad-{unique}", f"ca={certs.other_ca_file}")
     assert_fails_fast(*result, reason=f"kafka {kafka.bootstrap}: TLS certificate verification failed")
 
@@ -157,7 +159,7 @@ async def test_tls_files_are_read_again_for_each_run(tmp_path, unique, certs):
 
     ca = tmp_path / "rotating-ca.pem"
     ca.write_bytes(certs.other_ca_file.read_bytes())
-    async with Fronted(tmp_path, lambda port: TlsProxy(port, certs.server_context(require_client_cert=False))) as kafka:
+    async with Fronted(tmp_path, lambda broker: TlsProxy(broker, certs.server_context(require_client_cert=False))) as kafka:
         w = generate(100, tables=2, resolved_every=20)
         path = w.write(tmp_path / "events.ndjson")
         settings = Settings(
@@ -175,7 +177,7 @@ async def test_tls_files_are_read_again_for_each_run(tmp_path, unique, certs):
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
 async def test_sasl_with_the_right_credentials_delivers_every_row(tmp_path, unique, mechanism):
-    async with Fronted(tmp_path, lambda port: SaslProxy(port, USERS)) as kafka:
+    async with Fronted(tmp_path, lambda broker: SaslProxy(broker, USERS)) as kafka:
         params = f"sasl-mechanism={mechanism.lower()}&sasl-user=alice&sasl-password=s3cret"
         security = SecurityOptions(sasl_mechanism=mechanism, sasl_user="alice", sasl_password="s3cret")
         await deliver_and_check(tmp_path, kafka.bootstrap, f"sasl-{unique}", params, security)
@@ -186,7 +188,7 @@ async def test_sasl_with_the_right_credentials_delivers_every_row(tmp_path, uniq
 async def test_sasl_oauthbearer_reads_the_token_file(tmp_path, unique):
     token = tmp_path / "token"
     token.write_text("tok-123\n")
-    async with Fronted(tmp_path, lambda port: SaslProxy(port, {}, tokens=frozenset({"tok-123"}))) as kafka:
+    async with Fronted(tmp_path, lambda broker: SaslProxy(broker, {}, tokens=frozenset({"tok-123"}))) as kafka:
         params = f"sasl-mechanism=OAUTHBEARER&sasl-oauth-token-file={token}"
         security = SecurityOptions(sasl_mechanism="OAUTHBEARER", oauth_token_file=str(token))
         await deliver_and_check(tmp_path, kafka.bootstrap, f"oauth-{unique}", params, security)
@@ -194,7 +196,7 @@ async def test_sasl_oauthbearer_reads_the_token_file(tmp_path, unique):
 
 
 async def test_a_wrong_password_stops_the_daemon_at_once(tmp_path, unique):
-    async with Fronted(tmp_path, lambda port: SaslProxy(port, USERS)) as kafka:
+    async with Fronted(tmp_path, lambda broker: SaslProxy(broker, USERS)) as kafka:
         params = "sasl-mechanism=SCRAM-SHA-256&sasl-user=alice&sasl-password=wrong"
         result = await asyncio.to_thread(run_daemon, tmp_path, kafka.bootstrap, f"sasl-bad-{unique}", params)
         assert ("SCRAM-SHA-256", "alice", False) in kafka.proxy.attempts
@@ -202,7 +204,7 @@ async def test_a_wrong_password_stops_the_daemon_at_once(tmp_path, unique):
 
 
 async def test_a_mechanism_the_broker_does_not_offer_stops_the_daemon_at_once(tmp_path, unique):
-    async with Fronted(tmp_path, lambda port: SaslProxy(port, USERS, mechanisms=("PLAIN",))) as kafka:
+    async with Fronted(tmp_path, lambda broker: SaslProxy(broker, USERS, mechanisms=("PLAIN",))) as kafka:
         params = "sasl-mechanism=SCRAM-SHA-512&sasl-user=alice&sasl-password=s3cret"
         result = await asyncio.to_thread(run_daemon, tmp_path, kafka.bootstrap, f"sasl-mech-{unique}", params)
     assert_fails_fast(*result, reason=f"kafka {kafka.bootstrap}: the broker does not offer SASL SCRAM-SHA-512")
@@ -218,30 +220,28 @@ async def test_a_certificate_not_valid_for_the_advertised_address_stops_the_daem
     # Bootstrap through "localhost", the name the certificate has; the broker then
     # advertises 127.0.0.1, which it does not have.
     context = certs.server_context(require_client_cert=False, server=certs.localhost_only)
-    async with Fronted(tmp_path, lambda port: TlsProxy(port, context)) as kafka:
+    async with Fronted(tmp_path, lambda broker: TlsProxy(broker, context)) as kafka:
         bootstrap = f"localhost:{kafka.proxy.port}"
         result = await asyncio.to_thread(run_daemon, tmp_path, bootstrap, f"tls-adv-{unique}", f"ca={certs.ca_file}")
     assert_fails_fast(*result, reason=f"kafka {kafka.bootstrap}: TLS certificate verification failed: IP address mismatch")
 
 
 async def test_credentials_refused_by_the_advertised_broker_stop_the_daemon_at_once(tmp_path, unique):
-    # The bootstrap proxy knows alice's password; the one the broker advertises does not.
-    broker_port = free_port()
-    advertised = await SaslProxy(broker_port, {"alice": "other"}).start()
-    bootstrap = await SaslProxy(broker_port, USERS).start()
-    broker = DevBroker(broker_port, tmp_path / "broker.log", advertised_port=advertised.port).start()
-    try:
-        params = "sasl-mechanism=PLAIN&sasl-user=alice&sasl-password=s3cret"
-        result = await asyncio.to_thread(run_daemon, tmp_path, f"127.0.0.1:{bootstrap.port}", f"sasl-adv-{unique}", params)
-    finally:
-        broker.stop()
-        await bootstrap.stop()
-        await advertised.stop()
+    # The bootstrap proxy knows alice's password; the one it advertises as the broker does not.
+    with broker_to_front(tmp_path) as broker:
+        advertised = await SaslProxy(broker, {"alice": "other"}).start()
+        bootstrap = await SaslProxy(broker, USERS, advertise=advertised.port).start()
+        try:
+            params = "sasl-mechanism=PLAIN&sasl-user=alice&sasl-password=s3cret"
+            result = await asyncio.to_thread(run_daemon, tmp_path, f"127.0.0.1:{bootstrap.port}", f"sasl-adv-{unique}", params)
+        finally:
+            await bootstrap.stop()
+            await advertised.stop()
     assert ("PLAIN", "alice", True) in bootstrap.attempts and ("PLAIN", "alice", False) in advertised.attempts
     assert_fails_fast(*result, reason=f"kafka 127.0.0.1:{advertised.port}: SASL PLAIN authentication failed for user 'alice'")
 
 
 async def test_a_missing_client_certificate_stops_the_daemon_at_once(tmp_path, unique, certs):
-    async with Fronted(tmp_path, lambda port: TlsProxy(port, certs.server_context(require_client_cert=True))) as kafka:
+    async with Fronted(tmp_path, lambda broker: TlsProxy(broker, certs.server_context(require_client_cert=True))) as kafka:
         result = await asyncio.to_thread(run_daemon, tmp_path, kafka.bootstrap, f"tls-nocert-{unique}", f"ca={certs.ca_file}")
     assert_fails_fast(*result, reason=f"kafka {kafka.bootstrap}: TLS handshake failed")

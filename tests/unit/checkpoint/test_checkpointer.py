@@ -39,7 +39,7 @@ class Store:
 
 
 def tracker(ts: int, offset: int) -> SimpleNamespace:
-    return SimpleNamespace(checkpoint_ts=ts, position={"path": "f", "offset": offset, "line": 1}, commit_time_ms=None, resolved_done=1)
+    return SimpleNamespace(checkpoint_ts=ts, position={"path": "f", "offset": offset, "line": 1}, commit_time_ms=None, read_at=0.0, resolved_done=1)
 
 
 async def test_the_store_is_written_only_after_the_watermark_is_acknowledged():

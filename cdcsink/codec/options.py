@@ -12,11 +12,13 @@ class EncoderOptions:
     protocol: str = "canal-json"
     #: canal-json: add ``_tidb`` fields and emit TIDB_WATERMARK messages.
     enable_tidb_extension: bool = False
-    #: Effective limit for key + value of one message (already capped by the topic/broker).
+    #: max-message-bytes as TiCDC's encoders apply it: key + value + the 36-byte
+    #: record overhead (``codec.common.large.MAX_RECORD_OVERHEAD``) of one message
+    #: must fit (the pipeline passes the topic/broker cap less a record batch header).
     max_message_bytes: int = 10 * 1024 * 1024
     #: open-protocol: rows packed into one message at most.
     max_batch_size: int = 16
-    #: none | handle-key-only | claim-check (see cdcsink.encode.large).
+    #: none | handle-key-only | claim-check (see cdcsink.codec.common.large).
     large_message_handle_option: str = "none"
     #: none | lz4 | snappy | zstd: applied to every row value before the size check.
     large_message_handle_compression: str = "none"
@@ -26,6 +28,10 @@ class EncoderOptions:
     only_output_updated_columns: bool = False
     #: A delete carries only its handle-key columns.
     delete_only_output_handle_key_columns: bool = False
+    #: canal-json: ``mysqlType`` carries the full column type (``int(11)``,
+    #: ``decimal(10,2)``, ``enum('a','b')``) and, as in TiCDC, an update's ``old``
+    #: only the changed columns. Other protocols ignore it, as TiCDC does.
+    content_compatible: bool = False
     #: Called with the handling option for each row sent in a reduced form (a metric).
     on_large_message: Callable[[str], None] | None = field(default=None, compare=False)
     #: Wall clock in ms, for canal-json's ``ts`` (build time). Injectable for golden tests.

@@ -35,9 +35,13 @@ from cdcsink.durable import ensure_writable_directory, replace_durably
 from cdcsink.errors import ConfigError, MessageTooLargeError
 from cdcsink.events import RowEvent
 
-log = structlog.get_logger("cdcsink.encode")
+log = structlog.get_logger("cdcsink.codec")
 
 OPTIONS = ("none", "handle-key-only", "claim-check")
+#: Bytes TiCDC adds to key + value before comparing a message with
+#: max-message-bytes (``MaxRecordOverhead``: a Kafka v2 record's varint
+#: lengths, attributes and deltas at their widest: 5 * 5 + 10 + 1).
+MAX_RECORD_OVERHEAD = 36
 COMPRESSIONS = ("none", "lz4", "snappy", "zstd")
 
 _COMPRESS: dict[str, Callable[[bytes], bytes]] = {
