@@ -9,6 +9,7 @@ ARG PYTHON_IMAGE=python:3.11-slim
 # virtualenv alone, so no wheel or pip cache ships in any layer of the image.
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
+    PIP_ROOT_USER_ACTION=ignore \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv --without-pip /opt/cdcsink
 WORKDIR /src
