@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 import sys
 from typing import Sequence
@@ -34,13 +35,17 @@ def _event_loop_policy() -> None:
 
 
 def _fail(code: int, message: str) -> int:
-    print(f"cdcsink: {message}", file=sys.stderr)
+    """Print ``message`` (one problem per line) to stderr and return ``code``."""
+    for line in message.splitlines() or [""]:
+        print(f"cdcsink: {line}", file=sys.stderr)
     return code
 
 
 async def _run(settings: Settings) -> int:
     from cdcsink.daemon import Daemon
+    from cdcsink.preflight import preflight
 
+    preflight(settings)  # the input and output files, before anything connects or creates a topic
     daemon = Daemon(settings)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -60,6 +65,9 @@ async def _run(settings: Settings) -> int:
 async def _check(settings: Settings) -> int:
     from cdcsink.check import check
 
+    if settings.log.level != "debug":
+        # check reports why a broker cannot be reached in its own one line.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     for line in await check(settings):
         print(line)
     return EXIT_OK

@@ -32,6 +32,8 @@ class TopicManager:
         self._replication_factor = replication_factor
         self._visible_timeout = visible_timeout
         self._counts: dict[str, int] = {}
+        #: Topics this manager created, with their partition counts, in order.
+        self.created: dict[str, int] = {}
 
     @property
     def topics(self) -> dict[str, int]:
@@ -53,6 +55,7 @@ class TopicManager:
             partitions = self._partition_num or DEFAULT_PARTITIONS
             await self._admin.create_topic(topic, partitions, self._replication_factor)
             count = await self._wait_visible(topic)
+            self.created[topic] = count
             log.info("topic created", topic=topic, partitions=count, replication_factor=self._replication_factor)
         self._counts[topic] = count
         return count
