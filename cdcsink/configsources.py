@@ -242,7 +242,7 @@ def env_layer(environ: Mapping[str, str], model: type[BaseModel]) -> Layer:
     by_name = {env_name(loc): loc for loc in fields}
     sections = {ENV_PREFIX + name.upper() for name, info in model.model_fields.items() if _section_model(info)}
     layer = Layer()
-    given: dict[Loc, tuple[str, str]] = {}
+    given: dict[Loc, str] = {}
     for name in sorted(environ):
         upper = name.upper()
         if not upper.startswith(ENV_PREFIX) or name in NOT_SETTINGS:
@@ -264,11 +264,9 @@ def env_layer(environ: Mapping[str, str], model: type[BaseModel]) -> Layer:
                 layer.problems.append(f"env {name}: cannot read {value}: {reason}")
                 continue
         if loc in given:
-            other, other_value = given[loc]
-            if other_value != value or secret or other.upper().endswith(SECRET_FILE_SUFFIX):
-                layer.problems.append(f"env {name}: {dotted(loc)} is also set by env {other}; set it once")
+            layer.problems.append(f"env {name}: {dotted(loc)} is also set by env {given[loc]}; set it once")
             continue
-        given[loc] = (name, value)
+        given[loc] = name
         parsed: Any = value
         if _item_model(fields[loc]) is not None:
             try:

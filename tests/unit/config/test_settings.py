@@ -324,15 +324,25 @@ def test_every_cdcsink_variable_named_in_the_project_is_accepted():
     for own in ("test_settings.py", "test_cli_errors.py"):  # their examples of mistakes
         files.remove(Path(__file__).resolve().with_name(own))
     files += [root / name for name in ("README.md", "Dockerfile", "Makefile")]
-    names = set()
+    names, mistakes = set(), set()
     for path in files:
         if path.suffix in (".py", ".md", ".yaml", ".yml", ".toml", "") or path.name == "Dockerfile":
-            names.update(re.findall(r"\bCDCSINK_[A-Z0-9_]*[A-Z0-9]\b", path.read_text(errors="replace")))
+            text = path.read_text(errors="replace")
+            names.update(re.findall(r"\bCDCSINK_[A-Z0-9_]*[A-Z0-9]\b", text))
+            mistakes.update(re.findall(r"env (CDCSINK_\w+): not a cdcsink setting", text))  # documented as refused
+    names -= mistakes
     names.discard("CDCSINK_SECTION__KEY")  # a placeholder in deploy/README.md
     assert len(names) > 40 and NOT_SETTINGS <= names
     layer = env_layer({name: "/dev/null" for name in names - NOT_SETTINGS}, Settings)
     unknown = [p for p in layer.problems if "not a cdcsink setting" in p or "names the section" in p]
     assert not unknown
+
+
+def test_the_same_setting_in_two_cases_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("CDCSINK_SINK__COMPRESSION", "gzip")
+    monkeypatch.setenv("cdcsink_sink__compression", "gzip")
+    with pytest.raises(ConfigError, match=r"^env cdcsink_sink__compression: sink.compression is also set by env CDCSINK_SINK__COMPRESSION; set it once$"):
+        load_settings(write(tmp_path, BASE))
 
 
 def test_the_same_setting_from_two_env_vars_is_an_error(tmp_path, monkeypatch):
@@ -402,16 +412,22 @@ def test_no_configuration_at_all_says_how_to_give_one(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "key, value",
+    "change, line, key",
     [
-        ("write-timeout", "0s"),
-        ("read-timeout", "0"),
-        ("dial-timeout", "0ms"),
+        (("  dispatchers:", "  write-timeout: 0s\n  dispatchers:"), 7, "sink.write-timeout"),
+        (("  dispatchers:", "  read-timeout: 0\n  dispatchers:"), 7, "sink.read-timeout"),
+        (("  dispatchers:", "  dial-timeout: 0ms\n  dispatchers:"), 7, "sink.dial-timeout"),
+        (("interval: 1s", "interval: 0s"), 13, "checkpoint.interval"),
+        (("  follow: false", "  poll-interval: 0s"), 4, "source.poll-interval"),
+        (("checkpoint:", "shutdown-timeout: 0s\ncheckpoint:"), 11, "shutdown-timeout"),
+        (("checkpoint:", "ready-check-interval: 0s\ncheckpoint:"), 11, "ready-check-interval"),
+        (("checkpoint:", "restart:\n  backoff-min: 0s\ncheckpoint:"), 12, "restart.backoff-min"),
     ],
 )
-def test_zero_timeouts_are_refused(tmp_path, key, value):
-    with pytest.raises(ConfigError, match=rf"cdcsink.yaml:7: sink.{key}: Input should be greater than 0"):
-        load_settings(write(tmp_path, BASE.replace("  dispatchers:", f"  {key}: {value}\n  dispatchers:")))
+def test_zero_timeouts_and_intervals_are_refused(tmp_path, change, line, key):
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, BASE.replace(*change)))
+    assert str(info.value) == f"{tmp_path}/cdcsink.yaml:{line}: {key}: Input should be greater than 0"
 
 
 def test_a_restart_backoff_max_below_the_min_is_refused(tmp_path):
