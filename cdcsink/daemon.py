@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import random
 import signal
 import sys
@@ -107,7 +108,14 @@ class Daemon:
         tune_gc()
         if settings.http.enabled:
             self.http = HttpServer(self.metrics, self.readiness, settings.http.host, settings.http.port)
-            await self.http.start()
+            try:
+                await self.http.start()
+            except OSError as error:  # the port is taken, or the address is not this host's
+                self.http = None
+                reason = os.strerror(error.errno).lower() if error.errno else str(error)
+                raise ConfigError(
+                    f"http: cannot listen on {settings.http.host}:{settings.http.port}: {reason} (http.host, http.port)"
+                ) from None
         try:
             return await self._supervise()
         finally:

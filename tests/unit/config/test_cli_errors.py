@@ -19,7 +19,7 @@ EVENTS = '{"kind":"row","schema":"shop","table":"orders","commit_ts":1,"op":"ins
 
 def cdcsink(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.upper().startswith("CDCSINK_")}
-    clean.update(PYTHONPATH=str(ROOT), CDCSINK_HTTP__ENABLED="false", **(env or {}))
+    clean.update({"PYTHONPATH": str(ROOT), "CDCSINK_HTTP__ENABLED": "false", **(env or {})})
     return subprocess.run(
         [sys.executable, "-m", "cdcsink", *args], capture_output=True, text=True, env=clean, cwd=cwd, timeout=timeout
     )
@@ -172,3 +172,17 @@ def test_a_config_path_that_holds_no_config(tmp_path, make, message):
     result = cdcsink("run", "--config", str(path), cwd=tmp_path)
     assert result.returncode == 2
     assert problems(result) == [message.format(p=path)]
+
+
+def test_an_http_port_in_use_is_a_config_error(config, tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cdcsink("run", "--config", str(config), cwd=tmp_path, env={
+            "CDCSINK_HTTP__ENABLED": "true", "CDCSINK_HTTP__HOST": "127.0.0.1", "CDCSINK_HTTP__PORT": str(port),
+        })
+    assert result.returncode == 2
+    assert problems(result) == [f"http: cannot listen on 127.0.0.1:{port}: address already in use (http.host, http.port)"]
