@@ -76,6 +76,11 @@ class SinkConfig(KafkaSecurityConfig):
         """The URI's broker addresses (host:port)."""
         return self._brokers
 
+    @brokers.setter
+    def brokers(self, brokers: list[str]) -> None:
+        """Point at other brokers (``make run``'s dev broker), keeping the rest."""
+        self._brokers = list(brokers)
+
     @property
     def topic(self) -> str:
         """The default topic: the URI's path."""

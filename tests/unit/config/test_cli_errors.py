@@ -186,3 +186,33 @@ def test_an_http_port_in_use_is_a_config_error(config, tmp_path):
         })
     assert result.returncode == 2
     assert problems(result) == [f"http: cannot listen on 127.0.0.1:{port}: address already in use (http.host, http.port)"]
+
+
+def test_check_with_an_unreachable_kafka_source_names_the_source(config, tmp_path):
+    port = free_port()
+    source = f"source:\n  type: kafka\n  bootstrap: 127.0.0.1:{port}\n  topics: [in]\n  group: g\n"
+    text = config.read_text()
+    config.write_text(source + text[text.index("sink:"):])
+    result = cdcsink("check", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 1
+    assert problems(result) == [f"kafka source 127.0.0.1:{port}: cannot connect (bootstrap): connection refused"]
+
+
+async def test_the_reason_names_each_broker_when_they_differ():
+    import asyncio
+
+    from cdcsink.kafka.aiokafka_client import unreachable
+
+    server = await asyncio.start_server(lambda reader, writer: writer.close(), "127.0.0.1", 0)
+    listening = server.sockets[0].getsockname()[1]
+    refused = free_port()
+    try:
+        error = await unreachable([f"127.0.0.1:{refused}", f"127.0.0.1:{listening}"])
+    finally:
+        server.close()
+    assert isinstance(error, ConnectionError)  # a run retries it
+    assert str(error) == (
+        f"kafka 127.0.0.1:{refused},127.0.0.1:{listening}: cannot connect (bootstrap): "
+        f"127.0.0.1:{refused}: connection refused; "
+        f"127.0.0.1:{listening}: connected, but no Kafka answer (not a Kafka listener, or it needs TLS or SASL?)"
+    )
