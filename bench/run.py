@@ -59,8 +59,8 @@ def _pre_encode(events: str, out: str) -> None:
     """The input routed and encoded exactly as cdcsink does (canal-json), written once
     for the naive and ceiling modes: (table index, partition, value) records."""
     from cdcsink.decode import Decoder
-    from cdcsink.encode.canal_json import CanalJsonEncoder
-    from cdcsink.encode.options import EncoderOptions
+    from cdcsink.codec.canal_json.encoder import CanalJsonEncoder
+    from cdcsink.codec.options import EncoderOptions
     from cdcsink.events import RowEvent
     from cdcsink.route.partition import build_partitioner
 

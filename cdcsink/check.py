@@ -17,7 +17,7 @@ from cdcsink.checkpoint.store import open_store
 from cdcsink.config import Settings
 from cdcsink.decode import Decoder, decode_chunk
 from cdcsink.decode.dead_letter import dead_letter_file
-from cdcsink.encode.build import build_encoder
+from cdcsink.codec.registry import build_encoder
 from cdcsink.errors import CdcsinkError, ConfigError
 from cdcsink.events import INSERT, RowEvent
 from cdcsink.kafka import AdminClient, new_factory

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cdcsink.codec.schema import TableSchema, cached_table_schema
+
 INSERT = "insert"
 UPDATE = "update"
 DELETE = "delete"
@@ -17,8 +19,9 @@ ROW_OPS = frozenset((INSERT, UPDATE, DELETE))
 class RowEvent:
     """An insert, update or delete of one row.
 
-    ``columns`` maps column name to its MySQL type name, ``pk`` names the
-    handle-key columns. ``before`` is set for update and delete, ``after`` for
+    ``columns`` maps column name to its declaration as the input gave it (a
+    type string or an object), ``pk`` names the handle-key columns;
+    ``table_info`` is the parsed :class:`~cdcsink.codec.schema.TableSchema`. ``before`` is set for update and delete, ``after`` for
     insert and update.
     """
 
@@ -33,6 +36,7 @@ class RowEvent:
         "after",
         "commit_time_ms",
         "line",
+        "_info",
     )
     kind = "row"
 
@@ -48,6 +52,7 @@ class RowEvent:
         after: dict[str, Any] | None,
         commit_time_ms: int | None = None,
         line: int = 0,
+        table_info: TableSchema | None = None,
     ) -> None:
         self.schema = schema
         self.table = table
@@ -59,6 +64,17 @@ class RowEvent:
         self.after = after
         self.commit_time_ms = commit_time_ms
         self.line = line
+        self._info = table_info
+
+    @property
+    def table_info(self) -> TableSchema:
+        """The parsed table model (the input decoder hands over one per table;
+        an event built without one parses its ``columns`` on first use, cached
+        per table while the columns stay the same)."""
+        info = self._info
+        if info is None:
+            info = self._info = cached_table_schema(self.schema, self.table, self.columns, self.pk)
+        return info
 
     def pk_values(self) -> dict[str, Any]:
         """The handle-key values (from the post-image, or the pre-image for deletes)."""

@@ -21,9 +21,9 @@ from cdcsink.checkpoint.tracker import CheckpointTracker
 from cdcsink.config import Settings
 from cdcsink.decode import Decoder, chunk_after, decode_chunk, decode_records, position_before, reason_code
 from cdcsink.decode.dead_letter import DeadLetter, FileDeadLetter, open_dead_letter
-from cdcsink.encode.build import build_encoder
-from cdcsink.encode.large import ClaimCheckStorage
-from cdcsink.encode.options import EncoderOptions
+from cdcsink.codec.registry import build_encoder
+from cdcsink.codec.common.large import ClaimCheckStorage
+from cdcsink.codec.options import EncoderOptions
 from cdcsink.errors import InvalidEventError
 from cdcsink.http import Readiness
 from cdcsink.metrics import Metrics

@@ -11,7 +11,7 @@ import os
 
 from cdcsink.config import Settings
 from cdcsink.decode.dead_letter import dead_letter_file
-from cdcsink.encode.large import ClaimCheckStorage
+from cdcsink.codec.common.large import ClaimCheckStorage
 from cdcsink.errors import ConfigError
 from cdcsink.source.config import SourceConfig
 

@@ -8,11 +8,13 @@ from deploy/) is used instead.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from pathlib import Path
 
 import pytest
+import structlog
 from hypothesis import HealthCheck, settings
 
 from cdcsink.devtools.broker import DevBroker
@@ -40,6 +42,19 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory):
     log_path = tmp_path_factory.mktemp("broker") / "tansu.log"
     with DevBroker(log_path=log_path) as broker:
         yield broker.bootstrap
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """A test that runs the command line in-process configures logging onto
+    pytest's captured stderr, which is closed after that test: put logging
+    back as it was, so a later test's warning never writes to a closed file."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+    root.handlers[:], root.level = handlers, level
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import structlog
 
 from cdcsink.checkpoint.tracker import CheckpointTracker, Segment
-from cdcsink.encode import Encoder, Message
+from cdcsink.codec import Encoder, Message
 from cdcsink.errors import CdcsinkError, DeliveryError, MessageTooLargeError
 from cdcsink.events import DDLEvent, ResolvedEvent, RowEvent
 from cdcsink.kafka import AsyncProducer, SyncProducer

@@ -13,7 +13,7 @@ import pytest
 
 from cdcsink.config import Settings
 from cdcsink.devtools.readback import read_back
-from cdcsink.encode.open_protocol import decode_open_protocol
+from cdcsink.codec.open_protocol.encoder import decode_open_protocol
 from cdcsink.pipeline import Pipeline
 from tests.workload import Seen, Workload, check_delivery, decode_canal, generate
 

@@ -11,7 +11,7 @@ import pytest
 
 from cdcsink.config import Settings
 from cdcsink.devtools.readback import read_back
-from cdcsink.encode.large import read_claim_check
+from cdcsink.codec.common.large import read_claim_check
 from cdcsink.errors import MessageTooLargeError
 from cdcsink.pipeline import Pipeline
 from tests.kafka_input import create_topic

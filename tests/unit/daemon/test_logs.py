@@ -3,21 +3,8 @@
 import json
 import logging
 
-import pytest
-import structlog
 
 from cdcsink.logs import configure_logging
-
-
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """configure_logging binds the captured stderr; later tests must not write to it once closed."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
-    root.handlers[:], root.level = handlers, level
 
 
 def test_stdlib_lines_are_json_with_the_changefeed(capsys):

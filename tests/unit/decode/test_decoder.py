@@ -15,9 +15,9 @@ ROW = (
 def test_wide_integers_keep_every_digit_through_decode_and_encode():
     """An integer wider than 64 bits (a DECIMAL(30,0) sent as a number) is exact in
     the event and in every message built from it."""
-    from cdcsink.encode.canal_json import CanalJsonEncoder
-    from cdcsink.encode.open_protocol import OpenProtocolEncoder
-    from cdcsink.encode.options import EncoderOptions
+    from cdcsink.codec.canal_json.encoder import CanalJsonEncoder
+    from cdcsink.codec.open_protocol.encoder import OpenProtocolEncoder
+    from cdcsink.codec.options import EncoderOptions
     from cdcsink.route.partition import value_text
     import orjson
 

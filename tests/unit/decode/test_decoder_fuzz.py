@@ -77,8 +77,8 @@ def test_a_decoded_row_always_routes_and_encodes(obj):
     (or refuse with a one-line error): nothing downstream crashes on input."""
     import orjson
 
-    from cdcsink.encode.build import build_encoder
-    from cdcsink.encode.options import EncoderOptions
+    from cdcsink.codec.registry import build_encoder
+    from cdcsink.codec.options import EncoderOptions
     from cdcsink.errors import CdcsinkError
     from cdcsink.route.partition import build_partitioner
 

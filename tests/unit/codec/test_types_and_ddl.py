@@ -1,9 +1,9 @@
 import pytest
 
-from cdcsink.encode.build import build_encoder
-from cdcsink.encode.ddl_kind import classify
-from cdcsink.encode.mysql_types import type_info
-from cdcsink.encode.options import EncoderOptions
+from cdcsink.codec.registry import build_encoder
+from cdcsink.codec.common.ddl_kind import classify
+from cdcsink.codec.common.mysql_types import type_info
+from cdcsink.codec.options import EncoderOptions
 from cdcsink.errors import ConfigError
 
 

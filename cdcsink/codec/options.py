@@ -16,7 +16,7 @@ class EncoderOptions:
     max_message_bytes: int = 10 * 1024 * 1024
     #: open-protocol: rows packed into one message at most.
     max_batch_size: int = 16
-    #: none | handle-key-only | claim-check (see cdcsink.encode.large).
+    #: none | handle-key-only | claim-check (see cdcsink.codec.common.large).
     large_message_handle_option: str = "none"
     #: none | lz4 | snappy | zstd: applied to every row value before the size check.
     large_message_handle_compression: str = "none"

@@ -1,8 +1,8 @@
 import orjson
 import pytest
 
-from cdcsink.encode.canal_json import CanalJsonEncoder, canal_value
-from cdcsink.encode.options import EncoderOptions
+from cdcsink.codec.canal_json.encoder import CanalJsonEncoder, canal_value
+from cdcsink.codec.options import EncoderOptions
 from cdcsink.errors import MessageTooLargeError
 from cdcsink.events import DDLEvent, RowEvent
 

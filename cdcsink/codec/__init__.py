@@ -1,4 +1,8 @@
-"""Encode: turn change events into Kafka messages.
+"""Codecs: turn change events into Kafka messages (and back).
+
+One folder per protocol (encoder, decoder and their wire helpers together);
+``common/`` holds what protocols share; ``schema`` is the one table model
+every codec reads; ``registry`` maps a protocol name to its encoder.
 
 Every protocol implements :class:`Encoder`. The sink encodes each row as it
 routes it (``encode_row``, while the event is fresh in memory) and buffers the
@@ -9,9 +13,10 @@ per message for open-protocol.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
-from cdcsink.events import DDLEvent, RowEvent
+if TYPE_CHECKING:  # events carry the codecs' table model, so they import codec.schema
+    from cdcsink.events import DDLEvent, RowEvent
 
 Message = tuple[bytes | None, bytes]
 """A Kafka record as (key, value)."""

@@ -20,14 +20,14 @@ from typing import Any, Sequence
 
 import orjson
 
-from cdcsink.encode import Message
-from cdcsink.encode.ddl_kind import classify
-from cdcsink.encode.images import changed_columns, handle_key_columns
+from cdcsink.codec import Message
+from cdcsink.codec.common.ddl_kind import classify
+from cdcsink.codec.common.images import changed_columns, handle_key_columns
 from cdcsink.jsonvalues import dumps
-from cdcsink.encode.large import ClaimCheckStorage, compressor, refuse_unless_reducible, report_reduced
-from cdcsink.encode.mysql_types import HANDLE_KEY_FLAG, PRIMARY_KEY_FLAG, STRING, VARCHAR, VARSTRING, type_info
-from cdcsink.encode.options import EncoderOptions
-from cdcsink.encode.shapes import TableShapes
+from cdcsink.codec.common.large import ClaimCheckStorage, compressor, refuse_unless_reducible, report_reduced
+from cdcsink.codec.common.mysql_types import HANDLE_KEY_FLAG, PRIMARY_KEY_FLAG, STRING, VARCHAR, VARSTRING, type_info
+from cdcsink.codec.options import EncoderOptions
+from cdcsink.codec.common.shapes import TableShapes
 from cdcsink.errors import MessageTooLargeError
 from cdcsink.events import DELETE, INSERT, DDLEvent, RowEvent
 

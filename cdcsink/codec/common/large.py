@@ -35,7 +35,7 @@ from cdcsink.durable import ensure_writable_directory, replace_durably
 from cdcsink.errors import ConfigError, MessageTooLargeError
 from cdcsink.events import RowEvent
 
-log = structlog.get_logger("cdcsink.encode")
+log = structlog.get_logger("cdcsink.codec")
 
 OPTIONS = ("none", "handle-key-only", "claim-check")
 COMPRESSIONS = ("none", "lz4", "snappy", "zstd")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cdcsink.encode import Encoder
-from cdcsink.encode.options import EncoderOptions
+from cdcsink.codec import Encoder
+from cdcsink.codec.options import EncoderOptions
 from cdcsink.errors import ConfigError
 
 PROTOCOLS = ("canal-json", "open-protocol")
@@ -11,11 +11,11 @@ PROTOCOLS = ("canal-json", "open-protocol")
 
 def build_encoder(options: EncoderOptions) -> Encoder:
     if options.protocol == "canal-json":
-        from cdcsink.encode.canal_json import CanalJsonEncoder
+        from cdcsink.codec.canal_json.encoder import CanalJsonEncoder
 
         return CanalJsonEncoder(options)
     if options.protocol == "open-protocol":
-        from cdcsink.encode.open_protocol import OpenProtocolEncoder
+        from cdcsink.codec.open_protocol.encoder import OpenProtocolEncoder
 
         return OpenProtocolEncoder(options)
     raise ConfigError(f"sink.protocol: unsupported protocol {options.protocol!r} (supported: {', '.join(PROTOCOLS)})")

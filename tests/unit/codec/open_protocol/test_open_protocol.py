@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cdcsink.encode.open_protocol import OpenProtocolEncoder, decode_open_protocol
-from cdcsink.encode.options import EncoderOptions
+from cdcsink.codec.open_protocol.encoder import OpenProtocolEncoder, decode_open_protocol
+from cdcsink.codec.options import EncoderOptions
 from cdcsink.errors import MessageTooLargeError
 from cdcsink.events import DDLEvent, RowEvent
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 import orjson
-from cdcsink.encode.build import build_encoder
-from cdcsink.encode.large import decompress, read_claim_check
-from cdcsink.encode.open_protocol import decode_open_protocol
-from cdcsink.encode.options import EncoderOptions
+from cdcsink.codec.registry import build_encoder
+from cdcsink.codec.common.large import decompress, read_claim_check
+from cdcsink.codec.open_protocol.encoder import decode_open_protocol
+from cdcsink.codec.options import EncoderOptions
 from cdcsink.errors import MessageTooLargeError
 from cdcsink.events import RowEvent
 
@@ -165,7 +165,7 @@ def test_config_requires_the_tidb_extension_and_a_file_uri():
 def test_compression_covers_ddl_and_watermark_values(codec):
     import orjson as _orjson
 
-    from cdcsink.encode.open_protocol import decode_open_protocol as _decode
+    from cdcsink.codec.open_protocol.encoder import decode_open_protocol as _decode
     from cdcsink.events import DDLEvent
 
     ddl = DDLEvent("shop", "docs", 120, "ALTER TABLE docs ADD COLUMN x INT")
@@ -185,7 +185,7 @@ def test_compressed_values_are_in_the_formats_consumers_expect(codec):
     checked apart from cdcsink's own decompress, which would accept its own format."""
     import cramjam
 
-    from cdcsink.encode.large import compressor
+    from cdcsink.codec.common.large import compressor
 
     payload = b'{"id":0,"data":[{"note":"' + b"x" * 200 + b'"}]}'
     compressed = compressor(codec)(payload)
