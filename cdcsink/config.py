@@ -128,11 +128,12 @@ def _describe(error: ValidationError, origins: dict[Loc, Any]) -> list[str]:
 
 
 def _load(path: str | os.PathLike[str] | None) -> tuple[Settings, Layer]:
+    named_by = None if path is not None else f"env {CONFIG_ENV}" if os.environ.get(CONFIG_ENV) else None
     path = config_path(path)
     env = env_layer(os.environ, Settings)
     if path is None and ("sink", "uri") not in env.settings:
         raise ConfigError("\n".join([*env.problems, NO_CONFIGURATION]))
-    file = yaml_layer(path, Settings) if path is not None else Layer()
+    file = yaml_layer(path, Settings, named_by) if path is not None else Layer()
     if path is not None and not file.settings and not file.problems and ("sink", "uri") not in env.settings:
         raise ConfigError("\n".join([*env.problems, f"{path}: no settings in the file (sink.uri, and source.path for a file source, are needed)"]))
     merged = merge(file, env)

@@ -178,15 +178,17 @@ def _walk(node: yaml.Node, path: str, loc: Loc, layer: Layer) -> None:
             _walk(item, path, loc + (i,), layer)
 
 
-def yaml_layer(path: str | Path, model: type[BaseModel]) -> Layer:
-    """The settings of the YAML file at ``path``. A file that cannot be read or
-    parsed raises :class:`ConfigError` at once: nothing in it can be trusted."""
+def yaml_layer(path: str | Path, model: type[BaseModel], named_by: str | None = None) -> Layer:
+    """The settings of the YAML file at ``path`` (``named_by``: where that path
+    came from, when not the command line). A file that cannot be read or parsed
+    raises :class:`ConfigError` at once: nothing in it can be trusted."""
+    named = f" (named by {named_by})" if named_by else ""
     try:
         raw = Path(path).read_bytes()
     except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a config file") from None
+        raise ConfigError(f"{path}{named}: is a directory, not a config file") from None
     except OSError as error:
-        raise ConfigError(f"{path}: cannot read the config file: {error.strerror}") from None
+        raise ConfigError(f"{path}{named}: cannot read the config file: {error.strerror}") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:

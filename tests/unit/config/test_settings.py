@@ -494,3 +494,10 @@ def test_a_kafka_source_bootstrap_address_is_checked(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_settings(write(tmp_path, text))
     assert str(info.value) == f"{tmp_path}/cdcsink.yaml:3: source.bootstrap: 'in2' is not host:port"
+
+
+def test_a_config_file_named_by_cdcsink_config_that_is_missing_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("CDCSINK_CONFIG", str(tmp_path / "missing.yaml"))
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    assert str(info.value) == f"{tmp_path}/missing.yaml (named by env CDCSINK_CONFIG): cannot read the config file: No such file or directory"
