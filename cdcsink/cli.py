@@ -1,32 +1,68 @@
-"""``cdcsink run`` and ``cdcsink check``.
+"""``cdcsink run``, ``check``, ``config show``, ``checkpoint show|reset`` and ``cdcsink --version``.
 
 Exit codes: 0 done (input fully delivered and checkpointed, or stopped by a
-signal after draining); 1 delivery failure that restarting cannot fix, or
-shutdown-timeout exceeded; 2 invalid configuration; 3 invalid input event;
-130 a second signal forced an immediate exit.
+signal after draining); 1 delivery failure that restarting cannot fix,
+shutdown-timeout exceeded, or lines read from stdin left undelivered; 2
+invalid configuration (including a checkpoint another feed wrote, or one a
+running daemon holds, and an HTTP port in use); 3 invalid input event; 130 a
+second signal forced an immediate exit.
+
+The stop signals are caught first thing, before the slow imports and the
+config: a SIGTERM that arrives while the daemon starts is noted and acted on
+(a clean stop, exit 0) as soon as the daemon runs. So this module imports
+nothing heavy at its top.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import logging
+import os
+import platform
 import signal
 import sys
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import structlog
+from cdcsink import __version__
 
-from cdcsink.config import Settings, load_settings
-from cdcsink.errors import CdcsinkError, ConfigError, InvalidEventError
-from cdcsink.logs import configure_logging
+if TYPE_CHECKING:
+    from cdcsink.config import Settings
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_INVALID_INPUT, EXIT_FORCED = 0, 1, 2, 3, 130
 
-log = structlog.get_logger("cdcsink")
+#: Each stops the daemon the same way: stop reading, drain, checkpoint, exit 0. SIGHUP
+#: too (a closed terminal or session, or a service manager's reload): there is no reload.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+#: Stop signals received before the event loop took them over.
+_early_signals: list[int] = []
+
+
+def version_line() -> str:
+    return f"cdcsink {__version__} (Python {platform.python_version()})"
+
+
+def _note_early_signal(signum: int, frame: Any) -> None:
+    _early_signals.append(signum)
+    if len(_early_signals) > 1:
+        print("cdcsink: second signal, exiting at once", file=sys.stderr)
+        os._exit(EXIT_FORCED)
+
+
+def _catch_stop_signals_early() -> dict[int, Any]:
+    """Note stop signals from now on; returns the handlers that were in place."""
+    return {signum: signal.signal(signum, _note_early_signal) for signum in STOP_SIGNALS}
+
+
+def _release_stop_signals() -> None:
+    """Back to the default handling (commands that are not the daemon), honouring a signal already received."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+    if _early_signals:
+        signal.raise_signal(_early_signals[0])
 
 
 def _event_loop_policy() -> None:
+    import asyncio
+
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
@@ -34,25 +70,60 @@ def _event_loop_policy() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-def _fail(code: int, message: str) -> int:
-    """Print ``message`` (one problem per line) to stderr and return ``code``."""
-    for line in message.splitlines() or [""]:
-        print(f"cdcsink: {line}", file=sys.stderr)
+def _fail(code: int, message: str, log_format: str) -> int:
+    """The last lines: why the process exits, one line per problem (a config error
+    lists them all), in the log format (in json, a JSON log line with ``exit_code``
+    each; on a terminal, ``cdcsink: reason``)."""
+    lines = message.splitlines() or [""]
+    if log_format == "json":
+        import structlog
+
+        from cdcsink.logs import configure_logging, is_configured
+
+        if not is_configured():  # the settings could not be loaded
+            configure_logging("json", changefeed=os.environ.get("CDCSINK_CHANGEFEED"))
+        for line in lines:
+            structlog.get_logger("cdcsink").critical(line, exit_code=code)
+    else:
+        for line in lines:
+            print(f"cdcsink: {line}", file=sys.stderr, flush=True)
     return code
 
 
+def _log_format_without_settings(config: str | None) -> str:
+    """log.format when the settings could not be loaded: the env var's, else the
+    config file's if it reads as YAML, else console."""
+    value = os.environ.get("CDCSINK_LOG__FORMAT")
+    if value is None:
+        try:
+            import yaml
+
+            with open(config or os.environ.get("CDCSINK_CONFIG") or "", encoding="utf-8") as f:
+                value = ((yaml.safe_load(f) or {}).get("log") or {}).get("format")
+        except Exception:
+            value = None
+    return "json" if isinstance(value, str) and value.strip().lower() == "json" else "console"
+
+
 async def _run(settings: Settings) -> int:
+    import asyncio
+
+    import structlog
+
     from cdcsink.daemon import Daemon
     from cdcsink.preflight import preflight
 
     preflight(settings)  # the input and output files, before anything connects or creates a topic
     daemon = Daemon(settings)
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, daemon.on_signal, signum)
+    for signum in _early_signals:  # received while starting: stop before reading anything
+        daemon.on_signal(signum)
+    _early_signals.clear()
     result = await daemon.run()
     if result is not None:
-        log.info(
+        structlog.get_logger("cdcsink").info(
             "done",
             checkpoint_ts=result.checkpoint_ts,
             rows=result.rows,
@@ -63,6 +134,8 @@ async def _run(settings: Settings) -> int:
 
 
 async def _check(settings: Settings) -> int:
+    import logging
+
     from cdcsink.check import check
 
     if settings.log.level != "debug":
@@ -74,20 +147,45 @@ async def _check(settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    previous = _catch_stop_signals_early()
+    try:
+        return _main(argv)
+    finally:  # for a caller in the same process (the command itself exits next)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _early_signals.clear()
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    import argparse
+
     parser = argparse.ArgumentParser(prog="cdcsink", description="CDC change events in, ordered Kafka messages out.")
+    parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (
         ("run", "run the sink until the input ends (or forever with follow)"),
         ("check", "validate the config, connect, check/create topics, route and encode a sample"),
         ("config", "print the effective configuration ('config show') and where each value came from"),
+        ("checkpoint", "'checkpoint show' prints the stored checkpoint; 'checkpoint reset' moves it aside to start over"),
     ):
         cmd = sub.add_parser(name, help=help_text)
         if name == "config":
             cmd.add_argument("action", choices=["show"])
+        elif name == "checkpoint":
+            cmd.add_argument("action", choices=["show", "reset"])
         cmd.add_argument(
             "--config", "-c", help="YAML config file (default: $CDCSINK_CONFIG, else /etc/cdcsink/cdcsink.yaml if present, else env vars only)"
         )
     args = parser.parse_args(argv)
+    if args.command != "run":
+        _release_stop_signals()
+
+    import asyncio
+
+    from cdcsink.config import load_settings
+    from cdcsink.errors import CdcsinkError, ConfigError, InvalidEventError
+    from cdcsink.logs import configure_logging
+
     try:
         settings = load_settings(args.config)
         if args.command == "config":
@@ -95,22 +193,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(show_config(args.config))
             return EXIT_OK
+        if args.command == "checkpoint":
+            from cdcsink.checkpoint import manage
+
+            print(manage.show(settings) if args.action == "show" else manage.reset(settings))
+            return EXIT_OK
     except ConfigError as error:
-        return _fail(EXIT_CONFIG, str(error))
-    configure_logging(settings.log.format, settings.log.level, settings.changefeed)
+        return _fail(EXIT_CONFIG, str(error), _log_format_without_settings(args.config))
+    log_format = settings.log.format
+    configure_logging(log_format, settings.log.level, settings.changefeed)
     _event_loop_policy()
     try:
         return asyncio.run(_run(settings) if args.command == "run" else _check(settings))
     except ConfigError as error:
-        return _fail(EXIT_CONFIG, str(error))
+        return _fail(EXIT_CONFIG, str(error), log_format)
     except InvalidEventError as error:
-        return _fail(EXIT_INVALID_INPUT, str(error))
+        return _fail(EXIT_INVALID_INPUT, str(error), log_format)
     except CdcsinkError as error:
-        return _fail(EXIT_FAILURE, str(error))
+        return _fail(EXIT_FAILURE, str(error), log_format)
     except KeyboardInterrupt:
         return EXIT_FORCED
     except Exception as error:  # a client library error that escaped classification
-        return _fail(EXIT_FAILURE, f"{type(error).__name__}: {error}")
+        return _fail(EXIT_FAILURE, f"{type(error).__name__}: {error}", log_format)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import random
 import signal
-import sys
 from typing import Callable
 
 import structlog
 
+from cdcsink.checkpoint.lock import CheckpointLock
+from cdcsink.checkpoint.store import store_path
 from cdcsink.config import Settings
 from cdcsink.errors import (
     AuthenticationError,
@@ -34,12 +34,35 @@ from cdcsink.kafka.aiokafka_client import is_retriable, security_refusal
 from cdcsink.metrics import Metrics
 from cdcsink.pipeline import Pipeline, RunResult
 from cdcsink.progress import Progress
+from cdcsink.source.stdin import StdinSource
 
 log = structlog.get_logger("cdcsink.daemon")
 
 
 class ShutdownTimeout(CdcsinkError):
     """In-flight messages were not drained within shutdown-timeout."""
+
+
+class UndeliveredInput(CdcsinkError):
+    """The process stops with lines of a pipe read but not delivered."""
+
+
+def checkpoint_lock(settings: Settings) -> CheckpointLock | None:
+    """The lock of the checkpoint file this daemon writes (a kafka source has none:
+    its instances share the consumer group's offsets by design)."""
+    if settings.source.type == "kafka":
+        return None
+    return CheckpointLock(store_path(settings.checkpoint.store, settings.changefeed), settings.changefeed)
+
+
+def pipe_report(pipe: StdinSource) -> str | None:
+    """How many lines of the pipe were read but are not covered by the stored checkpoint."""
+    read, stored = pipe.lines_read(), pipe.lines_stored()
+    if read <= stored:
+        return None
+    which = f"line {read}" if read == stored + 1 else f"lines {stored + 1}-{read}"
+    lines = "1 line read was" if read == stored + 1 else f"{read - stored} lines read were"
+    return f"stdin: {lines} not delivered ({which} of the pipe; the first {stored} are delivered and checkpointed)"
 
 
 def is_restartable(error: BaseException) -> bool:
@@ -88,13 +111,16 @@ class Daemon:
         self.readiness = Readiness()
         self.http: HttpServer | None = None
         self.pipeline: Pipeline | None = None
+        #: Standard input, kept across runs so a restarted run replays what was read and not acknowledged.
+        self.pipe = StdinSource(max_line_bytes=settings.source.max_line_bytes) if settings.source.type == "stdin" else None
+        self.lock = checkpoint_lock(settings)
         self.stopping = asyncio.Event()
         self.signals = 0
 
     def on_signal(self, signum: int) -> None:
         self.signals += 1
         if self.signals > 1:
-            print("cdcsink: second signal, exiting at once", file=sys.stderr)
+            log.critical("second signal, exiting at once without draining", signal=signal.Signals(signum).name, exit_code=130)
             import os
 
             os._exit(130)
@@ -104,29 +130,38 @@ class Daemon:
             self.pipeline.request_stop()
 
     async def run(self) -> RunResult | None:
+        """Run until the input ends or a stop; the checkpoint's lock is held throughout,
+        across restarts, so a second daemon on the same checkpoint is refused."""
         settings = self.settings
         tune_gc()
-        if settings.http.enabled:
-            self.http = HttpServer(self.metrics, self.readiness, settings.http.host, settings.http.port)
-            try:
-                await self.http.start()
-            except OSError as error:  # the port is taken, or the address is not this host's
-                self.http = None
-                reason = os.strerror(error.errno).lower() if error.errno else str(error)
-                raise ConfigError(
-                    f"http: cannot listen on {settings.http.host}:{settings.http.port}: {reason} (http.host, http.port)"
-                ) from None
+        if self.lock is not None:
+            self.lock.acquire()
         try:
-            return await self._supervise()
+            if settings.http.enabled:
+                self.http = HttpServer(self.metrics, self.readiness, settings.http.host, settings.http.port)
+                await self.http.start()
+            try:
+                result = await self._supervise()
+            except Exception as error:
+                report = pipe_report(self.pipe) if self.pipe is not None else None
+                if report is not None:
+                    error.args = (f"{error}; {report}",)  # same error class, so the same exit code
+                raise
+            report = pipe_report(self.pipe) if self.pipe is not None else None
+            if report is not None:
+                raise UndeliveredInput(f"stopped before the input was delivered: {report}")
+            return result
         finally:
             if self.http is not None:
                 await self.http.close()
+            if self.lock is not None:
+                self.lock.release()
 
     async def _supervise(self) -> RunResult | None:
         restart = self.settings.restart
         attempt = 0
         while True:
-            pipeline = self.pipeline = Pipeline(self.settings, metrics=self.metrics, readiness=self.readiness)
+            pipeline = self.pipeline = Pipeline(self.settings, source=self.pipe, metrics=self.metrics, readiness=self.readiness)
             if self.stopping.is_set():
                 return None
             progress = Progress.start_if_terminal(pipeline, self.settings)

@@ -19,6 +19,10 @@ METRICS_BEGIN, METRICS_END = "<!-- metrics:begin -->", "<!-- metrics:end -->"
 
 
 def _default(field: Any) -> str:
+    extra = field.json_schema_extra
+    if isinstance(extra, dict) and "default_text" in extra:
+        # A default computed at run time (a per-user path): the table shows its form.
+        return str(extra["default_text"])
     if field.default is not PydanticUndefined:
         value = field.default
     elif field.default_factory is not None:

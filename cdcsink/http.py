@@ -5,11 +5,13 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 
 import orjson
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from cdcsink.errors import ConfigError
 from cdcsink.metrics import Metrics
 
 log = structlog.get_logger("cdcsink.http")
@@ -38,7 +40,18 @@ class HttpServer:
         self._server: asyncio.base_events.Server | None = None
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        """Listen, or raise a one-line :class:`ConfigError` naming the setting at fault."""
+        try:
+            self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise ConfigError(
+                    f"http.port: port {self.port} on {self.host} is already in use by another process "
+                    "(choose a free http.port, 0 for any, or http.enabled: false)"
+                ) from None
+            raise ConfigError(
+                f"http.host/http.port: cannot listen on {self.host}:{self.port}: {error.strerror or error}"
+            ) from None
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("http endpoints listening", host=self.host, port=self.port)
 

@@ -12,10 +12,11 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 import structlog
 
+from cdcsink.checkpoint.owner import Owner
 from cdcsink.checkpoint.store import Checkpoint, CheckpointStore, open_store
 from cdcsink.checkpoint.tracker import CheckpointTracker
 from cdcsink.config import Settings
@@ -36,6 +37,7 @@ from cdcsink.source import Chunk, Source
 from cdcsink.source.config import build_source
 from cdcsink.source.kafka import ConsumerGroupStore, InputPartition, KafkaChunk, KafkaSource
 from cdcsink.source.merge import PartitionMerger
+from cdcsink.source.stdin import StdinSource
 
 log = structlog.get_logger("cdcsink.pipeline")
 
@@ -125,11 +127,14 @@ class Checkpointer:
         store: CheckpointStore,
         start: Checkpoint | None,
         metrics: Metrics,
+        on_stored: Callable[[Checkpoint], None] | None = None,
     ):
         self.tracker = tracker
         self.sink = sink
         self.store = store
         self.metrics = metrics
+        #: Told each checkpoint once it is stored (a source that keeps unacknowledged input).
+        self.on_stored = on_stored
         self.written_ts = start.checkpoint_ts if start else None
         #: The highest watermark sent: a watermark never goes back.
         self.broadcast_ts = self.written_ts
@@ -162,6 +167,8 @@ class Checkpointer:
             await asyncio.to_thread(self.store.save, checkpoint)
         self.written_ts, self.written_position = ts, position
         self.written_commit_time_ms = commit_time_ms
+        if self.on_stored is not None:
+            self.on_stored(checkpoint)
         self.writes += 1
         self.metrics.checkpoint_writes.inc()
         self.metrics.resolved_acked.inc(resolved_done - self._resolved_counted)
@@ -208,7 +215,7 @@ class Pipeline:
             if isinstance(self.source, KafkaSource):
                 store = ConsumerGroupStore(self.source)
             else:
-                store = open_store(settings.checkpoint.store, settings.changefeed)
+                store = open_store(settings.checkpoint.store, owner=Owner.of(settings))
         self.store = store
         self.merger: PartitionMerger | None = None
         #: True while a chunk is between the merger and its cut (a revoke must wait for it).
@@ -230,9 +237,7 @@ class Pipeline:
         self.store.check_writable()
         if settings.sink.claim_check_storage_uri and settings.sink.large_message_handle_option == "claim-check":
             ClaimCheckStorage(settings.sink.claim_check_storage_uri).check_writable()
-        start = self.store.load()
-        if start is not None:
-            log.info("resuming from checkpoint", checkpoint_ts=start.checkpoint_ts, position=start.position)
+        start = self._start_from(self.store.load())
         factory = new_factory(kafka_options(settings))
         clients = Clients()
         try:
@@ -262,7 +267,8 @@ class Pipeline:
                 )
                 if isinstance(self.dead_letter, FileDeadLetter):
                     self.dead_letter.check_writable()
-            checkpointer = self.checkpointer = Checkpointer(tracker, sink, self.store, start, self.metrics)
+            on_stored = self.source.stored_checkpoint if isinstance(self.source, StdinSource) else None
+            checkpointer = self.checkpointer = Checkpointer(tracker, sink, self.store, start, self.metrics, on_stored)
             self._observe(sink, tracker, checkpointer, clients)
             assert clients.admin is not None
             self.readiness.set(True)
@@ -273,7 +279,7 @@ class Pipeline:
                 )
                 source.handler = self
                 self.metrics.watch_source(source, self.merger)
-            resumable = start is not None and start.position is not None and self.source.description != "stdin"
+            resumable = start is not None and start.position is not None
             decoder = Decoder(start.checkpoint_ts if resumable and start else 0)
             position = start.position if resumable and start else None
             watcher = asyncio.create_task(self._watch_kafka(clients.admin, settings.sink.topic), name="ready-check")
@@ -289,6 +295,31 @@ class Pipeline:
                 with contextlib.suppress(Exception):
                     await close_source()
             await clients.close()
+
+    def _start_from(self, stored: Checkpoint | None) -> Checkpoint | None:
+        """Where this run starts: the stored checkpoint, except for a pipe, which only
+        this process can replay (from the lines it kept since its last stored checkpoint)."""
+        description = getattr(self.store, "description", "")
+        pipe = self.source
+        if not isinstance(pipe, StdinSource):
+            if stored is not None:
+                log.info("resuming from checkpoint", checkpoint_ts=stored.checkpoint_ts, position=stored.position,
+                         store=description)
+            elif not getattr(self.store, "is_async", False):
+                log.info("no checkpoint yet: reading the input from its start", store=description)
+            return stored
+        own = pipe.stored
+        if own is not None:
+            log.info("replaying the pipe from the checkpoint (its later lines were kept in memory)",
+                     checkpoint_ts=own.checkpoint_ts, position=own.position)
+        elif not pipe.started:
+            if stored is not None:
+                log.info("a pipe cannot be resumed: the stored checkpoint of an earlier run is not used; "
+                         "reading this pipe from its start",
+                         stored_checkpoint_ts=stored.checkpoint_ts, stored_position=stored.position, store=description)
+            else:
+                log.info("no checkpoint yet: reading the pipe from its start", store=description)
+        return own
 
     def _observe(self, sink: KafkaSink, tracker: CheckpointTracker, checkpointer: Checkpointer, clients: Clients) -> None:
         m = self.metrics
@@ -388,6 +419,8 @@ class Pipeline:
         #: invalid one): where a stopped run's position moves once everything is acked.
         last: Chunk | None = None
         last_lines = 0
+        #: A pipe is kept in memory until the checkpoint covers it: let the checkpoint move with every chunk.
+        cut_every_chunk = isinstance(self.source, StdinSource)
         while True:
             chunk = await _next_chunk(queue, sink)
             if chunk is _EOF:
@@ -414,6 +447,10 @@ class Pipeline:
                 last, last_lines = chunk, invalid.index or 0
                 break
             last, last_lines = chunk, len(chunk.lines)
+            if cut_every_chunk:
+                # A cut at the chunk's end: once its events are acknowledged the checkpoint
+                # covers it, so a source replaying from memory can let it go.
+                tracker.resolve(tracker.resolved_ts, position_before(chunk, last_lines), is_event=False)
             await sink.after_chunk(idle=False)
             await asyncio.sleep(0)
         if invalid is None and not self.stop_requested.is_set():

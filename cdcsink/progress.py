@@ -1,15 +1,18 @@
 """A one-line progress display for one-shot runs on a terminal.
 
 Shown only when stderr is a TTY and the source does not follow its input;
-otherwise nothing extra is written.
+otherwise nothing extra is written. It is drawn through the log stream, which
+clears it before each log line and draws it again below, so log lines and the
+progress line never overwrite each other.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from typing import TYPE_CHECKING, TextIO
+
+from cdcsink.logs import LogStream, log_stream
 
 if TYPE_CHECKING:
     from cdcsink.config import Settings
@@ -17,7 +20,7 @@ if TYPE_CHECKING:
 
 
 class Progress:
-    def __init__(self, pipeline: "Pipeline", stream: TextIO, interval: float = 0.5) -> None:
+    def __init__(self, pipeline: "Pipeline", stream: LogStream, interval: float = 0.5) -> None:
         self.pipeline = pipeline
         self.stream = stream
         self.interval = interval
@@ -26,12 +29,12 @@ class Progress:
 
     @classmethod
     def start_if_terminal(cls, pipeline: "Pipeline", settings: "Settings", stream: TextIO | None = None) -> "Progress | None":
-        stream = stream or sys.stderr
+        out = log_stream() if stream is None else LogStream(stream)
         if (settings.source.type == "file" and settings.source.follow) or settings.source.type == "kafka":
             return None  # a run that does not end by itself
-        if not stream.isatty():
+        if not out.isatty():
             return None
-        progress = cls(pipeline, stream)
+        progress = cls(pipeline, out)
         progress._task = asyncio.get_running_loop().create_task(progress._loop())
         return progress
 
@@ -44,12 +47,10 @@ class Progress:
 
     async def _loop(self) -> None:
         while True:
-            self.stream.write("\r\x1b[2K" + self.line())
-            self.stream.flush()
+            self.stream.show_status(self.line())
             await asyncio.sleep(self.interval)
 
     def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            self.stream.write("\r\x1b[2K" + self.line() + "\n")
-            self.stream.flush()
+            self.stream.end_status(self.line())

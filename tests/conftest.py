@@ -17,6 +17,7 @@ import pytest
 import structlog
 from hypothesis import HealthCheck, settings
 
+import cdcsink.logs
 from cdcsink.devtools.broker import DevBroker
 
 # Shared 2-core CI machines are slow and noisy: no per-example deadline and no
@@ -31,6 +32,20 @@ own_dev_broker = pytest.mark.skipif(
     bool(os.environ.get("CDCSINK_TEST_BOOTSTRAP")),
     reason="needs a dev broker that advertises a proxy's address (not possible with CDCSINK_TEST_BOOTSTRAP)",
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def state_home(tmp_path_factory: pytest.TempPathFactory):
+    """The default checkpoint store lives in the user's state directory: point it
+    at a temporary one (daemons started by tests inherit it), never at the real home."""
+    path = tmp_path_factory.mktemp("state-home")
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = previous
 
 
 @pytest.fixture(scope="session")
@@ -50,11 +65,11 @@ def restore_logging():
     pytest's captured stderr, which is closed after that test: put logging
     back as it was, so a later test's warning never writes to a closed file."""
     root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
+    handlers, level, stream = root.handlers[:], root.level, cdcsink.logs._stream
     yield
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
-    root.handlers[:], root.level = handlers, level
+    root.handlers[:], root.level, cdcsink.logs._stream = handlers, level, stream
 
 
 @pytest.fixture

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import os
+import re
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Mapping, Protocol
 from urllib.parse import unquote, urlsplit
 
 import orjson
+import structlog
 
+from cdcsink.checkpoint.owner import Owner
 from cdcsink.durable import ensure_writable_directory, replace_durably
 from cdcsink.errors import CdcsinkError, ConfigError
+
+log = structlog.get_logger("cdcsink.checkpoint")
+
+#: Keys of the checkpoint file that are not the checkpoint itself.
+_RECORD_KEYS = ("checkpoint_ts", "position", "changefeed", "source", "sink", "updated_at_ms")
+RESET_HINT = "to start this feed over from the beginning of its input: cdcsink checkpoint reset"
 
 
 @dataclass
@@ -40,11 +50,16 @@ class CheckpointStore(Protocol):
 
 
 class FileCheckpointStore:
-    """A JSON file replaced atomically: write a temp file, fsync, rename, fsync the directory."""
+    """A JSON file replaced atomically: write a temp file, fsync, rename, fsync the directory.
 
-    def __init__(self, path: str | os.PathLike[str], changefeed: str = "default") -> None:
+    With an ``owner``, the file records it and :meth:`load` refuses a file another
+    feed wrote; without one only the changefeed is recorded and compared.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], changefeed: str = "default", owner: Owner | None = None) -> None:
         self.path = Path(path)
-        self.changefeed = changefeed
+        self.owner = owner
+        self.changefeed = owner.changefeed if owner is not None else changefeed
         self.description = f"file://{self.path}"
 
     def load(self) -> Checkpoint | None:
@@ -64,13 +79,39 @@ class FileCheckpointStore:
             raise ConfigError(
                 f"checkpoint.store: {self.path} is not a checkpoint file (JSON with an integer checkpoint_ts)"
             ) from None
-        return Checkpoint(ts, position, {k: v for k, v in data.items() if k not in ("checkpoint_ts", "position")})
+        self._check_owner(data)
+        return Checkpoint(ts, position, {k: v for k, v in data.items() if k not in _RECORD_KEYS})
+
+    def _check_owner(self, data: dict[str, Any]) -> None:
+        """Refuse another feed's checkpoint; adopt (with a warning) one written before owners were recorded."""
+        if self.owner is None:
+            stored = data.get("changefeed", self.changefeed)
+            differences = [] if stored == self.changefeed else [f"changefeed: stored {stored!r}, configured {self.changefeed!r}"]
+        elif "source" not in data or "sink" not in data:
+            stored = data.get("changefeed", self.changefeed)
+            if stored != self.changefeed:
+                differences = [f"changefeed: stored {stored!r}, configured {self.changefeed!r}"]
+            else:
+                log.warning(
+                    "the checkpoint does not record its source and sink (an older cdcsink wrote it); "
+                    "adopting it for this feed, whose next write records them",
+                    store=self.description, source=self.owner.source, topic=self.owner.topic,
+                )
+                return
+        else:
+            differences = self.owner.differences(data)
+        if differences:
+            raise ConfigError(
+                f"checkpoint.store: {self.path} is another feed's checkpoint ({'; '.join(differences)}); "
+                f"{RESET_HINT} (or give this feed its own checkpoint.store)"
+            )
 
     def save(self, checkpoint: Checkpoint) -> None:
+        owner = self.owner.record() if self.owner is not None else {"changefeed": self.changefeed}
         data = {
             "checkpoint_ts": checkpoint.checkpoint_ts,
             "position": checkpoint.position,
-            "changefeed": self.changefeed,
+            **owner,
             "updated_at_ms": int(time.time() * 1000),
             **checkpoint.extra,
         }
@@ -87,8 +128,34 @@ class FileCheckpointStore:
         ensure_writable_directory(self.path.parent, "checkpoint.store")
 
 
-def open_store(uri: str, changefeed: str = "default") -> CheckpointStore:
-    """``file:///abs/path.json`` or a plain path."""
+def state_directory(env: Mapping[str, str] = os.environ, platform: str = sys.platform) -> Path:
+    """Where per-user state lives: ``$XDG_STATE_HOME`` when set (and absolute), else
+    ``~/Library/Application Support`` on macOS and ``~/.local/state`` elsewhere."""
+    xdg = env.get("XDG_STATE_HOME", "")
+    if os.path.isabs(xdg):
+        return Path(xdg)
+    try:
+        home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    except (KeyError, RuntimeError):
+        raise ConfigError(
+            "checkpoint.store: no default location (neither $XDG_STATE_HOME nor a home directory is known); set checkpoint.store"
+        ) from None
+    return home / "Library" / "Application Support" if platform == "darwin" else home / ".local" / "state"
+
+
+def default_store_path(changefeed: str, env: Mapping[str, str] = os.environ, platform: str = sys.platform) -> Path:
+    """``<state directory>/cdcsink/<changefeed>/checkpoint.json``: one file per feed,
+    independent of the directory the daemon is started from."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", changefeed) or "_"
+    if name in (".", ".."):
+        name = name.replace(".", "_")
+    return state_directory(env, platform) / "cdcsink" / name / "checkpoint.json"
+
+
+def store_path(uri: str | None, changefeed: str = "default") -> Path:
+    """The file a ``checkpoint.store`` value names (the per-feed default when None)."""
+    if uri is None:
+        return default_store_path(changefeed)
     parts = urlsplit(uri)
     if parts.scheme == "file":
         path = unquote(parts.netloc + parts.path)
@@ -98,4 +165,11 @@ def open_store(uri: str, changefeed: str = "default") -> CheckpointStore:
         raise ConfigError(f"checkpoint.store: unsupported scheme {parts.scheme}:// (use file://)")
     if not path:
         raise ConfigError("checkpoint.store: empty path")
-    return FileCheckpointStore(path, changefeed)
+    return Path(path)
+
+
+def open_store(uri: str | None, changefeed: str = "default", owner: Owner | None = None) -> CheckpointStore:
+    """``file:///abs/path.json``, a plain path, or None for the per-feed default."""
+    if owner is not None:
+        changefeed = owner.changefeed
+    return FileCheckpointStore(store_path(uri, changefeed), changefeed, owner)

@@ -7,13 +7,15 @@ the ordering promise of resolved events.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Annotated, Any, Literal
 
 import msgspec
 
 from cdcsink.errors import InvalidEventError
 from cdcsink.events import DELETE, INSERT, UPDATE, DDLEvent, Event, ResolvedEvent, RowEvent
-from cdcsink.source import Chunk
+from cdcsink.source import BOM, Chunk
 
 _IMAGES = {INSERT: (False, True), UPDATE: (True, True), DELETE: (True, False)}
 
@@ -83,7 +85,7 @@ class Decoder:
         """Decode one line; raise :class:`InvalidEventError` naming ``origin:line``."""
         try:
             typed = _decode_typed(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
         else:
             event = self._fast(typed, line)
@@ -96,7 +98,9 @@ class Decoder:
         try:
             obj = _decode_any(raw)
         except ValueError as error:  # msgspec.DecodeError, or bytes that are not UTF-8
-            raise InvalidEventError(f"{origin}:{line}", f"not valid JSON ({error})", _raw(raw)) from None
+            raise InvalidEventError(f"{origin}:{line}", not_json_reason(raw, error), _raw(raw)) from None
+        except RecursionError:
+            raise InvalidEventError(f"{origin}:{line}", "not valid JSON (arrays or objects nested too deeply)", _raw(raw)) from None
         if type(obj) is not dict:
             raise InvalidEventError(f"{origin}:{line}", "not a JSON object", _raw(raw))
         try:
@@ -224,7 +228,9 @@ class Decoder:
 
 
 _REASONS = (
+    ("line longer than", "too_long"),
     ("not valid JSON", "json"),
+    ("not valid UTF-8", "utf8"),
     ("not a JSON object", "not_object"),
     ("unknown kind", "kind"),
     ("unknown op", "op"),
@@ -242,6 +248,39 @@ def reason_code(reason: str) -> str:
     return "field"
 
 
+_MSGSPEC_BYTE = re.compile(r"\(byte (\d+)\)")
+
+
+def not_json_reason(raw: bytes | str, error: Exception) -> str:
+    """Why a line is not JSON, and where in it: the column (characters, from 1) and
+    the byte offset (from 0) of the first bad byte or character.
+
+    Only for lines the decoder refused, so it may take its time: the fast
+    decoder's own positions are sometimes those of the next byte, and for bad
+    UTF-8 they count from the start of the string value, not of the line.
+    """
+    if isinstance(raw, bytes):
+        if raw.startswith(BOM):
+            return "not valid JSON (a UTF-8 byte order mark at column 1: one is skipped only at the start of a file)"
+        try:
+            text = raw.decode()
+        except UnicodeDecodeError as bad:
+            column = len(raw[: bad.start].decode()) + 1
+            return f"not valid UTF-8 (byte 0x{raw[bad.start]:02x} at column {column}, byte offset {bad.start})"
+    else:
+        text = raw
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as syntax:
+        what = syntax.msg[:1].lower() + syntax.msg[1:]
+        return f"not valid JSON ({what} at column {syntax.pos + 1}, byte offset {len(text[: syntax.pos].encode())})"
+    except (ValueError, RecursionError):
+        pass
+    # What the standard parser accepts and the decoder does not (NaN, a number out of range).
+    detail = _MSGSPEC_BYTE.sub(lambda m: f"near byte offset {m.group(1)}", str(error).removeprefix("JSON is malformed: "))
+    return f"not valid JSON ({detail})"
+
+
 def _raw(raw: bytes | str) -> bytes:
     return raw if isinstance(raw, bytes) else raw.encode()
 
@@ -251,6 +290,10 @@ def decode_chunk(decoder: Decoder, chunk: Chunk) -> tuple[list[Any], InvalidEven
     events: list[Any] = []
     origin, first, end = chunk.origin, chunk.first_line, chunk.end_offset
     lines = chunk.lines
+    if chunk.invalid is not None:  # found by the source (a line too long to read whole)
+        error = InvalidEventError(f"{origin}:{first}", chunk.invalid, lines[0] if lines else b"")
+        error.index = 0
+        return events, error
     # Byte offsets are needed only where a resolved event records its position.
     offset, counted = chunk.start_offset, 0
     decode = decoder.decode

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from cdcsink.configtypes import Bool, Duration, component_config
 from cdcsink.kafka.config import KafkaSecurityConfig, broker_address_problem
 from cdcsink.route.topic import topic_name_problem
+from cdcsink.source import DEFAULT_MAX_LINE_BYTES
 
 
 class SourceConfig(KafkaSecurityConfig):
@@ -21,6 +22,11 @@ class SourceConfig(KafkaSecurityConfig):
     )
     follow: Bool = Field(default=False, description="file: keep tailing the last file (like tail -F) instead of exiting at its end.")
     poll_interval: Duration = Field(default=0.01, gt=0, description="file, follow: how often to look for new data (an idle check is one read and one stat).")
+    max_line_bytes: int = Field(
+        default=DEFAULT_MAX_LINE_BYTES,
+        ge=1024,
+        description="file, stdin: the longest input line accepted, in bytes (at least 1024); a longer one is invalid input (on-invalid; dead-letter keeps its first 1 KiB) and is never held whole in memory.",
+    )
     on_invalid: Literal["fail", "dead-letter"] = Field(
         default="fail",
         description="An invalid input line: fail (stop with file:line: reason) or dead-letter (set it aside and go on).",
@@ -101,7 +107,9 @@ def build_source(config: SourceConfig, client_id: str = "cdcsink"):
     if config.type == "stdin":
         from cdcsink.source.stdin import StdinSource
 
-        return StdinSource()
+        return StdinSource(max_line_bytes=config.max_line_bytes)
     from cdcsink.source.file import FileSource
 
-    return FileSource(config.path, follow=config.follow, poll_interval=config.poll_interval)
+    return FileSource(
+        config.path, follow=config.follow, poll_interval=config.poll_interval, max_line_bytes=config.max_line_bytes
+    )

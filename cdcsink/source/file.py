@@ -16,7 +16,7 @@ from typing import Any, AsyncIterator
 import structlog
 
 from cdcsink.errors import ConfigError
-from cdcsink.source import Chunk, LineSplitter
+from cdcsink.source import DEFAULT_MAX_LINE_BYTES, Chunk, LineSplitter
 
 log = structlog.get_logger("cdcsink.source.file")
 
@@ -35,11 +35,13 @@ class FileSource:
         follow: bool = False,
         poll_interval: float = 0.01,
         read_bytes: int = 256 * 1024,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     ) -> None:
         self.patterns = paths
         self.follow = follow
         self.poll_interval = poll_interval
         self.read_bytes = read_bytes
+        self.max_line_bytes = max_line_bytes
         self.description = "file:" + ",".join(paths)
         self._position: dict[str, Any] | None = None
 
@@ -113,15 +115,14 @@ class FileSource:
     async def _read(
         self, path: str, offset: int, line: int, *, follow: bool, files: list[str]
     ) -> AsyncIterator[Chunk]:
-        splitter = LineSplitter(path, offset, line)
+        splitter = LineSplitter(path, offset, line, self.max_line_bytes)
         handle = await self._open(path, follow)
         try:
             handle.seek(offset)
             while True:
                 data = handle.read(self.read_bytes)
                 if data:
-                    chunk = splitter.feed(data)
-                    if chunk is not None:
+                    for chunk in splitter.feed(data):
                         self._position = splitter.position()
                         yield chunk
                     continue
@@ -161,6 +162,6 @@ class FileSource:
             return None
         if stat.st_ino != os.fstat(handle.fileno()).st_ino or stat.st_size < splitter.offset:
             log.warning("input file replaced or truncated; reading it from the start", path=path)
-            splitter.__init__(path, 0, 0)  # type: ignore[misc]
+            splitter.__init__(path, 0, 0, self.max_line_bytes)  # type: ignore[misc]
             return open(path, "rb")
         return None

@@ -135,3 +135,41 @@ async def test_a_line_that_cannot_be_set_aside_stops_the_run_before_the_checkpoi
         await Pipeline(settings(kafka_bootstrap, path, cp, f"dlqy-{unique}", on_invalid="dead-letter")).run()
     # Never past the line (no checkpoint at all is the start of the input).
     assert not cp.exists() or json.loads(cp.read_text())["position"]["offset"] <= path.read_bytes().index(BAD[0])
+
+
+def input_with_a_long_line(tmp_path, length: int):
+    """Rows with one line of ``length`` bytes (a row with a long note) after the 3rd resolved event."""
+    w = generate(300, tables=2, resolved_every=30)
+    lines = list(w.lines)
+    at = [i for i, l in enumerate(lines) if b'"resolved"' in l][2] + 1 + 4
+    long_line = b'{"kind":"row","schema":"s","table":"t","note":"' + b"n" * length
+    long_line = long_line[: length - 2] + b'"}'
+    lines[at:at] = [long_line]
+    path = tmp_path / "events.ndjson"
+    path.write_bytes(b"".join(l + b"\n" for l in lines))
+    return w, path, at, long_line
+
+
+async def test_a_line_over_max_line_bytes_stops_the_run_there(kafka_bootstrap, unique, tmp_path):
+    w, path, at, long_line = input_with_a_long_line(tmp_path, 200_000)
+    cp = tmp_path / "cp.json"
+    pipeline = Pipeline(settings(kafka_bootstrap, path, cp, f"long-{unique}", max_line_bytes=4096))
+    with pytest.raises(InvalidEventError) as info:
+        await pipeline.run()
+    assert str(info.value) == f"{path}:{at + 1}: line longer than 4096 bytes (it has 200000; source.max-line-bytes)"
+    stored = json.loads(cp.read_text())
+    assert stored["position"] == {"path": str(path), "offset": path.read_bytes().index(long_line), "line": at}
+    assert pipeline.metrics.invalid.labels("default", "too_long")._value.get() == 1
+
+
+async def test_a_line_over_max_line_bytes_is_set_aside_as_its_head(kafka_bootstrap, unique, tmp_path):
+    w, path, at, long_line = input_with_a_long_line(tmp_path, 200_000)
+    dlq = tmp_path / "bad.ndjson"
+    s = settings(kafka_bootstrap, path, tmp_path / "cp.json", f"longd-{unique}", max_line_bytes=4096,
+                 on_invalid="dead-letter", dead_letter=f"file://{dlq}")
+    result = await asyncio.wait_for(Pipeline(s).run(), 60)
+    assert result.rows == w.rows and result.checkpoint_ts == w.last_resolved
+    [record] = [json.loads(line) for line in dlq.read_text().splitlines()]
+    assert record["origin"] == f"{path}:{at + 1}"
+    assert record["reason"] == "line longer than 4096 bytes (it has 200000; source.max-line-bytes)"
+    assert record["raw"].encode() == long_line[:1024]

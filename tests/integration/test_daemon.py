@@ -250,7 +250,8 @@ def await_read(bootstrap: str, topic: str):
     return asyncio.run(read_back(bootstrap, {(topic, 0): 10**9, (topic, 1): 10**9}, idle_timeout=1.5))
 
 
-def test_sigint_drains_like_sigterm(tmp_path, unique):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP])
+def test_sigint_and_sighup_drain_like_sigterm(tmp_path, unique, signum):
     w = generate(200, tables=2, resolved_every=20)
     path = w.write(tmp_path / "events.ndjson")
     checkpoint = tmp_path / "cp.json"
@@ -260,7 +261,7 @@ def test_sigint_drains_like_sigterm(tmp_path, unique):
         try:
             wait_for(lambda: get(port, "/readyz")[0] == 200)
             wait_for(lambda: metric(scrape(port), "cdcsink_events_acked_total", kind="row") == 200)
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signum)
             assert proc.wait(timeout=30) == 0, proc.stderr.read().decode()[-3000:]
         finally:
             if proc.poll() is None:
@@ -269,6 +270,73 @@ def test_sigint_drains_like_sigterm(tmp_path, unique):
     stored = json.loads(checkpoint.read_text())
     assert stored["checkpoint_ts"] == w.last_resolved and stored["position"]["offset"] == path.stat().st_size
     logs = proc.stderr.read().decode()
-    assert '"signal": "SIGINT"' in logs
+    assert f'"signal": "{signum.name}"' in logs
     # Nothing is logged per event at info level: a handful of lines for 200 rows.
     assert len(logs.splitlines()) < 30, logs[-3000:]
+
+
+def test_one_daemon_per_checkpoint(tmp_path, unique):
+    """A second daemon on the same checkpoint is refused (even with a port of its own), so
+    appended rows are sent once; the lock dies with its holder, kill -9 included."""
+    from tests.workload import Seen, check_delivery, decode_canal, workload_from_lines
+
+    first = generate(300, tables=2, keys=20, resolved_every=30)
+    path = first.write(tmp_path / "events.ndjson")
+    checkpoint = tmp_path / "cp.json"
+    port = free_port()
+    topic = f"single-{unique}"
+    with DevBroker(log_path=tmp_path / "broker.log") as broker:
+        proc = start_daemon(broker.bootstrap, path, checkpoint, port, topic)
+        second = third = None
+        try:
+            wait_for(lambda: checkpoint.exists() and json.loads(checkpoint.read_text())["checkpoint_ts"] == first.last_resolved)
+            second = start_daemon(broker.bootstrap, path, checkpoint, 0, topic)
+            assert second.wait(timeout=30) == 2
+            lines = second.stderr.read().decode().strip().splitlines()
+            assert lines[-1].startswith(f"cdcsink: checkpoint.store: {checkpoint} is in use by another cdcsink (pid {proc.pid} on "), lines[-3:]
+            assert "Traceback" not in "\n".join(lines)
+            more = generate(300, tables=2, keys=20, resolved_every=30, seed=9, start_ts=first.last_resolved + 1)
+            with path.open("ab") as f:
+                f.write(b"".join(line + b"\n" for line in more.lines))
+            wait_for(lambda: json.loads(checkpoint.read_text())["checkpoint_ts"] == more.last_resolved)
+            records = await_read(broker.bootstrap, topic)
+            # Every row exactly once: only one daemon tailed the file.
+            check_delivery(workload_from_lines(first.lines + more.lines), Seen({tp: decode_canal(r) for tp, r in records.items()}))
+
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            third = start_daemon(broker.bootstrap, path, checkpoint, 0, topic)
+            last = generate(60, tables=2, keys=20, resolved_every=30, seed=10, start_ts=more.last_resolved + 1)
+            with path.open("ab") as f:
+                f.write(b"".join(line + b"\n" for line in last.lines))
+            wait_for(lambda: json.loads(checkpoint.read_text())["checkpoint_ts"] == last.last_resolved, timeout=60)
+            assert third.poll() is None
+        finally:
+            for p in (proc, second, third):
+                if p is not None and p.poll() is None:
+                    p.kill()
+                if p is not None:
+                    p.wait()
+
+
+def test_an_http_port_in_use_is_one_line_naming_the_setting(tmp_path, unique):
+    import socket
+
+    path = generate(10, tables=1, resolved_every=5).write(tmp_path / "events.ndjson")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = start_daemon(f"127.0.0.1:{free_port()}", path, tmp_path / "cp.json", port, f"port-{unique}")
+        try:
+            assert proc.wait(timeout=30) == 2
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    stderr = proc.stderr.read().decode()
+    assert stderr.strip().splitlines()[-1] == (
+        f"cdcsink: http.port: port {port} on 127.0.0.1 is already in use by another process "
+        "(choose a free http.port, 0 for any, or http.enabled: false)"
+    ), stderr[-3000:]
+    assert "Traceback" not in stderr

@@ -100,7 +100,9 @@ async def test_the_daemon_exits_1_with_one_line_for_an_oversized_row_and_does_no
     )
     run = subprocess.run([sys.executable, "-m", "cdcsink", "run"], env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 1, run.stderr[-3000:]
-    last = run.stderr.strip().splitlines()[-1]
-    assert last.startswith("cdcsink: ") and f"topic {topic} partition 0" in last and "s.t commit_ts=11" in last
+    record = json.loads(run.stderr.strip().splitlines()[-1])  # the reason, as a JSON log line too
+    last = record["event"]
+    assert record["exit_code"] == 1 and record["level"] == "critical"
+    assert f"topic {topic} partition 0" in last and "s.t commit_ts=11" in last
     assert "exceeds max-message-bytes" in last and "bytes" in last
     assert "restarting from the checkpoint" not in run.stderr

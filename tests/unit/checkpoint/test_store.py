@@ -80,3 +80,94 @@ def test_a_failed_write_is_one_line_and_keeps_the_previous_checkpoint(tmp_path, 
     assert "\n" not in str(info.value)
     monkeypatch.undo()
     assert store.load().checkpoint_ts == 7
+
+
+# -- whose checkpoint it is ---------------------------------------------------------
+
+from cdcsink.checkpoint.owner import Owner  # noqa: E402
+from cdcsink.checkpoint.store import default_store_path, store_path  # noqa: E402
+
+FEED = Owner("orders", "file:/data/orders.ndjson", "cdc-orders", ("k1:9092", "k2:9092"))
+
+
+def test_a_checkpoint_records_its_owner(tmp_path):
+    FileCheckpointStore(tmp_path / "cp.json", owner=FEED).save(Checkpoint(5, {"path": "/data/orders.ndjson", "offset": 9, "line": 1}))
+    data = json.loads((tmp_path / "cp.json").read_text())
+    assert data["changefeed"] == "orders" and data["source"] == "file:/data/orders.ndjson"
+    assert data["sink"] == {"topic": "cdc-orders", "brokers": ["k1:9092", "k2:9092"]}
+    assert FileCheckpointStore(tmp_path / "cp.json", owner=FEED).load().checkpoint_ts == 5
+
+
+@pytest.mark.parametrize(
+    "other, stored, configured",
+    [
+        (Owner("users", FEED.source, FEED.topic, FEED.brokers), "changefeed: stored 'orders'", "configured 'users'"),
+        (Owner("orders", "file:/data/users.ndjson", FEED.topic, FEED.brokers),
+         "source: stored 'file:/data/orders.ndjson'", "configured 'file:/data/users.ndjson'"),
+        (Owner("orders", "stdin", FEED.topic, FEED.brokers), "source: stored 'file:/data/orders.ndjson'", "configured 'stdin'"),
+        (Owner("orders", FEED.source, "cdc-users", FEED.brokers), "sink topic: stored 'cdc-orders'", "configured 'cdc-users'"),
+        (Owner("orders", FEED.source, FEED.topic, ("other:9092",)), "sink brokers: stored 'k1:9092,k2:9092'", "configured 'other:9092'"),
+    ],
+    ids=["changefeed", "source", "source-type", "topic", "cluster"],
+)
+def test_another_feeds_checkpoint_is_refused_in_one_line_naming_both(tmp_path, other, stored, configured):
+    FileCheckpointStore(tmp_path / "cp.json", owner=FEED).save(Checkpoint(5, {"path": "/data/orders.ndjson", "offset": 9, "line": 1}))
+    with pytest.raises(ConfigError) as info:
+        FileCheckpointStore(tmp_path / "cp.json", owner=other).load()
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"checkpoint.store: {tmp_path / 'cp.json'} is another feed's checkpoint")
+    assert stored in message and configured in message
+    assert "cdcsink checkpoint reset" in message
+
+
+def test_a_broker_list_sharing_an_address_is_the_same_cluster(tmp_path):
+    FileCheckpointStore(tmp_path / "cp.json", owner=FEED).save(Checkpoint(5))
+    grown = Owner("orders", FEED.source, FEED.topic, ("K2:9092", "k3:9092"))
+    assert FileCheckpointStore(tmp_path / "cp.json", owner=grown).load().checkpoint_ts == 5
+
+
+def test_an_older_checkpoint_of_another_changefeed_is_refused(tmp_path):
+    """Checkpoints always recorded their changefeed; it was never compared."""
+    (tmp_path / "cp.json").write_text('{"checkpoint_ts": 9, "position": {"path": "a", "offset": 3, "line": 1}, "changefeed": "default"}')
+    with pytest.raises(ConfigError, match="changefeed: stored 'default', configured 'other'"):
+        FileCheckpointStore(tmp_path / "cp.json", changefeed="other").load()
+    with pytest.raises(ConfigError, match="changefeed: stored 'default', configured 'orders'"):
+        FileCheckpointStore(tmp_path / "cp.json", owner=FEED).load()
+
+
+def test_an_older_checkpoint_without_source_and_sink_is_adopted_with_a_warning(tmp_path):
+    from structlog.testing import capture_logs
+
+    (tmp_path / "cp.json").write_text('{"checkpoint_ts": 9, "position": null, "changefeed": "orders", "updated_at_ms": 1}')
+    store = FileCheckpointStore(tmp_path / "cp.json", owner=FEED)
+    with capture_logs() as logs:
+        assert store.load().checkpoint_ts == 9
+    assert [entry["log_level"] for entry in logs] == ["warning"] and "adopting it" in logs[0]["event"]
+    store.save(Checkpoint(10))
+    with capture_logs() as logs:
+        assert store.load().checkpoint_ts == 10
+    assert logs == []  # the owner is recorded now
+
+
+def test_the_default_store_is_per_changefeed_in_the_state_directory_not_the_working_directory():
+    assert default_store_path("orders", {"XDG_STATE_HOME": "/st", "HOME": "/h"}, "linux").as_posix() == "/st/cdcsink/orders/checkpoint.json"
+    assert default_store_path("orders", {"HOME": "/h"}, "linux").as_posix() == "/h/.local/state/cdcsink/orders/checkpoint.json"
+    assert default_store_path("orders", {"XDG_STATE_HOME": "relative", "HOME": "/h"}, "linux").as_posix() == (
+        "/h/.local/state/cdcsink/orders/checkpoint.json"  # XDG: a relative value is ignored
+    )
+    assert default_store_path("orders", {"HOME": "/Users/a"}, "darwin").as_posix() == (
+        "/Users/a/Library/Application Support/cdcsink/orders/checkpoint.json"
+    )
+    # A changefeed name cannot leave the directory.
+    assert default_store_path("../x/y", {"HOME": "/h"}, "linux").parent.name == ".._x_y"
+    assert default_store_path("..", {"HOME": "/h"}, "linux").parent.name == "__"
+    assert store_path(None, "orders").is_absolute()
+    assert open_store(None, owner=FEED).path.parent.name == "orders"
+
+
+def test_the_setting_defaults_to_the_state_directory(monkeypatch, tmp_path):
+    from cdcsink.config import Settings
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    settings = Settings(sink={"uri": "kafka://k:9092/t?protocol=canal-json"}, changefeed="feed-a", source={"type": "stdin"})
+    assert store_path(settings.checkpoint.store, settings.changefeed) == tmp_path / "cdcsink" / "feed-a" / "checkpoint.json"

@@ -174,20 +174,6 @@ def test_a_config_path_that_holds_no_config(tmp_path, make, message):
     assert problems(result) == [message.format(p=path)]
 
 
-def test_an_http_port_in_use_is_a_config_error(config, tmp_path):
-    import socket
-
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        result = cdcsink("run", "--config", str(config), cwd=tmp_path, env={
-            "CDCSINK_HTTP__ENABLED": "true", "CDCSINK_HTTP__HOST": "127.0.0.1", "CDCSINK_HTTP__PORT": str(port),
-        })
-    assert result.returncode == 2
-    assert problems(result) == [f"http: cannot listen on 127.0.0.1:{port}: address already in use (http.host, http.port)"]
-
-
 def test_check_with_an_unreachable_kafka_source_names_the_source(config, tmp_path):
     port = free_port()
     source = f"source:\n  type: kafka\n  bootstrap: 127.0.0.1:{port}\n  topics: [in]\n  group: g\n"

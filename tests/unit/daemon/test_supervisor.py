@@ -80,7 +80,7 @@ def test_a_wrapped_refusal_is_reported_as_one_line_naming_it():
     assert named_refusal(AuthenticationError("already one line")) is None
 
 
-async def test_a_run_that_made_progress_resets_the_count_of_restarts_without_progress(monkeypatch):
+async def test_a_run_that_made_progress_resets_the_count_of_restarts_without_progress(monkeypatch, tmp_path):
     """restart.max-attempts counts restarts in a row without a checkpoint write: a run
     that wrote one starts the count again."""
     from types import SimpleNamespace
@@ -92,7 +92,7 @@ async def test_a_run_that_made_progress_resets_the_count_of_restarts_without_pro
     runs: list[str] = []
 
     class Pipeline:
-        def __init__(self, settings, metrics=None, readiness=None) -> None:
+        def __init__(self, settings, source=None, metrics=None, readiness=None) -> None:
             self.checkpointer = None
 
         def request_stop(self) -> None: ...
@@ -112,6 +112,7 @@ async def test_a_run_that_made_progress_resets_the_count_of_restarts_without_pro
         sink={"uri": "kafka://k:9092/t?protocol=canal-json"},
         restart={"max-attempts": 2, "backoff-min": "1ms", "backoff-max": "2ms"},
         http={"enabled": False},
+        checkpoint={"store": str(tmp_path / "cp.json")},
     )
     # Two failures, progress, two more: never three in a row without progress.
     assert await daemon_module.Daemon(settings).run() == "result"

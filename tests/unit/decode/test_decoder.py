@@ -99,3 +99,26 @@ def test_last_line_without_newline_position_is_clamped():
     chunk = Chunk("f", [line], 1, 0, len(line))
     events, _ = decode_chunk(Decoder(), chunk)
     assert events[0].position["offset"] == len(line)
+
+
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        # A bad byte inside a string value: its place in the line, not in the string.
+        (b'{"kind":"ddl","schema":"s\xff","commit_ts":5,"query":"x"}', "not valid UTF-8 (byte 0xff at column 26, byte offset 25)"),
+        # Columns count characters (from 1), byte offsets bytes (from 0): here after two-byte characters.
+        ('{"kind":"éé","a":"'.encode() + b'\xc3"}', "not valid UTF-8 (byte 0xc3 at column 19, byte offset 20)"),
+        (b'{"a":1,\xff}', "not valid UTF-8 (byte 0xff at column 8, byte offset 7)"),
+        (b'\xef\xbb\xbf{"kind":"resolved","commit_ts":1}', "not valid JSON (a UTF-8 byte order mark at column 1: one is skipped only at the start of a file)"),
+        (b'{"kind":nul}', "not valid JSON (expecting value at column 9, byte offset 8)"),
+        (b'{"kind":"row"} x', "not valid JSON (extra data at column 16, byte offset 15)"),
+        ('{"éé":1'.encode(), "not valid JSON (expecting ',' delimiter at column 8, byte offset 9)"),
+        (b"[" * 100_000, "not valid JSON (arrays or objects nested too deeply)"),
+        (b'{"kind":"row","after":' + b"[" * 100_000, "not valid JSON (arrays or objects nested too deeply)"),
+    ],
+)
+def test_undecodable_lines_name_the_place_in_the_line(line, reason):
+    with pytest.raises(InvalidEventError) as info:
+        Decoder().decode(line, "events.ndjson", 7)
+    assert str(info.value) == f"events.ndjson:7: {reason}"
+    assert info.value.raw == line

@@ -1,8 +1,9 @@
 """File positions against the file itself (hypothesis): whatever the lines
-(empty ones, a last one without a newline) and however the reads cut them,
-each chunk line's number and offset are the line's own, and resuming from the
-position before any line (as a stopped run stores it) or after a resolved
-event reads exactly the rest of the file, nothing skipped or read twice."""
+(empty ones, a last one without a newline, ones longer than max-line-bytes,
+a byte order mark at the start) and however the reads cut them, each chunk
+line's number and offset are the line's own, and resuming from the position
+before any line (as a stopped run stores it) or after a resolved event reads
+exactly the rest of the file, nothing skipped or read twice."""
 
 from __future__ import annotations
 
@@ -14,41 +15,60 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cdcsink.decode import chunk_after, position_before
+from cdcsink.source import BOM
 from cdcsink.source.file import FileSource
 
-_line = st.binary(max_size=12).map(lambda b: b.replace(b"\n", b"x"))
+_line = st.one_of(st.binary(max_size=12), st.binary(min_size=13, max_size=60)).map(lambda b: b.replace(b"\n", b"x"))
 
 
-async def _read(path: str, position: dict | None, read_bytes: int) -> list:
-    source = FileSource([path], read_bytes=read_bytes)
+async def _read(path: str, position: dict | None, read_bytes: int, max_line_bytes: int) -> list:
+    source = FileSource([path], read_bytes=read_bytes, max_line_bytes=max_line_bytes)
     return [chunk async for chunk in source.chunks(position)]
 
 
-@settings(max_examples=300, deadline=None)
+def _seen(chunks: list) -> list[tuple[bytes, bool]]:
+    """Each line as read: its bytes (the kept head of an over-long one) and whether it was refused as over-long."""
+    return [(line, chunk.invalid is not None) for chunk in chunks for line in chunk.lines]
+
+
+@settings(max_examples=400, deadline=None)
 @given(
     lines=st.lists(_line, min_size=1, max_size=25),
     trailing_newline=st.booleans(),
+    bom=st.booleans(),
     read_bytes=st.integers(1, 40),
+    max_line_bytes=st.integers(1, 70),
     data=st.data(),
 )
-def test_positions_name_each_line_and_resuming_reads_exactly_the_rest(lines, trailing_newline, read_bytes, data):
-    content = b"\n".join(lines) + (b"\n" if trailing_newline else b"")
-    if not content:
-        return
-    expected = content.split(b"\n")
-    if content.endswith(b"\n"):  # a newline ends its line; nothing follows it
+def test_positions_name_each_line_and_resuming_reads_exactly_the_rest(
+    lines, trailing_newline, bom, read_bytes, max_line_bytes, data
+):
+    content = (BOM if bom else b"") + b"\n".join(lines) + (b"\n" if trailing_newline else b"")
+    # A byte order mark is skipped at the start of the file only: the first line starts after it.
+    body_start = len(BOM) if content.startswith(BOM) else 0
+    expected = content[body_start:].split(b"\n")
+    if content.endswith(b"\n") or not expected[-1]:  # a newline ends its line; nothing follows it
         expected.pop()
-    starts = [sum(len(line) + 1 for line in expected[:i]) for i in range(len(expected))]
+    starts = [body_start + sum(len(line) + 1 for line in expected[:i]) for i in range(len(expected))]
+    # An over-long line is read as its first max-line-bytes bytes (or fewer), refused.
+    expected_seen = [
+        (line[:max_line_bytes], True) if len(line) > max_line_bytes else (line, False) for line in expected
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "events.ndjson")
         with open(path, "wb") as f:
             f.write(content)
-        chunks = asyncio.run(_read(path, None, read_bytes))
-        assert [line for chunk in chunks for line in chunk.lines] == expected
+        chunks = asyncio.run(_read(path, None, read_bytes, max_line_bytes))
+        assert _seen(chunks) == expected_seen
+        if not expected:
+            return
         numbered = [(chunk, i) for chunk in chunks for i in range(len(chunk.lines))]
         for n, (chunk, i) in enumerate(numbered):
             assert chunk.first_line + i == n + 1
             assert position_before(chunk, i) == {"path": path, "offset": starts[n], "line": n}
+            if chunk.invalid is not None:  # alone in its chunk, which ends where the whole line ends
+                assert len(chunk.lines) == 1 and f"line longer than {max_line_bytes} bytes" in chunk.invalid
+                assert chunk.end_offset == min(starts[n] + len(expected[n]) + 1, len(content))
 
         # A stopped run stores the position before its first unsent line; a
         # resolved event the position after its own line (chunk_after's start).
@@ -59,13 +79,14 @@ def test_positions_name_each_line_and_resuming_reads_exactly_the_rest(lines, tra
         else:
             chunk, i = numbered[n]
             position = position_before(chunk, i)
-        rest = asyncio.run(_read(path, position, data.draw(st.integers(1, 40), label="read size after restart")))
-        assert [line for c in rest for line in c.lines] == expected[n:]
+        resume_read = data.draw(st.integers(1, 40), label="read size after restart")
+        rest = asyncio.run(_read(path, position, resume_read, max_line_bytes))
+        assert _seen(rest) == expected_seen[n:]
         if rest:
             assert rest[0].first_line == n + 1 and rest[0].start_offset == starts[n]
         chunk, i = numbered[data.draw(st.integers(0, len(numbered) - 1), label="resolved at line index")]
         after = chunk_after(chunk, i)
-        resumed = asyncio.run(_read(path, position_before(chunk, i + 1), read_bytes))
+        resumed = asyncio.run(_read(path, position_before(chunk, i + 1), read_bytes, max_line_bytes))
         n = chunk.first_line + i  # lines up to and including it are done
         assert after.lines == chunk.lines[i + 1 :] and after.first_line == n + 1
-        assert [line for c in resumed for line in c.lines] == expected[n:]
+        assert _seen(resumed) == expected_seen[n:]
