@@ -202,3 +202,17 @@ async def test_the_reason_names_each_broker_when_they_differ():
         f"127.0.0.1:{refused}: connection refused; "
         f"127.0.0.1:{listening}: connected, but no Kafka answer (not a Kafka listener, or it needs TLS or SASL?)"
     )
+
+
+def test_with_json_logs_each_problem_is_its_own_json_line(config, tmp_path):
+    import json
+
+    config.write_text(config.read_text().replace("protocol=canal-json", "protocol=canal-json&write-timeout=0s"))
+    result = cdcsink("run", "--config", str(config), cwd=tmp_path, env={"CDCSINK_LOG__FORMAT": "json", "CDCSINK_SINK__PARTITON_NUM": "3"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = [json.loads(line) for line in result.stderr.strip().splitlines()]
+    assert sorted(line["event"] for line in lines) == sorted([
+        "env CDCSINK_SINK__PARTITON_NUM: not a cdcsink setting (did you mean CDCSINK_SINK__PARTITION_NUM?)",
+        f"{config}:4: sink.write-timeout (sink.uri parameter): Input should be greater than 0",
+    ])
+    assert all(line["exit_code"] == 2 and line["level"] == "critical" for line in lines)
