@@ -242,7 +242,7 @@ def test_compose_env_is_a_valid_cdcsink_config(cdcsink_env):
     assert settings.sink.enable_tidb_extension is True
     assert settings.checkpoint.store.startswith("file:///var/lib/cdcsink/")
     assert settings.http.port == HTTP_PORT
-    # Every variable named a real setting (load_settings ignores unknown env vars).
+    # Every variable names a real setting (load_settings also refuses unknown ones).
     for name in compose_env("cdcsink"):
         keys = name.removeprefix("CDCSINK_").lower().split("__")
         node: Any = settings
