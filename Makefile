@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test unit bench clean
+.PHONY: run test unit bench image-test clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,15 @@ unit: $(STAMP)
 ## bench: naive vs ceiling vs cdcsink on the dev broker (or CDCSINK_BENCH_BOOTSTRAP); see bench/README.md
 bench: $(STAMP)
 	$(PY) -m bench.run
+
+## image-test: build the Dockerfile with podman and run the image against the dev broker
+## (minutes; installs podman where missing, see tests/image/prepare.sh)
+IMAGE_TEST_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cdcsink-image-test
+image-test: $(STAMP)
+	tests/image/prepare.sh $(IMAGE_TEST_CACHE)
+	CONTAINERS_CONF=$(IMAGE_TEST_CACHE)/containers.conf \
+	CDCSINK_IMAGE_TEST_BASE="$$(cat $(IMAGE_TEST_CACHE)/base-image)" \
+	$(PY) -m pytest -q tests/image
 
 clean:
 	rm -rf $(VENV) run .pytest_cache

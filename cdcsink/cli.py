@@ -71,8 +71,10 @@ def _event_loop_policy() -> None:
 
 
 def _fail(code: int, message: str, log_format: str) -> int:
-    """The last line: why the process exits, in the log format (in json, a JSON log line
-    with ``exit_code``; on a terminal, ``cdcsink: reason``)."""
+    """The last lines: why the process exits, one line per problem (a config error
+    lists them all), in the log format (in json, a JSON log line with ``exit_code``
+    each; on a terminal, ``cdcsink: reason``)."""
+    lines = message.splitlines() or [""]
     if log_format == "json":
         import structlog
 
@@ -80,9 +82,11 @@ def _fail(code: int, message: str, log_format: str) -> int:
 
         if not is_configured():  # the settings could not be loaded
             configure_logging("json", changefeed=os.environ.get("CDCSINK_CHANGEFEED"))
-        structlog.get_logger("cdcsink").critical(message, exit_code=code)
+        for line in lines:
+            structlog.get_logger("cdcsink").critical(line, exit_code=code)
     else:
-        print(f"cdcsink: {message}", file=sys.stderr, flush=True)
+        for line in lines:
+            print(f"cdcsink: {line}", file=sys.stderr, flush=True)
     return code
 
 
@@ -107,7 +111,9 @@ async def _run(settings: Settings) -> int:
     import structlog
 
     from cdcsink.daemon import Daemon
+    from cdcsink.preflight import preflight
 
+    preflight(settings)  # the input and output files, before anything connects or creates a topic
     daemon = Daemon(settings)
     loop = asyncio.get_running_loop()
     for signum in STOP_SIGNALS:
@@ -128,8 +134,13 @@ async def _run(settings: Settings) -> int:
 
 
 async def _check(settings: Settings) -> int:
+    import logging
+
     from cdcsink.check import check
 
+    if settings.log.level != "debug":
+        # check reports why a broker cannot be reached in its own one line.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     for line in await check(settings):
         print(line)
     return EXIT_OK

@@ -1,9 +1,11 @@
-"""The daemon's settings: one pydantic-settings model composed of the
-components' own config models.
+"""The daemon's settings: one pydantic model composed of the components' own
+config models, and the loading of it from the YAML file and env vars.
 
-Precedence: ``CDCSINK_<SECTION>__<KEY>`` env vars > the YAML file > defaults.
-YAML keys may be written with hyphens (``partition-num``) or underscores.
-A bad value is reported as one line naming where it came from:
+Precedence, setting by setting: ``CDCSINK_<SECTION>__<KEY>`` env vars > the
+YAML file > defaults. A sink URI parameter is the setting of the same name,
+from the place the URI is written (see :mod:`cdcsink.configsources`). YAML
+keys may be written with hyphens (``partition-num``) or underscores. Every
+problem is reported, each as one line naming where it came from:
 ``cdcsink.yaml:12: sink.partition-num: ...`` or ``env CDCSINK_SINK__URI: ...``.
 """
 
@@ -14,26 +16,35 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, Field, ValidationError
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    SettingsError,
-)
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from cdcsink.checkpoint.config import CheckpointConfig
-from cdcsink.configtypes import Bool, Duration, component_config
+from cdcsink.configsources import (
+    ENV_PREFIX,
+    Layer,
+    Loc,
+    dotted,
+    env_layer,
+    env_name,
+    is_secret_key,
+    merge,
+    model_at,
+    origin_of,
+    problem_line,
+    yaml_layer,
+)
+from cdcsink.configtypes import Bool, Duration, component_config, did_you_mean
 from cdcsink.errors import ConfigError
 from cdcsink.sink.config import SinkConfig
 from cdcsink.source.config import SourceConfig
 
-ENV_PREFIX = "CDCSINK_"
 CONFIG_ENV = "CDCSINK_CONFIG"
 #: Read when neither --config nor $CDCSINK_CONFIG names a file and it exists (the container's mount point).
 DEFAULT_CONFIG = Path("/etc/cdcsink/cdcsink.yaml")
+NO_CONFIGURATION = (
+    f"no configuration: pass --config FILE, set {CONFIG_ENV} (or mount {DEFAULT_CONFIG}), "
+    "or set CDCSINK_SINK__URI and CDCSINK_SOURCE__PATH"
+)
 
 
 class LogConfig(BaseModel):
@@ -41,32 +52,6 @@ class LogConfig(BaseModel):
 
     format: Literal["json", "console"] = Field(default="console", description="json lines, or key=value for a terminal.")
     level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="debug, info, warning or error.")
-
-
-def _is_secret_file_var(name: str) -> bool:
-    """Whether ``CDCSINK_<KEY>_FILE`` names a file holding the value of <KEY>.
-
-    Not when the whole name is a key of its own: ``CDCSINK_SINK__SASL_OAUTH_TOKEN_FILE``
-    sets sink.sasl-oauth-token-file (a path) directly.
-    """
-    upper = name.upper()
-    if not (upper.startswith(ENV_PREFIX) and upper.endswith("_FILE")):
-        return False
-    model: type[BaseModel] = Settings
-    *sections, key = upper[len(ENV_PREFIX) :].lower().split("__")
-    for section in sections:
-        annotation = model.model_fields[section].annotation if section in model.model_fields else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return True
-        model = annotation
-    return key not in model.model_fields
-
-
-class _EnvWithoutFileVars(EnvSettingsSource):
-    """Env vars, leaving ``*_FILE`` ones to :func:`load_settings` (they name files)."""
-
-    def _load_env_vars(self):  # type: ignore[override]
-        return {k: v for k, v in super()._load_env_vars().items() if not _is_secret_file_var(k)}
 
 
 class HttpConfig(BaseModel):
@@ -84,15 +69,15 @@ class RestartConfig(BaseModel):
     backoff_max: Duration = Field(default=60.0, gt=0, description="Longest wait between restarts (exponential backoff with jitter).")
     max_attempts: int = Field(default=0, ge=0, description="Restarts in a row without progress before giving up; 0 = forever.")
 
+    @model_validator(mode="after")
+    def _ordered(self) -> "RestartConfig":
+        if self.backoff_max < self.backoff_min:
+            raise ValueError(f"backoff-max: {self.backoff_max:g}s is less than backoff-min ({self.backoff_min:g}s)")
+        return self
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_nested_delimiter="__",
-        extra="forbid",
-        populate_by_name=True,
-        alias_generator=lambda name: name.replace("_", "-"),
-    )
+
+class Settings(BaseModel):
+    model_config = component_config()
 
     changefeed: str = Field(default="default", description="Name of this feed, in logs, metrics and the checkpoint.")
     source: SourceConfig = Field(default_factory=SourceConfig)
@@ -108,166 +93,67 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="How often /readyz re-checks that Kafka answers."
     )
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The YAML file arrives as init kwargs; env vars win over it.
-        return (_EnvWithoutFileVars(settings_cls), init_settings)
+
+def config_path(path: str | os.PathLike[str] | None) -> str | os.PathLike[str] | None:
+    """``path``, else ``$CDCSINK_CONFIG``, else /etc/cdcsink/cdcsink.yaml when it exists."""
+    if path is None:
+        path = os.environ.get(CONFIG_ENV) or (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
+    return path
 
 
-def _normalize(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k).replace("-", "_"): _normalize(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_normalize(v) for v in value]
-    return value
+def _describe(error: ValidationError, origins: dict[Loc, Any]) -> list[str]:
+    """Each problem pydantic found as one line naming where its value came from."""
+    lines: list[str] = []
+    for problem in error.errors():
+        base: Loc = tuple(k.replace("-", "_") if isinstance(k, str) else k for k in problem["loc"])
+        # A model-level check reports several problems, one per line, each naming its key first.
+        for message in problem["msg"].removeprefix("Value error, ").split("\n"):
+            loc = base
+            kind = problem["type"]
+            model = model_at(Settings, loc)
+            named = re.match(r"^([a-z][a-z0-9_-]*): (.*)$", message, re.S)
+            if kind == "value_error" and named and model is not None and named[1].replace("-", "_") in model.model_fields:
+                loc = loc + (named[1].replace("-", "_"),)
+                message = named[2]
+            if kind == "missing":
+                message = f"required (in the config file, or env {env_name(loc)})" if len(loc) <= 2 else "required"
+            elif kind == "extra_forbidden":
+                parent = model_at(Settings, loc[:-1])
+                names = [n.replace("_", "-") for n in parent.model_fields] if parent is not None else []
+                message = "unknown key" + did_you_mean(str(loc[-1]), names)
+            elif kind in ("model_type", "model_attributes_type", "dict_type"):
+                message = "expected a mapping of keys"
+            lines.append(problem_line(loc, message, origin_of(loc, origins)))
+    return lines
 
 
-def _line_map(node: yaml.Node, path: tuple[Any, ...] = (), out: dict | None = None) -> dict[tuple[Any, ...], int]:
-    """Key path -> 1-based line of the value, from a composed YAML node tree."""
-    out = {} if out is None else out
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = str(key_node.value).replace("-", "_")
-            out[path + (key,)] = key_node.start_mark.line + 1
-            _line_map(value_node, path + (key,), out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            out[path + (i,)] = item.start_mark.line + 1
-            _line_map(item, path + (i,), out)
-    return out
-
-
-def read_yaml(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[tuple[Any, ...], int]]:
-    """The YAML file's content (keys normalized to underscores) and its line map."""
+def _load(path: str | os.PathLike[str] | None) -> tuple[Settings, Layer]:
+    named_by = None if path is not None else f"env {CONFIG_ENV}" if os.environ.get(CONFIG_ENV) else None
+    path = config_path(path)
+    env = env_layer(os.environ, Settings)
+    if path is None and ("sink", "uri") not in env.settings:
+        raise ConfigError("\n".join([*env.problems, NO_CONFIGURATION]))
+    file = yaml_layer(path, Settings, named_by) if path is not None else Layer()
+    if path is not None and not file.settings and not file.problems and ("sink", "uri") not in env.settings:
+        raise ConfigError("\n".join([*env.problems, f"{path}: no settings in the file (sink.uri, and source.path for a file source, are needed)"]))
+    merged = merge(file, env)
+    for name, info in Settings.model_fields.items():
+        if model_at(Settings, (name,)) is not None:
+            merged.data.setdefault(name, {})  # so each section's own checks run and name their keys
+    problems = list(merged.problems)
     try:
-        text = Path(path).read_text()
-    except OSError as error:
-        raise ConfigError(f"{path}: {error.strerror}") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
-    if data is None:
-        return {}, {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}:1: expected a mapping of sections (source, sink, checkpoint, ...)")
-    return _normalize(data), _line_map(node) if node is not None else {}
-
-
-def _env_name(loc: tuple[Any, ...]) -> str | None:
-    keys = [str(k).replace("-", "_").upper() for k in loc if not isinstance(k, int)]
-    for n in range(len(keys), 0, -1):
-        name = ENV_PREFIX + "__".join(keys[:n])
-        if name in os.environ:
-            return name
-    return None
-
-
-def describe_validation_error(error: ValidationError, path: str | None, lines: dict[tuple[Any, ...], int]) -> str:
-    """The first problem as one line, naming the file:line or env var it came from."""
-    first = error.errors()[0]
-    loc = tuple(k.replace("-", "_") if isinstance(k, str) else k for k in first["loc"])
-    msg = first["msg"].removeprefix("Value error, ")
-    # Model-level checks name their key first ("uri: ..."): fold it into the path.
-    named = re.match(r"^([a-z][a-z_-]*): (.*)$", msg, re.S)
-    if named and first["type"] == "value_error":
-        loc = loc + (named.group(1).replace("-", "_"),)
-        msg = named.group(2)
-    dotted = ".".join(str(k).replace("_", "-") if isinstance(k, str) else f"[{k}]" for k in loc).replace(".[", "[")
-    if first["type"] == "missing":
-        msg = "required (in the config file or env)"
-    elif first["type"] == "extra_forbidden":
-        msg = "unknown key"
-    env = _env_name(loc)
-    uri_env = f"{ENV_PREFIX}SINK__URI"
-    if env is None and loc[:1] == ("sink",) and loc not in lines and uri_env in os.environ:
-        env = uri_env  # a sink value not set as a key came from the URI's query
-    where = None
-    if env is not None:
-        where = f"env {env}"
-    elif path is not None:
-        if loc[:1] == ("sink",) and loc not in lines and ("sink", "uri") in lines:
-            # A sink value not written as a key came from the URI's query.
-            loc = ("sink", "uri")
-        for n in range(len(loc), 0, -1):
-            if loc[:n] in lines:
-                where = f"{path}:{lines[loc[:n]]}"
-                break
-        where = where or str(path)
-    more = len(error.errors()) - 1
-    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    prefix = f"{where}: " if where else ""
-    return f"{prefix}{dotted}: {msg}{suffix}" if dotted else f"{prefix}{msg}{suffix}"
-
-
-def _file_env() -> dict[str, Any]:
-    """Values of ``CDCSINK_<KEY>_FILE`` env vars: the named file's content, as a
-    nested dict like the YAML's (for secrets mounted as files)."""
-    values: dict[str, Any] = {}
-    for name, file_path in os.environ.items():
-        if not (name.startswith(ENV_PREFIX) and _is_secret_file_var(name)):
-            continue
-        try:
-            content = Path(file_path).read_text().strip()
-        except OSError as error:
-            raise ConfigError(f"env {name}: cannot read {file_path}: {error.strerror}") from None
-        keys = name[len(ENV_PREFIX) : -len("_FILE")].lower().split("__")
-        node = values
-        for key in keys[:-1]:
-            node = node.setdefault(key, {})
-        node[keys[-1]] = content
-    return values
-
-
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+        settings = Settings.model_validate(merged.data)
+    except ValidationError as error:
+        problems += _describe(error, merged.origins)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return settings, merged
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     """Settings from ``path`` (else ``$CDCSINK_CONFIG``, else /etc/cdcsink/cdcsink.yaml
-    when it exists, else env vars alone)."""
-    if path is None:
-        path = os.environ.get(CONFIG_ENV) or (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
-    data: dict[str, Any] = {}
-    lines: dict[tuple[Any, ...], int] = {}
-    if path is not None:
-        data, lines = read_yaml(path)
-    data = _merge(data, _file_env())
-    try:
-        return Settings(**data)
-    except ValidationError as error:
-        raise ConfigError(describe_validation_error(error, str(path) if path else None, lines)) from None
-    except SettingsError as error:
-        # An env var that should hold JSON (a list or a mapping) and does not.
-        cause = error.__cause__
-        raise ConfigError(f"env: {error}" + (f" ({cause})" if cause else "")) from None
-
-
-_SECRET_WORDS = ("password", "secret", "token", "key_password")
-
-
-def _is_secret_key(name: str) -> bool:
-    """Whether a key's value is masked in ``config show``; a ``*_file`` key holds
-    a path to a secret, not the secret, and is shown."""
-    name = name.replace("-", "_")
-    return any(word in name for word in _SECRET_WORDS) and not name.endswith("_file")
+    when it exists) and env vars. :class:`ConfigError` lists every problem, one per line."""
+    return _load(path)[0]
 
 
 def _flatten(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], Any]]:
@@ -282,40 +168,25 @@ def _flatten(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ..
 def _mask_uri(uri: str) -> str:
     """A URI with secret query values (sasl-password, ...) and user:password@ masked."""
     masked = re.sub(r"//([^:/@]+):([^@/]+)@", r"//\1:****@", uri)
-    return re.sub(r"([?&])([^=&]*)=[^&]*", lambda m: f"{m[1]}{m[2]}=****" if _is_secret_key(m[2]) else m[0], masked)
+    return re.sub(r"([?&])([^=&]*)=[^&]*", lambda m: f"{m[1]}{m[2]}=****" if is_secret_key(m[2]) else m[0], masked)
 
 
 def show_config(path: str | os.PathLike[str] | None = None) -> str:
-    """The effective settings, one ``key = value  # source`` line each, secrets masked."""
-    if path is None:
-        path = os.environ.get(CONFIG_ENV) or (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
-    data, lines = read_yaml(path) if path is not None else ({}, {})
-    settings = load_settings(path)
-    uri_keys = set()
-    if settings.sink.uri:
-        from urllib.parse import parse_qsl, urlsplit
-
-        uri_keys = {k.replace("-", "_") for k, _ in parse_qsl(urlsplit(settings.sink.uri).query)}
+    """The effective settings, one ``key = value  # origin`` line each, secrets masked."""
+    settings, merged = _load(path)
     out = []
-    for loc, value in _flatten(settings.model_dump(mode="json", exclude={"sink": {"brokers", "topic"}})):
-        keys = tuple(k for k in loc if isinstance(k, str))
-        env = _env_name(loc)
-        file_env = ENV_PREFIX + "__".join(k.upper() for k in keys) + "_FILE"
-        if env is None and file_env in os.environ:
-            source = f"env {file_env} (secret, masked)"
+    for loc, value in _flatten(settings.model_dump(mode="json")):
+        origin = merged.origins.get(loc)
+        source = str(origin) if origin is not None else "default"
+        if origin is not None and origin.secret_file:
+            source += " (secret, masked)"
             value = "****"
-        elif env is not None:
-            source = f"env {env}"
-        elif loc[:1] == ("sink",) and len(loc) == 2 and loc[1] in uri_keys:
-            source = "sink.uri"
-        elif loc in lines or (len(loc) > 1 and loc[:2] in lines and loc[0] == "sink" and loc[1] == "dispatchers"):
-            source = f"{path}:{lines.get(loc) or lines.get(loc[:2])}"
-        else:
-            source = "default"
-        if _is_secret_key(keys[-1]) and value not in (None, ""):
+        if loc in merged.overridden:
+            source += f", over {merged.overridden[loc]}"
+        if is_secret_key(str(loc[-1])) and value not in (None, ""):
             value = "****"
-        if keys[-1] == "uri" and isinstance(value, str):
+        if loc[-1] == "uri" and isinstance(value, str):
             value = _mask_uri(value)
-        dotted = ".".join(str(k).replace("_", "-") if isinstance(k, str) else f"[{k}]" for k in loc).replace(".[", "[")
-        out.append(f"{dotted} = {value!r}  # {source}" if not isinstance(value, (int, float)) or isinstance(value, bool) else f"{dotted} = {value}  # {source}")
+        shown = f"{value}" if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
+        out.append(f"{dotted(loc)} = {shown}  # {source}")
     return "\n".join(out)

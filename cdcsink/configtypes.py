@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import re
-from typing import Annotated
+from typing import Annotated, Iterable
 
 from pydantic import BeforeValidator, ConfigDict
 
@@ -52,3 +53,11 @@ def component_config() -> ConfigDict:
         alias_generator=lambda name: name.replace("_", "-"),
         validate_default=True,
     )
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """`` (did you mean X?)`` when one of ``candidates`` is close to ``name``, else ``""``."""
+    pool = list(candidates)
+    folded = {c.lower().replace("_", "-"): c for c in pool}
+    match = difflib.get_close_matches(name.lower().replace("_", "-"), list(folded), n=1, cutoff=0.75)
+    return f" (did you mean {folded[match[0]]}?)" if match else ""

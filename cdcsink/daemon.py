@@ -183,7 +183,7 @@ class Daemon:
             self.readiness.set(False, f"restarting in {delay:.1f}s after: {cause}")
             log.warning(
                 "pipeline failed; restarting from the checkpoint",
-                cause=f"{type(cause).__name__}: {cause}",
+                cause=str(cause) if isinstance(cause, CdcsinkError) else f"{type(cause).__name__}: {cause}",
                 attempt=attempt,
                 delay_s=round(delay, 2),
             )

@@ -36,6 +36,11 @@ class AuthenticationError(CdcsinkError):
     """Kafka refused our credentials or we refused its certificate: restarting cannot help."""
 
 
+class KafkaUnreachableError(CdcsinkError, ConnectionError):
+    """No broker of a cluster answered: ``kafka host:port: cannot connect (bootstrap): reason``.
+    A connection error, so a run retries it (the broker may come back)."""
+
+
 class DeliveryError(CdcsinkError):
     """Kafka did not acknowledge a message: names the topic, partition and event."""
 

@@ -23,6 +23,10 @@ from hypothesis import HealthCheck, settings
 import cdcsink.logs
 from cdcsink.devtools.broker import DevBroker
 
+#: The container image test builds and runs the Dockerfile (minutes): `make image-test`
+#: runs it on its own (pytest tests/image), `make test` leaves it out.
+collect_ignore = ["image"]
+
 # Shared 2-core CI machines are slow and noisy: no per-example deadline and no
 # "input generation is slow" failure; the number of examples stays as set.
 settings.register_profile("cdcsink", deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -39,6 +39,10 @@ class AdminClient(Protocol):
         """Partitions of ``topic``, or None when it does not exist."""
         ...
 
+    async def topic_names(self) -> list[str]:
+        """The names of the cluster's topics."""
+        ...
+
     async def create_topic(self, topic: str, partitions: int, replication_factor: int) -> None:
         """Create ``topic``; a topic that already exists is not an error."""
         ...

@@ -35,7 +35,7 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.structs import TopicPartition
 
 from cdcsink.kafka import AckCallback
-from cdcsink.errors import AuthenticationError, ConfigError
+from cdcsink.errors import AuthenticationError, ConfigError, KafkaUnreachableError
 from cdcsink.kafka.options import RECORD_BATCH_OVERHEAD, KafkaOptions, SecurityOptions
 from cdcsink.kafka.tls import TlsFileError, tls_context
 
@@ -180,6 +180,36 @@ def _tls_refusal(host: str, port: int, context: ssl.SSLContext, timeout: float =
     except OSError:
         return None
     return None
+
+
+async def _connect_problem(broker: str, timeout: float) -> str:
+    """Why a plain TCP connection to ``broker`` fails, in words (or what it shows when it succeeds)."""
+    host, _, port = broker.rpartition(":")
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port)), timeout)
+    except ConnectionRefusedError:
+        return "connection refused"
+    except socket.gaierror as error:
+        return f"host name not resolved ({error.strerror})"
+    except (asyncio.TimeoutError, TimeoutError):
+        return f"no answer within {timeout:g}s"
+    except OSError as error:
+        return (error.strerror or str(error)).lower()
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
+    return "connected, but no Kafka answer (not a Kafka listener, or it needs TLS or SASL?)"
+
+
+async def unreachable(brokers: Sequence[str], where: str = "kafka", timeout: float = 3.0) -> KafkaUnreachableError:
+    """One line saying why none of ``brokers`` could be reached at bootstrap, e.g.
+    ``kafka 127.0.0.1:9092: cannot connect (bootstrap): connection refused``."""
+    problems = await asyncio.gather(*(_connect_problem(broker, timeout) for broker in brokers))
+    if len(set(problems)) == 1:
+        reason = problems[0]
+    else:
+        reason = "; ".join(f"{broker}: {problem}" for broker, problem in zip(brokers, problems))
+    return KafkaUnreachableError(f"{where} {','.join(brokers)}: cannot connect (bootstrap): {reason}")
 
 
 async def _close(client: AIOKafkaAdminClient | AIOKafkaProducer) -> None:
@@ -341,6 +371,9 @@ class AiokafkaAdminClient:
             return None
         return len(described["partitions"])
 
+    async def topic_names(self) -> list[str]:
+        return list(await self._admin.list_topics())
+
     async def create_topic(self, topic: str, partitions: int, replication_factor: int) -> None:
         try:
             response = await self._admin.create_topics([NewTopic(topic, partitions, replication_factor)])
@@ -392,7 +425,8 @@ class AiokafkaFactory:
                 fatal = await diagnose_connection(self.options)
                 if fatal is not None:
                     raise fatal from None
-            raise
+            where = "kafka" if self.options.security.where == "sink" else f"kafka {self.options.security.where}"
+            raise await unreachable(self.options.brokers, where) from None
 
     async def _check_advertised_brokers(self, admin: AIOKafkaAdminClient) -> None:
         """Connect to every broker the metadata names and stop on a TLS or SASL

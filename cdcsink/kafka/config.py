@@ -12,9 +12,21 @@ from pydantic import BaseModel, Field
 
 from cdcsink.configtypes import Bool
 from cdcsink.kafka.options import SecurityOptions
-from cdcsink.kafka.tls import tls_context
+from cdcsink.kafka.tls import TlsFileError, tls_context
 
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
+
+
+def broker_address_problem(address: str) -> str | None:
+    """Why ``address`` is not a ``host:port`` a Kafka client can dial, or None."""
+    host, colon, port = address.rpartition(":")
+    if not colon or not host:
+        return f"{address!r} is not host:port"
+    if "@" in host:
+        return f"{address!r}: user:password@ is not supported (use sasl-user and sasl-password)"
+    if not (port.isdigit() and 1 <= int(port) <= 65535):
+        return f"{address!r}: the port must be a number from 1 to 65535"
+    return None
 
 
 class KafkaSecurityConfig(BaseModel):
@@ -28,36 +40,49 @@ class KafkaSecurityConfig(BaseModel):
     sasl_password: str | None = Field(default=None, description="SASL PLAIN/SCRAM password (masked in config show; or a *_FILE env var).")
     sasl_oauth_token_file: str | None = Field(default=None, description="SASL OAUTHBEARER: a file holding the token, re-read for each new connection (rotation works).")
 
-    def check_security(self) -> None:
+    def security_problems(self) -> list[str]:
+        """Every contradiction or missing piece among the TLS and SASL keys, each
+        as ``key: reason``; fills in what the others imply (TLS from ca/cert/key,
+        the mechanism's canonical spelling)."""
+        problems: list[str] = []
         if self.ca or self.cert or self.key:
             if "enable_tls" in self.model_fields_set and not self.enable_tls:
                 # As in TiCDC: an explicit "no TLS" next to TLS files is a contradiction, not a choice.
-                raise ValueError("enable-tls: false, but ca/cert/key are given (they imply TLS)")
+                problems.append("enable-tls: false, but ca/cert/key are given (they imply TLS)")
             self.enable_tls = True
         if bool(self.cert) != bool(self.key):
-            raise ValueError("cert and key: give both (client certificate and its private key) or neither")
+            problems.append("cert and key: give both (client certificate and its private key) or neither")
+        missing = False
         for name in ("ca", "cert", "key", "sasl_oauth_token_file"):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
-                raise ValueError(f"{name.replace('_', '-')}: {path}: no such file")
-        if self.enable_tls:
-            tls_context(self.ca, self.cert, self.key, self.insecure_skip_verify)  # TlsFileError names the key
+                missing = True
+                what = "is a directory, not a file" if Path(path).is_dir() else "no such file"
+                problems.append(f"{name.replace('_', '-')}: {path}: {what}")
+        if self.enable_tls and not missing and not problems:
+            try:
+                tls_context(self.ca, self.cert, self.key, self.insecure_skip_verify)
+            except TlsFileError as error:  # names the key: "cert: path: not a PEM certificate"
+                problems.append(str(error))
         if self.sasl_mechanism is None:
             if self.sasl_user or self.sasl_password or self.sasl_oauth_token_file:
-                raise ValueError(f"sasl-mechanism: required with sasl-user/sasl-password/sasl-oauth-token-file (one of {', '.join(SASL_MECHANISMS)})")
-            return
+                problems.append(f"sasl-mechanism: required with sasl-user/sasl-password/sasl-oauth-token-file (one of {', '.join(SASL_MECHANISMS)})")
+            return problems
         mechanism = self.sasl_mechanism.upper()
         if mechanism not in SASL_MECHANISMS:
-            raise ValueError(f"sasl-mechanism: {self.sasl_mechanism!r} is not supported (one of {', '.join(SASL_MECHANISMS)})")
+            problems.append(f"sasl-mechanism: {self.sasl_mechanism!r} is not supported (one of {', '.join(SASL_MECHANISMS)})")
+            return problems
         self.sasl_mechanism = mechanism
         if mechanism == "OAUTHBEARER":
             if not self.sasl_oauth_token_file:
-                raise ValueError("sasl-oauth-token-file: required with sasl-mechanism=OAUTHBEARER")
-        elif not self.sasl_user:
-            raise ValueError(f"sasl-user: required with sasl-mechanism={mechanism}")
-        elif not self.sasl_password:
-            # Empty too: most often a secret file that was mounted empty.
-            raise ValueError(f"sasl-password: required (not empty) with sasl-mechanism={mechanism}")
+                problems.append("sasl-oauth-token-file: required with sasl-mechanism=OAUTHBEARER")
+        else:
+            if not self.sasl_user:
+                problems.append(f"sasl-user: required with sasl-mechanism={mechanism}")
+            if not self.sasl_password:
+                # Empty too: most often a secret file that was mounted empty.
+                problems.append(f"sasl-password: required (not empty) with sasl-mechanism={mechanism}")
+        return problems
 
     def security_options(self, where: str) -> SecurityOptions:
         """These settings for the client layer; ``where`` names the config section in errors."""

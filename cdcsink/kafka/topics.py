@@ -35,6 +35,8 @@ class TopicManager:
         self._counts: dict[str, int] = {}
         #: Called with each topic the first time its partition count is known.
         self.on_new_topic: Callable[[str], object] | None = None
+        #: Topics this manager created, with their partition counts, in order.
+        self.created: dict[str, int] = {}
 
     @property
     def topics(self) -> dict[str, int]:
@@ -56,6 +58,7 @@ class TopicManager:
             partitions = self._partition_num or DEFAULT_PARTITIONS
             await self._admin.create_topic(topic, partitions, self._replication_factor)
             count = await self._wait_visible(topic)
+            self.created[topic] = count
             log.info("topic created", topic=topic, partitions=count, replication_factor=self._replication_factor)
         self._counts[topic] = count
         if self.on_new_topic is not None:

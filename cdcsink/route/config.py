@@ -62,21 +62,24 @@ class DispatcherConfig(BaseModel):
 
     @model_validator(mode="after")
     def _partition_options(self) -> "DispatcherConfig":
+        problems: list[str] = []
         if self.partition == "columns":
             if not self.columns:
-                raise ValueError("columns: required (non-empty) when partition is columns")
+                problems.append("columns: required (non-empty) when partition is columns")
             if any(not name.strip() for name in self.columns):
-                raise ValueError("columns: a column name cannot be empty")
+                problems.append("columns: a column name cannot be empty")
             lowered = [name.lower() for name in self.columns]
             duplicate = next((name for name in lowered if lowered.count(name) > 1), None)
             if duplicate is not None:
-                raise ValueError(f"columns: {duplicate!r} is listed twice")
+                problems.append(f"columns: {duplicate!r} is listed twice")
         elif self.columns:
-            raise ValueError("columns: only used with partition: columns")
+            problems.append(f"columns: only used with partition: columns (this rule has partition: {self.partition})")
         if self.index is not None:
             # Hashing the pk instead would put rows where TiCDC would not, silently.
-            raise ValueError(
+            problems.append(
                 "index: named-index dispatch is not supported (events carry their handle key, not index "
                 "definitions); use partition: columns with the index's columns"
             )
+        if problems:
+            raise ValueError("\n".join(problems))
         return self

@@ -1,19 +1,22 @@
 """The ``sink:`` section: the Kafka sink URI and every option it can carry.
 
-Every URI query parameter (TiCDC names, e.g. ``partition-num``) may also be
-written as a key under ``sink:``; when both are given the URI value wins.
+Every URI query parameter (TiCDC names, e.g. ``partition-num``) is the same
+setting as the key of that name under ``sink:``. Given both ways in one place
+(one file, or the environment) with different values, it is an error; across
+places the usual precedence holds (see :mod:`cdcsink.config`).
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from cdcsink.configtypes import Bool, Duration, component_config
-from cdcsink.kafka.config import KafkaSecurityConfig
+from cdcsink.configtypes import Bool, Duration, component_config, did_you_mean
+from cdcsink.kafka.config import KafkaSecurityConfig, broker_address_problem
 from cdcsink.route.config import DispatcherConfig
+from cdcsink.route.topic import topic_name_problem
 
 PROTOCOLS = ("canal-json", "open-protocol")
 
@@ -39,9 +42,9 @@ class SinkConfig(KafkaSecurityConfig):
     kafka_client_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]+$", description="Client id sent to Kafka; default cdcsink-<changefeed>.")
     kafka_client: Literal["aiokafka"] = Field(default="aiokafka", description="Kafka client library.")
     auto_create_topic: Bool = Field(default=True, description="Create missing topics (partition-num, replication-factor).")
-    dial_timeout: Duration = Field(default=10.0, description="Accepted for TiCDC compatibility (connection set-up is bounded by read/write-timeout).")
-    read_timeout: Duration = Field(default=10.0, description="Kafka request timeout (the larger of read/write-timeout is used).")
-    write_timeout: Duration = Field(default=10.0, description="Kafka request timeout; a batch not acknowledged in time fails the run.")
+    dial_timeout: Duration = Field(default=10.0, gt=0, description="Accepted for TiCDC compatibility (connection set-up is bounded by read/write-timeout).")
+    read_timeout: Duration = Field(default=10.0, gt=0, description="Kafka request timeout (the larger of read/write-timeout is used).")
+    write_timeout: Duration = Field(default=10.0, gt=0, description="Kafka request timeout; a batch not acknowledged in time fails the run.")
     enable_tidb_extension: Bool = Field(default=False, description="canal-json: add _tidb.commitTs and send TIDB_WATERMARK messages.")
     max_batch_size: int = Field(default=16, ge=1, description="open-protocol: rows per message at most.")
     large_message_handle_option: Literal["none", "handle-key-only", "claim-check"] = Field(
@@ -69,57 +72,141 @@ class SinkConfig(KafkaSecurityConfig):
     )
     dispatchers: list[DispatcherConfig] = Field(default_factory=list, description="Routing rules {matcher, topic, partition, columns}; first match wins. Env: a JSON list.")
 
-    # Derived from the URI.
-    brokers: list[str] = Field(default_factory=list, exclude=True)
-    topic: str = Field(default="", exclude=True)
+    _brokers: list[str] = PrivateAttr(default_factory=list)
+    _topic: str = PrivateAttr(default="")
+
+    @property
+    def brokers(self) -> list[str]:
+        """The URI's broker addresses (host:port)."""
+        return self._brokers
+
+    @brokers.setter
+    def brokers(self, brokers: list[str]) -> None:
+        """Point at other brokers (``make run``'s dev broker), keeping the rest."""
+        self._brokers = list(brokers)
+
+    @property
+    def topic(self) -> str:
+        """The default topic: the URI's path."""
+        return self._topic
 
     @model_validator(mode="before")
     @classmethod
     def _merge_uri(cls, data: Any) -> Any:
+        """A URI's parameters become keys; a key also given with another value is an error."""
         if not isinstance(data, dict) or not isinstance(data.get("uri"), str):
             return data
-        parts = urlsplit(data["uri"])
-        if parts.scheme != "kafka":
-            raise ValueError(f"uri: scheme must be kafka://, got {parts.scheme or 'none'}://")
-        brokers = [b for b in parts.netloc.split(",") if b]
-        if not brokers:
-            raise ValueError("uri: no broker address (kafka://host:port/topic)")
-        topic = unquote(parts.path.lstrip("/"))
-        if not topic or "/" in topic:
-            raise ValueError("uri: the path must be the default topic (kafka://host:port/topic)")
-        merged = {k: v for k, v in data.items()}
-        known = {name.replace("_", "-") for name in cls.model_fields} - {"uri", "dispatchers", "brokers", "topic"}
-        given: set[str] = set()
-        for key, value in parse_qsl(parts.query, keep_blank_values=True):
-            if key not in known:
-                raise ValueError(f"uri: unknown parameter {key!r}")
-            if key in given:
-                raise ValueError(f"uri: parameter {key!r} given twice")
-            given.add(key)
-            merged.pop(key.replace("-", "_"), None)
-            merged[key] = value
-        merged["brokers"] = brokers
-        merged["topic"] = topic
+        base, parameters, problems = split_uri(data["uri"])
+        merged = dict(data, uri=base)
+        for key, value in parameters:
+            name = key.replace("-", "_")
+            given = next((data[k] for k in (name, key) if k in data), None)
+            if given is not None and not same_setting_value(given, value):
+                problems.append(
+                    f"{key}: {given!r} as a key, but {key}={value} in the uri; give it once"
+                )
+                continue
+            merged.pop(key, None)
+            merged[name] = value
+        if problems:
+            raise ValueError("\n".join(problems))
         return merged
+
+    @field_validator("uri")
+    @classmethod
+    def _valid_uri(cls, uri: str) -> str:
+        problems = base_uri_problems(uri)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return uri
 
     @model_validator(mode="after")
     def _check(self) -> "SinkConfig":
+        parts = urlsplit(self.uri)
+        self._brokers = [b.strip() for b in parts.netloc.split(",") if b.strip()]
+        self._topic = unquote(parts.path.lstrip("/"))
+        problems: list[str] = []
         if self.protocol is None:
-            raise ValueError(f"protocol: required (in the uri, ?protocol=..., or as a key); one of {', '.join(PROTOCOLS)}")
+            problems.append(f"protocol: required (in the uri, ?protocol=..., or as a key); one of {', '.join(PROTOCOLS)}")
         if self.required_acks not in (-1, 1):
-            raise ValueError(
+            problems.append(
                 f"required-acks: {self.required_acks} is not allowed; use -1 or 1"
                 " (0 gives no acknowledgement, so no checkpoint could ever advance)"
             )
-        self.check_security()
+        problems += self.security_problems()
         if self.large_message_handle_option != "none" and self.protocol == "canal-json" and not self.enable_tidb_extension:
-            raise ValueError(
+            problems.append(
                 f"large-message-handle-option: {self.large_message_handle_option} with canal-json needs"
                 " enable-tidb-extension=true (the _tidb field carries onlyHandleKey / claimCheckLocation)"
             )
         if self.large_message_handle_option == "claim-check":
             if not self.claim_check_storage_uri:
-                raise ValueError("claim-check-storage-uri: required with large-message-handle-option=claim-check (file:///dir)")
-            if not self.claim_check_storage_uri.startswith("file://") or len(self.claim_check_storage_uri) <= len("file://"):
-                raise ValueError(f"claim-check-storage-uri: must be a file:// directory, got {self.claim_check_storage_uri!r}")
+                problems.append("claim-check-storage-uri: required with large-message-handle-option=claim-check (file:///dir)")
+            elif not self.claim_check_storage_uri.startswith("file://") or len(self.claim_check_storage_uri) <= len("file://"):
+                problems.append(f"claim-check-storage-uri: must be a file:// directory, got {self.claim_check_storage_uri!r}")
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
+
+
+#: Keys a URI may carry as parameters (TiCDC's names, hyphenated).
+URI_PARAMETERS = frozenset(
+    name.replace("_", "-") for name in SinkConfig.model_fields if name not in ("uri", "dispatchers")
+)
+
+
+def split_uri(uri: str) -> tuple[str, list[tuple[str, str]], list[str]]:
+    """``uri`` as its base (scheme, brokers, topic), its parameters, and the
+    problems with the parameters (unknown, given twice), each ``uri: reason``."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError as error:
+        return uri, [], [f"uri: {error}"]
+    base = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    problems: list[str] = []
+    if parts.fragment:
+        problems.append(f"uri: '#{parts.fragment}' is not part of a kafka URI (a topic name cannot hold '#')")
+    parameters: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key not in URI_PARAMETERS:
+            problems.append(f"uri: unknown parameter {key!r}{did_you_mean(key, URI_PARAMETERS)}")
+        elif key in seen:
+            problems.append(f"uri: parameter {key!r} given twice")
+        else:
+            seen.add(key)
+            parameters.append((key, value))
+    return base, parameters, problems
+
+
+def base_uri_problems(uri: str) -> list[str]:
+    """What is wrong with a sink URI's scheme, brokers and default topic."""
+    parts = urlsplit(uri)
+    problems: list[str] = []
+    if parts.scheme != "kafka":
+        problems.append(f"scheme must be kafka://, got {parts.scheme or 'none'}:// (kafka://host:port/topic)")
+        return problems
+    brokers = [b.strip() for b in parts.netloc.split(",") if b.strip()]
+    if not brokers:
+        problems.append("no broker address (kafka://host:port/topic)")
+    for broker in brokers:
+        problem = broker_address_problem(broker)
+        if problem:
+            problems.append(f"broker {problem}")
+    topic = unquote(parts.path.lstrip("/"))
+    if not topic:
+        problems.append("no default topic: the path must name it (kafka://host:port/topic)")
+    elif "/" in topic:
+        problems.append(f"the path must be one default topic, got {topic!r} (kafka://host:port/topic)")
+    else:
+        problem = topic_name_problem(topic)
+        if problem:
+            problems.append(f"default topic: {problem}")
+    return problems
+
+
+def same_setting_value(given: object, text: str) -> bool:
+    """Whether a key's value and a URI parameter's text say the same thing."""
+    if isinstance(given, bool):
+        return text.strip().lower() == str(given).lower()
+    return str(given) == text

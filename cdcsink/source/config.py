@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import NoDecode
 
 from cdcsink.configtypes import Bool, Duration, component_config
-from cdcsink.kafka.config import KafkaSecurityConfig
+from cdcsink.kafka.config import KafkaSecurityConfig, broker_address_problem
+from cdcsink.route.topic import topic_name_problem
 from cdcsink.source import DEFAULT_MAX_LINE_BYTES
 
 
@@ -17,7 +17,7 @@ class SourceConfig(KafkaSecurityConfig):
     model_config = component_config()
 
     type: Literal["file", "stdin", "kafka"] = Field(default="file", description="file, stdin or kafka (an upstream topic read in a consumer group).")
-    path: Annotated[list[str], NoDecode] = Field(
+    path: list[str] = Field(
         default_factory=list, description="file: an NDJSON path, a list of paths, or a glob; read in order."
     )
     follow: Bool = Field(default=False, description="file: keep tailing the last file (like tail -F) instead of exiting at its end.")
@@ -36,10 +36,10 @@ class SourceConfig(KafkaSecurityConfig):
         description="dead-letter target: a Kafka topic (default <default-topic>-dlq) or a file:///path (JSON lines).",
     )
 
-    bootstrap: Annotated[list[str], NoDecode] = Field(
+    bootstrap: list[str] = Field(
         default_factory=list, description="kafka: the input cluster's brokers, host:port[,host:port...] (may differ from the sink's)."
     )
-    topics: Annotated[list[str], NoDecode] = Field(default_factory=list, description="kafka: the input topics (or topic-pattern).")
+    topics: list[str] = Field(default_factory=list, description="kafka: the input topics (or topic-pattern).")
     topic_pattern: str | None = Field(default=None, description="kafka: a regex of input topics, instead of topics.")
     group: str | None = Field(
         default=None, description="kafka: the consumer group; its committed offsets are the checkpoint (instances sharing it share the input)."
@@ -62,21 +62,39 @@ class SourceConfig(KafkaSecurityConfig):
 
     @model_validator(mode="after")
     def _check(self) -> "SourceConfig":
+        problems: list[str] = []
         if self.type == "file" and not self.path:
-            raise ValueError("path: required for a file source")
+            problems.append(
+                "path: required for a file source (source.type defaults to file; "
+                "set source.path, or source.type: stdin or kafka)"
+            )
         if self.type == "kafka":
             if not self.bootstrap:
-                raise ValueError("bootstrap: required for a kafka source (host:port[,host:port...])")
+                problems.append("bootstrap: required for a kafka source (host:port[,host:port...])")
+            for address in self.bootstrap:
+                problem = broker_address_problem(address)
+                if problem:
+                    problems.append(f"bootstrap: {problem}")
             if not self.group:
-                raise ValueError("group: required for a kafka source (its committed offsets are the checkpoint)")
+                problems.append("group: required for a kafka source (its committed offsets are the checkpoint)")
             if bool(self.topics) == bool(self.topic_pattern):
-                raise ValueError("topics or topic-pattern: give exactly one for a kafka source")
+                problems.append("topics or topic-pattern: give exactly one for a kafka source")
+            for topic in self.topics:
+                problem = topic_name_problem(topic)
+                if problem:
+                    problems.append(f"topics: {problem}")
             if self.topic_pattern:
                 try:
                     re.compile(self.topic_pattern)
                 except re.error as error:
-                    raise ValueError(f"topic-pattern: not a regular expression ({error})") from None
-        self.check_security()
+                    problems.append(f"topic-pattern: not a regular expression ({error})")
+        if self.dead_letter and not self.dead_letter.startswith("file://"):
+            problem = topic_name_problem(self.dead_letter)
+            if problem:
+                problems.append(f"dead-letter: {problem} (a Kafka topic, or file:///path)")
+        problems += self.security_problems()
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
 

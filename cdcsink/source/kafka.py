@@ -15,19 +15,20 @@ the partitions are released.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, AsyncIterator, Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError, KafkaError
 from aiokafka.structs import TopicPartition
 
 from cdcsink.checkpoint.store import Checkpoint
 from cdcsink.decode import Decoder
 from cdcsink.errors import InvalidEventError
 from cdcsink.events import ResolvedEvent
-from cdcsink.kafka.aiokafka_client import security_kwargs
+from cdcsink.kafka.aiokafka_client import security_kwargs, unreachable
 from cdcsink.source import Chunk
 from cdcsink.source.config import SourceConfig
 
@@ -118,7 +119,12 @@ class KafkaSource:
             fetch_max_wait_ms=FETCH_WAIT_MS,
             **security_kwargs(config.security_options("source")),
         )
-        await consumer.start()
+        try:
+            await consumer.start()
+        except KafkaConnectionError:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            raise await unreachable(config.bootstrap, "kafka source") from None
         self.consumer = consumer
         listener = _Listener(self)
         if config.topics:

@@ -242,7 +242,7 @@ def test_compose_env_is_a_valid_cdcsink_config(cdcsink_env):
     assert settings.sink.enable_tidb_extension is True
     assert settings.checkpoint.store.startswith("file:///var/lib/cdcsink/")
     assert settings.http.port == HTTP_PORT
-    # Every variable named a real setting (load_settings ignores unknown env vars).
+    # Every variable names a real setting (load_settings also refuses unknown ones).
     for name in compose_env("cdcsink"):
         keys = name.removeprefix("CDCSINK_").lower().split("__")
         node: Any = settings
@@ -438,13 +438,19 @@ def test_readme_matches_the_stack():
 
 # --- the image ---------------------------------------------------------------------------------
 
+def dockerfile_runtime_stage() -> str:
+    """The Dockerfile's last stage, continuation lines joined."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    return text.rsplit("\nFROM ", 1)[1]
+
+
 def test_dockerfile_promises():
     text = (ROOT / "Dockerfile").read_text()
     stages = [line for line in text.splitlines() if line.startswith("FROM ")]
-    assert len(stages) == 2 and all("slim" in s for s in stages)
-    final = text.split(stages[-1], 1)[1]
-    assert "USER cdcsink" in final and "useradd" in final and "--uid 10001" in final
-    assert "HEALTHCHECK" in final and "/healthz" in final
+    assert len(stages) == 2 and all(s.startswith("FROM ${PYTHON_IMAGE}") for s in stages)
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim$", text, re.M)
+    final = dockerfile_runtime_stage()
+    assert "HEALTHCHECK" in final and "/healthz" in final and "CDCSINK_HTTP__PORT" in final
     assert f"EXPOSE {HTTP_PORT}" in final
     assert 'ENTRYPOINT ["cdcsink"]' in final and 'CMD ["run"]' in final
     assert "gcc" not in final and "build-essential" not in final
@@ -453,4 +459,29 @@ def test_dockerfile_promises():
     assert "CDCSINK_CHECKPOINT__STORE=file:///var/lib/cdcsink/" in final and 'VOLUME ["/var/lib/cdcsink"]' in final
     from cdcsink.config import DEFAULT_CONFIG
 
-    assert f"mkdir -p {DEFAULT_CONFIG.parent}" in final and f"chown cdcsink {DEFAULT_CONFIG.parent}" in final
+    assert re.search(rf"install --directory --owner \d+ --group \d+ [^\n]*{DEFAULT_CONFIG.parent}\b", final)
+
+
+def test_the_image_user_is_the_statefulsets_user_and_group():
+    # The pod runs as runAsUser:runAsGroup with fsGroup on its volumes; the image must make
+    # the same user and group (a file written as another gid is foreign on the volume).
+    final = dockerfile_runtime_stage()
+    groupadd = re.search(r"groupadd [^&\n]*--gid (\d+) (\w+)", final)
+    useradd = re.search(r"useradd [^&\n]*--uid (\d+) [^&\n]*--gid (\d+)", final)
+    user = re.search(r"^USER (\d+):(\d+)$", final, re.M)
+    assert groupadd and useradd and user, "the runtime stage must create the group and user and run as uid:gid"
+    uid, gid = int(useradd[1]), int(useradd[2])
+    assert int(groupadd[1]) == gid and (int(user[1]), int(user[2])) == (uid, gid)
+    state = re.search(r"install --directory --owner (\d+) --group (\d+) [^\n]*/var/lib/cdcsink\b", final)
+    assert state and (int(state[1]), int(state[2])) == (uid, gid), "the state volume must belong to the user"
+    context = k8s("statefulset.yaml")["spec"]["template"]["spec"]["securityContext"]
+    assert (context["runAsUser"], context["runAsGroup"], context["fsGroup"]) == (uid, gid, gid)
+
+
+def test_the_image_users_home_is_not_the_state_volume():
+    # A home in the volume puts .bashrc and .profile beside checkpoint.json.
+    useradd = re.search(r"useradd [^&\n]*", dockerfile_runtime_stage())
+    assert useradd
+    home = re.search(r"--home-dir (\S+)", useradd[0])
+    assert home and not home[1].startswith("/var/lib/cdcsink"), useradd[0]
+    assert "--create-home" not in useradd[0] and not re.search(r"\s-m\b", useradd[0]), "no skeleton files"

@@ -222,7 +222,7 @@ async def test_check_reports_the_claim_check_and_dead_letter_targets(kafka_boots
     report = await check(settings_with(f"file://{tmp_path}/dlq/bad.ndjson"))
     assert f"claim-check storage: {tmp_path}/claims writable" in report
     assert f"dead-letter: file {tmp_path}/dlq/bad.ndjson writable" in report
-    assert "dead-letter: topic chk-" + unique + "-dlq" in await check(settings_with(None))
+    assert f"dead-letter: topic chk-{unique}-dlq does not exist yet (created at the first invalid line)" in await check(settings_with(None))
     (tmp_path / "plain").write_text("")
     with pytest.raises(ConfigError, match="source.dead-letter: cannot create"):
         await check(settings_with(f"file://{tmp_path}/plain/bad.ndjson"))

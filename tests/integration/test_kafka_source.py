@@ -30,7 +30,7 @@ from cdcsink.devtools.readback import read_back
 from tests.conftest import broker_to_front
 from tests.integration.test_daemon import metric, scrape
 from tests.faultproxy import AckLedger, FaultProxy
-from tests.kafka_input import PartitionedInput, append_resolved, produce, spread
+from tests.kafka_input import PartitionedInput, append_resolved, create_topic, produce, spread
 from tests.workload import Seen, Workload, canal_identity, check_delivery, decode_canal, generate
 
 pytestmark = [pytest.mark.broker]
@@ -462,7 +462,8 @@ async def test_input_topics_chosen_by_topic_pattern(tmp_path, unique):
     check_delivery(w, seen)
 
 
-def test_check_says_the_consumer_group_is_the_checkpoint_store(kafka_bootstrap, unique, tmp_path):
+async def test_check_says_the_consumer_group_is_the_checkpoint_store(kafka_bootstrap, unique, tmp_path):
+    await create_topic(kafka_bootstrap, f"in-{unique}")
     config = tmp_path / "cdcsink.yaml"
     config.write_text(
         f"""

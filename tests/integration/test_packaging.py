@@ -1,9 +1,9 @@
-"""The wheel the container image is built from (Dockerfile: ``pip wheel .``, then
-``pip install`` of the wheels) holds every module and runs on its own.
+"""The wheel the container image installs (the Dockerfile's ``pip install .`` builds
+it from the same files) holds every module and runs on its own.
 
-The image itself cannot be built here (no Docker engine); this builds the same
-wheel, installs it apart from the source tree and runs the installed
-``cdcsink`` command against the broker.
+This builds that wheel, installs it apart from the source tree and runs the
+installed ``cdcsink`` command against the broker. The image itself is built and
+run by ``make image-test`` (tests/image/).
 """
 
 from __future__ import annotations

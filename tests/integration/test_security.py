@@ -213,7 +213,7 @@ async def test_a_mechanism_the_broker_does_not_offer_stops_the_daemon_at_once(tm
 def test_an_unknown_mechanism_is_a_config_error(tmp_path, unique):
     code, stderr, _ = run_daemon(tmp_path, "127.0.0.1:9", f"cfg-{unique}", "sasl-mechanism=GSSAPI&sasl-user=a&sasl-password=b")
     assert code == 2
-    assert "sasl-mechanism: 'GSSAPI' is not supported (one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)" in stderr
+    assert "sink.sasl-mechanism (sink.uri parameter): 'GSSAPI' is not supported (one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)" in stderr
 
 
 async def test_a_certificate_not_valid_for_the_advertised_address_stops_the_daemon_at_once(tmp_path, unique, certs):

@@ -43,11 +43,61 @@ def test_issue_example_config_loads(tmp_path):
     assert s.source.path == ["/data/events.ndjson"] and s.checkpoint.interval == 1.0
 
 
-def test_keys_under_sink_and_uri_precedence(tmp_path):
-    text = BASE.replace("  dispatchers:", "  partition-num: 9\n  max_message_bytes: 2048\n  compression: lz4\n  dispatchers:")
+def test_keys_under_sink_and_uri_parameters_are_one_setting(tmp_path):
+    text = BASE.replace("  dispatchers:", "  partition-num: 3\n  max_message_bytes: 2048\n  compression: lz4\n  dispatchers:")
     s = load_settings(write(tmp_path, text))
-    assert s.sink.partition_num == 3  # the URI value wins
+    assert s.sink.partition_num == 3  # the same value both ways: fine
     assert s.sink.max_message_bytes == 2048 and s.sink.compression == "lz4"
+
+
+def test_a_uri_parameter_and_a_key_that_disagree_in_the_file_are_an_error(tmp_path):
+    text = BASE.replace("  dispatchers:", "  partition-num: 9\n  dispatchers:")
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text))
+    assert str(info.value) == (
+        f"{tmp_path}/cdcsink.yaml:7: sink.partition-num: 9 here, but partition-num=3 in sink.uri "
+        f"({tmp_path}/cdcsink.yaml:6); give it once"
+    )
+
+
+def test_a_uri_parameter_and_a_key_that_disagree_in_env_are_an_error(monkeypatch):
+    monkeypatch.setenv("CDCSINK_SINK__URI", "kafka://k:9092/t?protocol=canal-json&sasl-password=a")
+    monkeypatch.setenv("CDCSINK_SINK__PROTOCOL", "open-protocol")
+    monkeypatch.setenv("CDCSINK_SINK__SASL_PASSWORD", "b")
+    monkeypatch.setenv("CDCSINK_SOURCE__TYPE", "stdin")
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    lines = str(info.value).splitlines()
+    assert "env CDCSINK_SINK__PROTOCOL: sink.protocol: 'open-protocol' here, but protocol=canal-json in sink.uri (env CDCSINK_SINK__URI); give it once" in lines
+    # Secrets are masked in the message too.
+    assert "env CDCSINK_SINK__SASL_PASSWORD: sink.sasl-password: '****' here, but sasl-password=**** in sink.uri (env CDCSINK_SINK__URI); give it once" in lines
+
+
+def test_env_beats_a_uri_parameter_written_in_the_file(tmp_path, monkeypatch):
+    from cdcsink.config import show_config
+
+    path = write(tmp_path, BASE)
+    monkeypatch.setenv("CDCSINK_SINK__PROTOCOL", "open-protocol")
+    assert load_settings(path).sink.protocol == "open-protocol"
+    shown = {line.split(" = ", 1)[0]: line for line in show_config(path).splitlines()}
+    assert shown["sink.protocol"] == (
+        f"sink.protocol = 'open-protocol'  # env CDCSINK_SINK__PROTOCOL, over {path}:6 (sink.uri parameter)"
+    )
+
+
+def test_a_uri_parameter_from_env_beats_a_key_in_the_file_and_the_files_other_parameters_stay(tmp_path, monkeypatch):
+    from cdcsink.config import show_config
+
+    path = write(tmp_path, BASE.replace("  dispatchers:", "  compression: lz4\n  dispatchers:"))
+    monkeypatch.setenv("CDCSINK_SINK__URI", "kafka://other:9092/t2?compression=zstd")
+    s = load_settings(path)
+    assert s.sink.brokers == ["other:9092"] and s.sink.topic == "t2" and s.sink.compression == "zstd"
+    # A parameter is a setting of the place it is written: the file's protocol still applies.
+    assert s.sink.protocol == "canal-json" and s.sink.partition_num == 3
+    shown = {line.split(" = ", 1)[0]: line for line in show_config(path).splitlines()}
+    assert shown["sink.uri"] == f"sink.uri = 'kafka://other:9092/t2'  # env CDCSINK_SINK__URI, over {path}:6"
+    assert shown["sink.compression"] == f"sink.compression = 'zstd'  # env CDCSINK_SINK__URI (sink.uri parameter), over {path}:7"
+    assert shown["sink.protocol"] == f"sink.protocol = 'canal-json'  # {path}:6 (sink.uri parameter)"
 
 
 def test_env_beats_yaml(tmp_path, monkeypatch):
@@ -67,7 +117,7 @@ def test_env_only(monkeypatch):
 @pytest.mark.parametrize(
     "change, message",
     [
-        (("partition-num=3", "partition-num=three"), r"cdcsink.yaml:6: sink.partition-num: .*integer"),
+        (("partition-num=3", "partition-num=three"), r"cdcsink.yaml:6: sink.partition-num \(sink.uri parameter\): .*integer"),
         (("&replication-factor=1", "&bogus=1"), r"cdcsink.yaml:6: sink.uri: unknown parameter 'bogus'"),
         (("protocol=canal-json&", ""), r"cdcsink.yaml:6: sink.protocol: required"),
         (("  follow: false", "  follow: false\n  folow: true"), r"cdcsink.yaml:5: source.folow: unknown key"),
@@ -96,15 +146,15 @@ def test_invalid_yaml_and_missing_file(tmp_path):
 
 
 def test_required_acks_zero_is_refused(tmp_path):
-    with pytest.raises(ConfigError, match="required-acks: 0 is not allowed"):
+    with pytest.raises(ConfigError, match=r"cdcsink.yaml:6: sink.required-acks \(sink.uri parameter\): 0 is not allowed"):
         load_settings(write(tmp_path, BASE.replace("protocol=canal-json", "protocol=canal-json&required-acks=0")))
 
 
 @pytest.mark.parametrize(
     "query, expected",
     [
-        ("protocol=canal-json&max-message-bytes=big", r"^env CDCSINK_SINK__URI: sink.max-message-bytes: .*integer"),
-        ("protocol=nope", r"^env CDCSINK_SINK__URI: sink.protocol: "),
+        ("protocol=canal-json&max-message-bytes=big", r"^env CDCSINK_SINK__URI: sink.max-message-bytes \(sink.uri parameter\): .*integer"),
+        ("protocol=nope", r"^env CDCSINK_SINK__URI: sink.protocol \(sink.uri parameter\): "),
         ("protocol=canal-json&bogus=1", r"^env CDCSINK_SINK__URI: sink.uri: unknown parameter 'bogus'"),
         # Never the last one silently winning.
         ("protocol=canal-json&partition-num=2&partition-num=3", r"sink.uri: parameter 'partition-num' given twice"),
@@ -123,9 +173,11 @@ def test_list_and_complex_values_from_env(monkeypatch):
     assert load_settings(None).source.path == ["/a.ndjson", "/b/*.ndjson"]
     monkeypatch.setenv("CDCSINK_SINK__DISPATCHERS", '[{"matcher": ["shop.*"], "partition": "ts"}]')
     assert load_settings(None).sink.dispatchers[0].partition == "ts"
-    monkeypatch.setenv("CDCSINK_SINK__DISPATCHERS", "not json")
-    with pytest.raises(ConfigError, match="^env: error parsing value for field \"sink\""):
+    monkeypatch.setenv("CDCSINK_SINK__DISPATCHERS", '[{"matcher": ')
+    with pytest.raises(ConfigError) as info:
         load_settings(None)
+    assert str(info.value).startswith("env CDCSINK_SINK__DISPATCHERS: sink.dispatchers takes a JSON list")
+    assert "\n" not in str(info.value)
 
 
 def test_secret_from_file_is_used_and_masked(tmp_path, monkeypatch):
@@ -201,7 +253,251 @@ def test_config_show_names_where_each_value_came_from(tmp_path, monkeypatch):
     monkeypatch.setenv("CDCSINK_SINK__COMPRESSION", "zstd")
     path = write(tmp_path, BASE)
     shown = {line.split(" = ", 1)[0]: line for line in show_config(path).splitlines()}
-    assert shown["sink.partition-num"] == "sink.partition-num = 3  # sink.uri"
+    assert shown["sink.partition-num"] == f"sink.partition-num = 3  # {path}:6 (sink.uri parameter)"
     assert shown["checkpoint.interval"] == f"checkpoint.interval = 1.0  # {path}:13"
     assert shown["sink.compression"] == "sink.compression = 'zstd'  # env CDCSINK_SINK__COMPRESSION"
     assert shown["sink.max-retry"] == "sink.max-retry = 5  # default"
+
+
+# -- env vars: every CDCSINK_* variable is a setting, or an error naming it -----------
+
+
+def test_a_lower_case_env_var_is_shown_as_its_origin(tmp_path, monkeypatch):
+    from cdcsink.config import show_config
+
+    path = write(tmp_path, BASE)
+    monkeypatch.setenv("cdcsink_sink__compression", "gzip")
+    assert load_settings(path).sink.compression == "gzip"
+    shown = {line.split(" = ", 1)[0]: line for line in show_config(path).splitlines()}
+    assert shown["sink.compression"] == "sink.compression = 'gzip'  # env cdcsink_sink__compression"
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("CDCSINK_CHECKPOINT_STORE", "env CDCSINK_CHECKPOINT_STORE: not a cdcsink setting (did you mean CDCSINK_CHECKPOINT__STORE?)"),
+        ("CDCSINK_SINK__PARTITON_NUM", "env CDCSINK_SINK__PARTITON_NUM: not a cdcsink setting (did you mean CDCSINK_SINK__PARTITION_NUM?)"),
+        ("cdcsink_sink__partiton_num", "env cdcsink_sink__partiton_num: not a cdcsink setting (did you mean CDCSINK_SINK__PARTITION_NUM?)"),
+        ("cdcsink_config", "env cdcsink_config: not a cdcsink setting (did you mean CDCSINK_CONFIG?)"),
+        ("CDCSINK_SINK__SASL_PASWORD_FILE", "env CDCSINK_SINK__SASL_PASWORD_FILE: not a cdcsink setting (did you mean CDCSINK_SINK__SASL_PASSWORD?)"),
+        ("CDCSINK_SINK", "env CDCSINK_SINK: names the section sink; set its keys one by one, as CDCSINK_SINK__<KEY>"),
+        ("CDCSINK_XYZ", "env CDCSINK_XYZ: not a cdcsink setting"),
+        (
+            "CDCSINK_SERVICE_HOST",
+            "env CDCSINK_SERVICE_HOST: not a cdcsink setting (set by Kubernetes for a Service named cdcsink: "
+            "give the pod enableServiceLinks: false)",
+        ),
+    ],
+)
+def test_an_env_var_that_is_no_setting_is_an_error_naming_it(tmp_path, monkeypatch, name, message):
+    monkeypatch.setenv(name, "x")
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, BASE))
+    assert str(info.value) == message
+
+
+def test_variables_the_project_reads_are_not_settings_and_not_errors(tmp_path, monkeypatch):
+    secret = tmp_path / "password"
+    secret.write_text("pw\n")
+    monkeypatch.setenv("CDCSINK_CONFIG", str(write(tmp_path, BASE)))
+    monkeypatch.setenv("CDCSINK_TEST_BOOTSTRAP", "127.0.0.1:9092")
+    monkeypatch.setenv("CDCSINK_BENCH_BOOTSTRAP", "127.0.0.1:9092")
+    monkeypatch.setenv("CDCSINK_SOURCE__SASL_PASSWORD_FILE", str(secret))
+    monkeypatch.setenv("CDCSINK_SOURCE__SASL_USER", "u")
+    monkeypatch.setenv("CDCSINK_SOURCE__SASL_MECHANISM", "PLAIN")
+    assert load_settings(None).source.sasl_password == "pw"
+
+
+def test_every_cdcsink_variable_named_in_the_project_is_accepted():
+    """The daemon refuses unknown CDCSINK_* variables, so none that the project's
+    own files set or document may be unknown to it."""
+    import re
+    from pathlib import Path
+
+    from pydantic import BaseModel
+
+    from cdcsink.config import Settings
+    from cdcsink.configsources import NOT_SETTINGS, env_layer
+
+    root = Path(__file__).resolve().parents[3]
+    files = [p for d in ("cdcsink", "tests", "bench", "deploy", "config") for p in (root / d).rglob("*") if p.is_file()]
+    for own in ("test_settings.py", "test_cli_errors.py"):  # their examples of mistakes
+        files.remove(Path(__file__).resolve().with_name(own))
+    files += [root / name for name in ("README.md", "Dockerfile", "Makefile")]
+    names, mistakes = set(), set()
+    for path in files:
+        if path.suffix in (".py", ".md", ".yaml", ".yml", ".toml", "") or path.name == "Dockerfile":
+            text = path.read_text(errors="replace")
+            names.update(re.findall(r"\bCDCSINK_[A-Z0-9_]*[A-Z0-9]\b", text))
+            mistakes.update(re.findall(r"env (CDCSINK_\w+): not a cdcsink setting", text))  # documented as refused
+    names -= mistakes
+    names.discard("CDCSINK_SECTION__KEY")  # a placeholder in deploy/README.md
+    assert len(names) > 40 and NOT_SETTINGS <= names
+    layer = env_layer({name: "/dev/null" for name in names - NOT_SETTINGS}, Settings)
+    unknown = [p for p in layer.problems if "not a cdcsink setting" in p or "names the section" in p]
+    assert not unknown
+
+
+def test_the_same_setting_in_two_cases_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("CDCSINK_SINK__COMPRESSION", "gzip")
+    monkeypatch.setenv("cdcsink_sink__compression", "gzip")
+    with pytest.raises(ConfigError, match=r"^env cdcsink_sink__compression: sink.compression is also set by env CDCSINK_SINK__COMPRESSION; set it once$"):
+        load_settings(write(tmp_path, BASE))
+
+
+def test_the_same_setting_from_two_env_vars_is_an_error(tmp_path, monkeypatch):
+    secret = tmp_path / "uri"
+    secret.write_text("kafka://k:9092/t?protocol=canal-json\n")
+    monkeypatch.setenv("CDCSINK_SINK__URI", "kafka://k:9092/t?protocol=canal-json")
+    monkeypatch.setenv("CDCSINK_SINK__URI_FILE", str(secret))
+    monkeypatch.setenv("CDCSINK_SOURCE__TYPE", "stdin")
+    with pytest.raises(ConfigError, match=r"^env CDCSINK_SINK__URI_FILE: sink.uri is also set by env CDCSINK_SINK__URI; set it once$"):
+        load_settings(None)
+
+
+# -- errors: every problem at once, each where it was written -------------------------
+
+
+def test_every_problem_is_listed_each_on_its_own_line_naming_where(tmp_path, monkeypatch):
+    text = (
+        BASE.replace("partition-num=3", "partition-num=three")
+        .replace("  follow: false", "  follow: perhaps")
+        .replace("interval: 1s", "interval: soon")
+        .replace("partition: index-value", "partition: columns")
+    )
+    path = write(tmp_path, text)
+    monkeypatch.setenv("CDCSINK_SINK__MAX_RETRY", "-1")
+    monkeypatch.setenv("CDCSINK_LOG__LEVLE", "debug")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    lines = str(info.value).splitlines()
+    assert sorted(lines) == sorted([
+        "env CDCSINK_LOG__LEVLE: not a cdcsink setting (did you mean CDCSINK_LOG__LEVEL?)",
+        f"{path}:4: source.follow: Input should be a valid boolean, unable to interpret input",
+        f"{path}:6: sink.partition-num (sink.uri parameter): Input should be a valid integer, unable to parse string as an integer",
+        "env CDCSINK_SINK__MAX_RETRY: sink.max-retry: Input should be greater than or equal to 0",
+        f"{path}:8: sink.dispatchers[0].columns: required (non-empty) when partition is columns",
+        f"{path}:13: checkpoint.interval: 'soon' is not a duration such as 500ms, 1s or 2m",
+    ])
+
+
+def test_a_dispatcher_problem_is_reported_at_the_dispatchers_own_line(tmp_path, monkeypatch):
+    text = BASE.replace(
+        '      partition: index-value\n',
+        '      partition: index-value\n    - matcher: ["b.*"]\n      columns: [id]\n',
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text))
+    assert str(info.value).endswith(
+        "cdcsink.yaml:12: sink.dispatchers[1].columns: only used with partition: columns (this rule has partition: default)"
+    )
+    # The same from env: the variable is named, not the URI's.
+    monkeypatch.setenv("CDCSINK_SINK__URI", "kafka://k:9092/t?protocol=canal-json")
+    monkeypatch.setenv("CDCSINK_SINK__DISPATCHERS", '[{"matcher": ["a.*"], "partition": "columns"}]')
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, BASE))
+    assert str(info.value) == "env CDCSINK_SINK__DISPATCHERS: sink.dispatchers[0].columns: required (non-empty) when partition is columns"
+
+
+def test_no_configuration_at_all_says_how_to_give_one(monkeypatch, tmp_path):
+    import cdcsink.config as config
+
+    monkeypatch.setattr(config, "DEFAULT_CONFIG", tmp_path / "absent.yaml")
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    assert str(info.value) == (
+        "no configuration: pass --config FILE, set CDCSINK_CONFIG (or mount /etc/cdcsink/cdcsink.yaml), "
+        "or set CDCSINK_SINK__URI and CDCSINK_SOURCE__PATH"
+    )
+
+
+@pytest.mark.parametrize(
+    "change, line, key",
+    [
+        (("  dispatchers:", "  write-timeout: 0s\n  dispatchers:"), 7, "sink.write-timeout"),
+        (("  dispatchers:", "  read-timeout: 0\n  dispatchers:"), 7, "sink.read-timeout"),
+        (("  dispatchers:", "  dial-timeout: 0ms\n  dispatchers:"), 7, "sink.dial-timeout"),
+        (("interval: 1s", "interval: 0s"), 13, "checkpoint.interval"),
+        (("  follow: false", "  poll-interval: 0s"), 4, "source.poll-interval"),
+        (("checkpoint:", "shutdown-timeout: 0s\ncheckpoint:"), 11, "shutdown-timeout"),
+        (("checkpoint:", "ready-check-interval: 0s\ncheckpoint:"), 11, "ready-check-interval"),
+        (("checkpoint:", "restart:\n  backoff-min: 0s\ncheckpoint:"), 12, "restart.backoff-min"),
+    ],
+)
+def test_zero_timeouts_and_intervals_are_refused(tmp_path, change, line, key):
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, BASE.replace(*change)))
+    assert str(info.value) == f"{tmp_path}/cdcsink.yaml:{line}: {key}: Input should be greater than 0"
+
+
+def test_a_restart_backoff_max_below_the_min_is_refused(tmp_path):
+    text = BASE + "restart:\n  backoff-min: 10s\n  backoff-max: 1s\n"
+    with pytest.raises(ConfigError, match=r"cdcsink.yaml:16: restart.backoff-max: 1s is less than backoff-min \(10s\)"):
+        load_settings(write(tmp_path, text))
+
+
+# -- more mistakes, each one line naming where --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "{path}: no settings in the file (sink.uri, and source.path for a file source, are needed)"),
+        (b"# all commented out\n", "{path}: no settings in the file (sink.uri, and source.path for a file source, are needed)"),
+        (b"sink:\n  uri: \"caf\xe9\"\n", "{path}:2: not UTF-8 text (byte 0xe9); save the config file as UTF-8"),
+        (b"- a\n- b\n", "{path}:1: expected a mapping of sections (source, sink, checkpoint, ...), got a list"),
+        (b"sink:\n\turi: x\n", "{path}:2: invalid YAML: found character '\\t' that cannot start any token"),
+    ],
+)
+def test_a_file_that_is_no_config_is_one_line(tmp_path, content, message):
+    path = tmp_path / "cdcsink.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert str(info.value) == message.format(path=path)
+
+
+def test_a_directory_as_config_file(tmp_path):
+    with pytest.raises(ConfigError, match=rf"^{tmp_path}: is a directory, not a config file$"):
+        load_settings(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (("cdc-default?", "?"), "cdcsink.yaml:6: sink.uri: no default topic: the path must name it (kafka://host:port/topic)"),
+        (("127.0.0.2:9093", "127.0.0.2"), "cdcsink.yaml:6: sink.uri: broker '127.0.0.2' is not host:port"),
+        (("127.0.0.2:9093", "127.0.0.2:notaport"), "cdcsink.yaml:6: sink.uri: broker '127.0.0.2:notaport': the port must be a number from 1 to 65535"),
+        (("kafka://", "kafka://user:pw@"), "cdcsink.yaml:6: sink.uri: broker 'user:pw@127.0.0.1:9092': user:password@ is not supported (use sasl-user and sasl-password)"),
+        (("cdc-default?", "bad%20topic?"), "cdcsink.yaml:6: sink.uri: default topic: topic 'bad topic' has characters Kafka does not allow (only A-Z a-z 0-9 . _ -)"),
+        (("enable-tidb-extension=true", "enable-tidb-extension=true#x"), "cdcsink.yaml:6: sink.uri: '#x' is not part of a kafka URI (a topic name cannot hold '#')"),
+        (("&replication-factor=1", "&partiton-num=1"), "cdcsink.yaml:6: sink.uri: unknown parameter 'partiton-num' (did you mean partition-num?)"),
+        (("  follow: false", "  folow: false"), "cdcsink.yaml:4: source.folow: unknown key (did you mean follow?)"),
+        (("checkpoint:", "checkpiont:"), "cdcsink.yaml:11: checkpiont: unknown key (did you mean checkpoint?)"),
+        (("  store:", "  store: x\n  store:"), "cdcsink.yaml:13: checkpoint.store: given twice (also at line 12)"),
+        (("  follow: false", "  follow: false\n  follow_: true"), None),
+        (("source:\n  type: file\n  path: /data/events.ndjson\n  follow: false\n", "source: file\n"), "cdcsink.yaml:1: source: expected a mapping of keys, got a string"),
+        (("  path: /data/events.ndjson", "  path: {a: 1}"), "cdcsink.yaml:3: source.path: Input should be a valid list"),
+        (("  follow: false", "  dead-letter: 'a b'"), "cdcsink.yaml:4: source.dead-letter: topic 'a b' has characters Kafka does not allow (only A-Z a-z 0-9 . _ -) (a Kafka topic, or file:///path)"),
+    ],
+)
+def test_typical_mistakes_are_one_line_each(tmp_path, change, message):
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, BASE.replace(*change)))
+    if message is not None:
+        assert str(info.value).splitlines()[0] == f"{tmp_path}/{message}"
+    assert all(line.startswith(f"{tmp_path}/cdcsink.yaml:") for line in str(info.value).splitlines())
+
+
+def test_a_kafka_source_bootstrap_address_is_checked(tmp_path):
+    text = BASE.replace("  type: file\n  path: /data/events.ndjson\n  follow: false\n", "  type: kafka\n  bootstrap: in:9092,in2\n  topics: [in]\n  group: g\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text))
+    assert str(info.value) == f"{tmp_path}/cdcsink.yaml:3: source.bootstrap: 'in2' is not host:port"
+
+
+def test_a_config_file_named_by_cdcsink_config_that_is_missing_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("CDCSINK_CONFIG", str(tmp_path / "missing.yaml"))
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    assert str(info.value) == f"{tmp_path}/missing.yaml (named by env CDCSINK_CONFIG): cannot read the config file: No such file or directory"
