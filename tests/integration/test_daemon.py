@@ -293,7 +293,9 @@ def test_one_daemon_per_checkpoint(tmp_path, unique):
             second = start_daemon(broker.bootstrap, path, checkpoint, 0, topic)
             assert second.wait(timeout=30) == 2
             lines = second.stderr.read().decode().strip().splitlines()
-            assert lines[-1].startswith(f"cdcsink: checkpoint.store: {checkpoint} is in use by another cdcsink (pid {proc.pid} on "), lines[-3:]
+            last = json.loads(lines[-1])  # json logs: the last line is a log line with the exit code
+            assert last["exit_code"] == 2, lines[-3:]
+            assert last["event"].startswith(f"checkpoint.store: {checkpoint} is in use by another cdcsink (pid {proc.pid} on "), lines[-3:]
             assert "Traceback" not in "\n".join(lines)
             more = generate(300, tables=2, keys=20, resolved_every=30, seed=9, start_ts=first.last_resolved + 1)
             with path.open("ab") as f:
@@ -335,8 +337,8 @@ def test_an_http_port_in_use_is_one_line_naming_the_setting(tmp_path, unique):
                 proc.kill()
                 proc.wait()
     stderr = proc.stderr.read().decode()
-    assert stderr.strip().splitlines()[-1] == (
-        f"cdcsink: http.port: port {port} on 127.0.0.1 is already in use by another process "
+    assert json.loads(stderr.strip().splitlines()[-1])["event"] == (  # json logs: the last line is a log line
+        f"http.port: port {port} on 127.0.0.1 is already in use by another process "
         "(choose a free http.port, 0 for any, or http.enabled: false)"
     ), stderr[-3000:]
     assert "Traceback" not in stderr
