@@ -65,7 +65,7 @@ from typing import Any, Callable
 import msgspec
 
 from cdcsink.codec.schema import (
-    BIT, BLOBS, CHARS, DATE, DATETIME, DOUBLE, DURATION, ENUM, FLOAT, INTEGERS, JSON, NEWDECIMAL, SET,
+    BIT, BLOBS, CHARS, DATE, DATETIME, DOUBLE, DURATION, ENUM, FLOAT, GEOMETRY, INTEGERS, JSON, NEWDECIMAL, SET,
     TIMESTAMP, YEAR, Column, TableSchema,
 )
 
@@ -217,9 +217,15 @@ def _value_converter(column: Column) -> Convert:
         return _set(column)
     if tp == JSON:
         return _json
+    if tp == GEOMETRY:
+        return _geometry
     if column.binary:
         return _binary
     return _text
+
+
+def _geometry(value: Any) -> Any:
+    raise ValueError("a spatial value cannot be sent: TiDB has no spatial types and TiCDC's decoders refuse them (only NULL)")
 
 
 def _int_bounds(column: Column) -> tuple[int, int] | None:

@@ -122,6 +122,8 @@ REFUSED = [
     ("json", "[" * 101 + "0" + "]" * 101, "a JSON document TiDB cannot store: nested deeper than 100 levels"),
     ("json", 10**400, "a JSON document TiDB cannot store: the number"),
     ("int not null", None, "NULL, but the column is NOT NULL"),
+    ("geometry", "POINT(1 1)", "a spatial value cannot be sent"),
+    ("point", {"hex": "00"}, "a spatial value cannot be sent"),
     ({"type": "json", "nullable": False}, None, "NULL, but the column is NOT NULL"),
 ]
 
