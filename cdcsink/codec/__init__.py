@@ -13,7 +13,7 @@ per message for open-protocol.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 if TYPE_CHECKING:  # events carry the codecs' table model, so they import codec.schema
     from cdcsink.events import DDLEvent, Event, RowEvent
@@ -29,6 +29,15 @@ class Encoder(Protocol):
 
     #: DDL messages go to every partition of the topic (True) or partition 0 (False).
     ddl_to_all_partitions: bool
+
+    #: Protocols whose consumers learn a table's schema from messages of their own
+    #: (simple's bootstrap messages): called once per row, in order, before the row
+    #: is encoded, it gives the message to send to the row's topic ahead of the row,
+    #: or None. The sink sends it, acknowledged, before the row can be handed over.
+    #: Absent or None for protocols without such messages.
+    bootstrap: Callable[[RowEvent], Message | None] | None
+    #: Bootstrap messages go to every partition of the topic (True) or partition 0.
+    bootstrap_to_all_partitions: bool
 
     def encode_row(self, event: RowEvent) -> Message:
         """Encode one row: a message (canal-json) or a packable entry (open-protocol)."""

@@ -32,6 +32,13 @@ class EncoderOptions:
     #: ``decimal(10,2)``, ``enum('a','b')``) and, as in TiCDC, an update's ``old``
     #: only the changed columns. Other protocols ignore it, as TiCDC does.
     content_compatible: bool = False
+    #: simple: a table's bootstrap (table schema) message is sent again once this
+    #: many seconds passed since its last one, or ...
+    send_bootstrap_interval_in_sec: int = 120
+    #: ... once this many of its rows were sent since its last one.
+    send_bootstrap_in_msg_count: int = 10000
+    #: simple: bootstrap messages go to every partition of the table's topic (else partition 0).
+    send_bootstrap_to_all_partition: bool = True
     #: Called with the handling option for each row sent in a reduced form (a metric).
     on_large_message: Callable[[str], None] | None = field(default=None, compare=False)
     #: Wall clock in ms, for canal-json's ``ts`` (build time). Injectable for golden tests.

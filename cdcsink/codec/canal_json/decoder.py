@@ -38,16 +38,22 @@ decodes to the same row.
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from typing import Any, Callable
 
 import orjson
 
 from cdcsink.codec import schema as types
-from cdcsink.codec.common.gojson import to_float32
 from cdcsink.codec.common.large import decompress, read_claim_check
+from cdcsink.codec.common.text_values import check_date_only as _check_date_only
+from cdcsink.codec.common.text_values import check_datetime as _check_datetime
+from cdcsink.codec.common.text_values import check_decimal as _check_decimal
+from cdcsink.codec.common.text_values import check_duration as _check_duration
+from cdcsink.codec.common.text_values import check_json as _check_json
+from cdcsink.codec.common.text_values import parse_double as _parse_double
+from cdcsink.codec.common.text_values import parse_float32 as _parse_float32
+from cdcsink.codec.common.text_values import parse_int as _parse_int
+from cdcsink.codec.common.text_values import parse_uint as _parse_uint
 from cdcsink.codec.options import EncoderOptions
 from cdcsink.codec.schema import Column, TableSchema
 from cdcsink.errors import MessageDecodeError
@@ -236,109 +242,6 @@ def column_from_mysql_type(name: str, mysql_type: str, position: int, primary_ke
 
 
 # --- Values -----------------------------------------------------------------
-
-_INT = re.compile(r"[+-]?[0-9]+\Z")
-_UINT = re.compile(r"[0-9]+\Z")
-_FLOAT = re.compile(
-    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf(?:inity)?|nan)\Z", re.I
-)
-_DECIMAL = re.compile(r"\s*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*\Z")
-_DATE = re.compile(r"([0-9]{1,4})-([0-9]{1,2})-([0-9]{1,2})\Z")
-_DATETIME = re.compile(
-    r"([0-9]{1,4})-([0-9]{1,2})-([0-9]{1,2})(?:[ T]([0-9]{1,2}):([0-9]{1,2})(?::([0-9]{1,2})(?:\.([0-9]*))?)?)?\Z"
-)
-_DURATION = re.compile(r"-?(?:([0-9]+) )?([0-9]{1,3}):([0-9]{1,2})(?::([0-9]{1,2})(?:\.([0-9]*))?)?\Z")
-
-
-def _parse_int(text: str) -> int:
-    if _INT.match(text) is None:
-        raise ValueError("invalid syntax")
-    number = int(text)
-    if not -(2**63) <= number < 2**63:
-        raise ValueError("value out of range")
-    return number
-
-
-def _parse_uint(text: str) -> int:
-    if _UINT.match(text) is None:
-        raise ValueError("invalid syntax")
-    number = int(text)
-    if number >= 2**64:
-        raise ValueError("value out of range")
-    return number
-
-
-def _parse_double(text: str) -> float:
-    if _FLOAT.match(text) is None:
-        raise ValueError("invalid syntax")
-    number = float(text)
-    if math.isinf(number) and "inf" not in text.lower():
-        raise ValueError("value out of range")
-    return number
-
-
-def _parse_float32(text: str) -> float:
-    number = _parse_double(text)
-    try:
-        return to_float32(number)
-    except OverflowError:
-        raise ValueError("value out of range") from None
-
-
-def _check_decimal(text: str) -> str:
-    if _DECIMAL.match(text) is None:
-        raise ValueError("invalid decimal")
-    return text
-
-
-def _check_clock(hour: str | None, minute: str | None, second: str | None, max_hour: int = 23) -> None:
-    if hour is not None and int(hour) > max_hour or minute is not None and int(minute) > 59 or second is not None and int(second) > 59:
-        raise ValueError("invalid time")
-
-
-def _check_date(year: str, month: str, day: str) -> None:
-    if int(month) > 12 or int(day) > 31:
-        raise ValueError("invalid date")
-
-
-def _check_datetime(text: str) -> str:
-    found = _DATETIME.match(text)
-    if found is None:
-        raise ValueError("invalid time format")
-    _check_date(*found.group(1, 2, 3))
-    _check_clock(*found.group(4, 5, 6))
-    return text
-
-
-def _check_date_only(text: str) -> str:
-    found = _DATE.match(text) or _DATETIME.match(text)
-    if found is None:
-        raise ValueError("invalid time format")
-    _check_date(*found.group(1, 2, 3))
-    return text
-
-
-def _check_duration(text: str) -> str:
-    found = _DURATION.match(text)
-    if found is None:
-        raise ValueError("invalid duration")
-    days, hours, minutes, seconds = found.group(1, 2, 3, 4)
-    if (int(days or 0) * 24 + int(hours)) > 838:
-        raise ValueError("duration out of range")
-    _check_clock(None, minutes, seconds)
-    return text
-
-
-def _check_json(text: str) -> str:
-    try:
-        orjson.loads(text)
-    except orjson.JSONDecodeError:
-        try:
-            json.loads(text)
-        except ValueError as error:
-            raise ValueError(f"invalid JSON text: {error}") from None
-    return text
-
 
 def _latin1(text: str) -> bytes:
     try:

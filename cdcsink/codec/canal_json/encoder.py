@@ -189,6 +189,8 @@ class _TableShape:
 
 class CanalJsonEncoder:
     ddl_to_all_partitions = False
+    bootstrap = None  # no table-schema messages
+    bootstrap_to_all_partitions = False
 
     def __init__(self, options: EncoderOptions) -> None:
         self.options = options

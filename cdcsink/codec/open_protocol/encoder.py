@@ -145,6 +145,8 @@ _EXPECTED = {int: "an integer", float: "a float", str: "a string", bytes: "bytes
 
 class OpenProtocolEncoder:
     ddl_to_all_partitions = True
+    bootstrap = None  # no table-schema messages
+    bootstrap_to_all_partitions = False
 
     def __init__(self, options: EncoderOptions) -> None:
         self.options = options

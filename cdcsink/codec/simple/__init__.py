@@ -1,0 +1,1 @@
+"""TiCDC's simple protocol (JSON encoding), as TiCDC writes and reads it."""
