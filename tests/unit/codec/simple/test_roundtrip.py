@@ -117,7 +117,7 @@ def test_a_row_sent_reduced_decodes_to_its_handle_key_or_from_its_claim_check(ev
 
 
 def test_a_row_before_its_table_schema_is_an_error_or_held_until_the_schema_comes():
-    # ticdc pkg/sink/codec/simple/encoder_test.go:1320 TestEncodeDMLBeforeDDL: the row is held (NextDMLMessage
+    # ticdc pkg/sink/codec/simple/encoder_test.go:1305 TestEncodeDMLBeforeDDL: the row is held (NextDMLMessage
     # gives nil) and comes back once the message with its table schema is read.
     table = all_types_table()
     after = {c.name: None for c in table.columns if c.nullable} | {"id": 7}
