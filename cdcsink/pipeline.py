@@ -120,6 +120,9 @@ def encoder_options(sink: SinkConfig, max_message_bytes: int) -> EncoderOptions:
         only_output_updated_columns=sink.only_output_updated_columns,
         delete_only_output_handle_key_columns=sink.delete_only_output_handle_key_columns,
         content_compatible=sink.content_compatible,
+        send_bootstrap_interval_in_sec=sink.send_bootstrap_interval_in_sec,
+        send_bootstrap_in_msg_count=sink.send_bootstrap_in_msg_count,
+        send_bootstrap_to_all_partition=sink.send_bootstrap_to_all_partition,
     )
 
 

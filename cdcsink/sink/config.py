@@ -18,14 +18,14 @@ from cdcsink.kafka.config import KafkaSecurityConfig, broker_address_problem
 from cdcsink.route.config import DispatcherConfig
 from cdcsink.route.topic import topic_name_problem
 
-PROTOCOLS = ("canal-json", "open-protocol")
+PROTOCOLS = ("canal-json", "open-protocol", "simple")
 
 
 class SinkConfig(KafkaSecurityConfig):
     model_config = component_config()
 
     uri: str = Field(description="kafka://host:port[,host:port...]/default-topic?param=value&...")
-    protocol: Literal["canal-json", "open-protocol"] | None = Field(
+    protocol: Literal["canal-json", "open-protocol", "simple"] | None = Field(
         default=None, description="Message protocol (required: in the URI or here)."
     )
     partition_num: int | None = Field(
@@ -67,6 +67,19 @@ class SinkConfig(KafkaSecurityConfig):
         default=False,
         description="canal-json: mysqlType carries the full column type (int(11), decimal(10,2), enum('a','b')) and, as in TiCDC, an update's old image only the changed columns; ignored by open-protocol.",
     )
+    send_bootstrap_interval_in_sec: int = Field(
+        default=120, description="simple: send a table's bootstrap (table schema) message again once this many seconds passed since its last one (checked at each of its rows)."
+    )
+    send_bootstrap_in_msg_count: int = Field(
+        default=10000, description="simple: send a table's bootstrap message again once this many of its rows went out since its last one."
+    )
+    send_bootstrap_to_all_partition: Bool = Field(
+        default=True, description="simple: bootstrap messages go to every partition of the table's topic (false: partition 0 only)."
+    )
+    send_all_bootstrap_at_start: Bool = Field(
+        default=False, description="simple: refused when true (cdcsink knows a table only from its rows; each table's bootstrap precedes its first row)."
+    )
+    encoding_format: str = Field(default="json", description="simple: json (the only encoding cdcsink writes; avro is refused).")
     max_inflight_messages: int = Field(
         default=100_000, ge=1, description="Row messages encoded but not yet acknowledged, at most (backpressure)."
     )
@@ -139,6 +152,8 @@ class SinkConfig(KafkaSecurityConfig):
                 f"large-message-handle-option: {self.large_message_handle_option} with canal-json needs"
                 " enable-tidb-extension=true (the _tidb field carries onlyHandleKey / claimCheckLocation)"
             )
+        if self.protocol == "simple":
+            problems += self._simple_problems()
         if self.large_message_handle_option == "claim-check":
             if not self.claim_check_storage_uri:
                 problems.append("claim-check-storage-uri: required with large-message-handle-option=claim-check (file:///dir)")
@@ -147,6 +162,35 @@ class SinkConfig(KafkaSecurityConfig):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def _simple_problems(self) -> list[str]:
+        """What the simple protocol cannot do with these options, one line each."""
+        problems = []
+        if self.encoding_format != "json":
+            problems.append(f"encoding-format: {self.encoding_format!r} is not supported; cdcsink writes the simple protocol as json")
+        for key in ("send_bootstrap_interval_in_sec", "send_bootstrap_in_msg_count"):
+            if getattr(self, key) <= 0:
+                problems.append(
+                    f"{key.replace('_', '-')}: must be more than 0 with the simple protocol: cdcsink's DDL messages carry no "
+                    "table schema, so without bootstrap messages no consumer could read the rows"
+                )
+        if self.send_all_bootstrap_at_start:
+            problems.append(
+                "send-all-bootstrap-at-start: not supported; cdcsink knows a table only from its rows, and sends each "
+                "table's bootstrap message before its first row"
+            )
+        not_simple = {
+            "enable_tidb_extension": "canal-json only",
+            "content_compatible": "canal-json only",
+            "only_output_updated_columns": "the simple protocol writes the whole old image, as TiCDC does",
+            "delete_only_output_handle_key_columns": "the simple protocol writes the whole old image, as TiCDC does",
+        }
+        for key, why in not_simple.items():
+            if getattr(self, key):
+                problems.append(f"{key.replace('_', '-')}: does not apply to the simple protocol ({why})")
+        if "max_batch_size" in self.model_fields_set:
+            problems.append("max-batch-size: does not apply to the simple protocol (open-protocol only: simple sends one row per message)")
+        return problems
 
 
 #: Keys a URI may carry as parameters (TiCDC's names, hyphenated).

@@ -139,6 +139,8 @@ class KafkaSink:
         self._waiter: asyncio.Future[None] | None = None
         #: Topics that received rows or DDL: the watermark goes to each.
         self.written_topics: set[str] = set()
+        #: The encoder's table-schema messages to send ahead of rows (simple), if it has them.
+        self._bootstrap = getattr(encoder, "bootstrap", None)
 
     # -- failure -------------------------------------------------------------
 
@@ -201,6 +203,7 @@ class KafkaSink:
         active = self._active
         max_rows = self.max_buffer_rows
         encode_row = self.encoder.encode_row
+        bootstrap = self._bootstrap
         rows = ddls = resolved = 0
         for event in events:
             if type(event) is RowEvent:
@@ -210,6 +213,8 @@ class KafkaSink:
                 if route is None:
                     route = await self._route(event.schema, event.table)
                 buffer = route.buffers[route.partition(event, route.partitions)]
+                if bootstrap is not None:
+                    await self._send_bootstrap(route, event)
                 try:
                     encoded = encode_row(event)
                 except MessageTooLargeError as error:
@@ -347,6 +352,35 @@ class KafkaSink:
             rows=run.rows,
             error=f"{type(error).__name__}: {error}",
         )
+
+    # -- bootstrap, DDL and watermarks ----------------------------------------
+
+    async def _send_bootstrap(self, route: RouteState, event: RowEvent) -> None:
+        """Send the table-schema message the encoder wants ahead of ``event``, if any,
+        and wait for its ack: the row, buffered after this returns, can only be sent
+        behind it (TiCDC's bootstrap worker puts it ahead of the row's batch too)."""
+        try:
+            message = self._bootstrap(event)  # type: ignore[misc]
+        except MessageTooLargeError as error:
+            self.fail(MessageTooLargeError(f"topic {route.topic}: {error}"))
+            self._raise_if_failed()
+        if message is None:
+            return
+        key, value = message
+        partitions = route.partitions if self.encoder.bootstrap_to_all_partitions else 1
+        try:
+            await self.sync_producer.send_messages(route.topic, partitions, key, value)
+        except Exception as error:
+            self.metrics.send_error(route.topic, error)
+            self.fail(DeliveryError(
+                f"bootstrap message of {event.schema}.{event.table} to topic {route.topic} failed "
+                f"({type(error).__name__}: {error}); before {event.describe()}", error,
+            ))
+            self._raise_if_failed()
+        for partition in range(partitions):
+            self.stats.add(route.topic, partition, 1, len(value))
+        self.metrics.sent(route.topic, partitions, len(value) * partitions)
+        self.written_topics.add(route.topic)
 
     # -- DDL and watermarks ---------------------------------------------------
 

@@ -501,3 +501,38 @@ def test_a_config_file_named_by_cdcsink_config_that_is_missing_says_so(tmp_path,
     with pytest.raises(ConfigError) as info:
         load_settings(None)
     assert str(info.value) == f"{tmp_path}/missing.yaml (named by env CDCSINK_CONFIG): cannot read the config file: No such file or directory"
+
+
+SIMPLE = """\
+source:
+  type: file
+  path: /data/events.ndjson
+sink:
+  uri: kafka://127.0.0.1:9092/cdc?protocol=simple{params}
+"""
+
+
+def test_simple_protocol_options_are_accepted(tmp_path):
+    params = "&send-bootstrap-interval-in-sec=30&send-bootstrap-in-msg-count=5&send-bootstrap-to-all-partition=false&encoding-format=json"
+    sink = load_settings(write(tmp_path, SIMPLE.format(params=params))).sink
+    assert (sink.protocol, sink.send_bootstrap_interval_in_sec, sink.send_bootstrap_in_msg_count,
+            sink.send_bootstrap_to_all_partition) == ("simple", 30, 5, False)
+    assert (load_settings(write(tmp_path, SIMPLE.format(params=""))).sink.send_bootstrap_interval_in_sec,
+            load_settings(write(tmp_path, SIMPLE.format(params=""))).sink.send_bootstrap_in_msg_count) == (120, 10000)
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ("&encoding-format=avro", "sink.encoding-format (sink.uri parameter): 'avro' is not supported; cdcsink writes the simple protocol as json"),
+    ("&send-bootstrap-interval-in-sec=0", "sink.send-bootstrap-interval-in-sec (sink.uri parameter): must be more than 0 with the simple protocol"),
+    ("&send-bootstrap-in-msg-count=-1", "sink.send-bootstrap-in-msg-count (sink.uri parameter): must be more than 0 with the simple protocol"),
+    ("&send-all-bootstrap-at-start=true", "sink.send-all-bootstrap-at-start (sink.uri parameter): not supported"),
+    ("&enable-tidb-extension=true", "sink.enable-tidb-extension (sink.uri parameter): does not apply to the simple protocol (canal-json only)"),
+    ("&content-compatible=true", "sink.content-compatible (sink.uri parameter): does not apply to the simple protocol"),
+    ("&only-output-updated-columns=true", "sink.only-output-updated-columns (sink.uri parameter): does not apply to the simple protocol"),
+    ("&max-batch-size=4", "sink.max-batch-size (sink.uri parameter): does not apply to the simple protocol"),
+])
+def test_simple_protocol_refuses_what_does_not_apply_in_one_line(tmp_path, params, message):
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, SIMPLE.format(params=params)))
+    (line,) = str(info.value).splitlines()
+    assert message in line

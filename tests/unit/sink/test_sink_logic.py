@@ -226,3 +226,49 @@ async def test_watermark_goes_to_every_partition_of_written_topics():
     await sink.broadcast_watermark(5)
     wm = sorted(line for line in producer.log if line.startswith("ddl wm5"))
     assert wm == ["ddl wm5 -> default[0]", "ddl wm5 -> default[1]", "ddl wm5 -> s.t[0]", "ddl wm5 -> s.t[1]"]
+
+
+async def _simple_sink(**options):
+    from cdcsink.codec.options import EncoderOptions
+    from cdcsink.codec.simple.encoder import SimpleEncoder
+
+    producer = ScriptedProducer()
+    sync = ScriptedSync(producer.log)
+    sink = KafkaSink(
+        router=Router(), encoder=SimpleEncoder(EncoderOptions("simple", **options)), topics=Topics(),
+        producer=producer, sync_producer=sync, tracker=CheckpointTracker(), default_topic="default", max_buffer_rows=1000,
+    )
+    return sink, producer
+
+
+def _kinds(log):
+    return ["bootstrap " + line.rsplit(" -> ", 1)[1] if '"BOOTSTRAP"' in line else line.split(" ", 1)[0] for line in log]
+
+
+async def test_simple_bootstrap_messages_reach_every_partition_acknowledged_before_the_table_rows():
+    sink, producer = await _simple_sink(send_bootstrap_in_msg_count=3)
+    await sink.process([row(0, 1), row(1, 2), row(2, 3)])
+    await sink.flush()
+    # One bootstrap per partition of the table's topic, sent (and acked) before the first row is handed over.
+    assert _kinds(producer.log) == ["bootstrap s.t[0]", "bootstrap s.t[1]", "rows", "rows"]
+    # The fourth row of the table is the count's turn: the next bootstrap goes ahead of it; a new table gets its own.
+    await sink.process([row(3, 4), row(0, 5, table="u")])
+    await sink.flush()
+    assert _kinds(producer.log)[4:] == ["bootstrap s.t[0]", "bootstrap s.t[1]", "bootstrap s.u[0]", "bootstrap s.u[1]",
+                                       "rows", "rows"]
+
+
+async def test_simple_bootstrap_messages_go_to_partition_0_only_when_asked():
+    sink, producer = await _simple_sink(send_bootstrap_to_all_partition=False)
+    await sink.process([row(0, 1), row(1, 2)])
+    await sink.flush()
+    assert _kinds(producer.log) == ["bootstrap s.t[0]", "rows", "rows"]
+
+
+async def test_simple_bootstrap_goes_again_when_the_table_schema_changes():
+    sink, producer = await _simple_sink()
+    changed = RowEvent("s", "t", 2, "insert", ["id"], {"id": "int", "x": "int"}, None, {"id": 1, "x": 5})
+    await sink.process([row(0, 1), changed])
+    await sink.flush()
+    assert _kinds(producer.log) == ["bootstrap s.t[0]", "bootstrap s.t[1]", "bootstrap s.t[0]", "bootstrap s.t[1]",
+                                    "rows", "rows"]
