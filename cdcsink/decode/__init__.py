@@ -345,7 +345,13 @@ def decode_chunk(decoder: Decoder, chunk: Chunk) -> tuple[list[Any], InvalidEven
 
 def decode_records(decoder: Decoder, chunk: Any, start: int = 0) -> tuple[list[Any], InvalidEventError | None]:
     """Decode a Kafka chunk's record values from index ``start``; each event's ``line``
-    is its offset. Stops at the first invalid one, named ``topic[partition]@offset``."""
+    is its offset. Stops at the first invalid one, named ``topic[partition]@offset``.
+    A chunk of a CDC protocol (``source.format``) carries the reader of that
+    protocol (:class:`cdcsink.decode.messages.MessageReader`); ``decoder`` then
+    only keeps the partition's resolved ts."""
+    reader = getattr(chunk, "reader", None)
+    if reader is not None:
+        return reader.decode_records(decoder, chunk, start)  # type: ignore[no-any-return]
     events: list[Any] = []
     origin, lines, offsets = chunk.origin, chunk.lines, chunk.offsets
     decode = decoder.decode

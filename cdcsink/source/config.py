@@ -44,6 +44,14 @@ class SourceConfig(KafkaSecurityConfig):
     group: str | None = Field(
         default=None, description="kafka: the consumer group; its committed offsets are the checkpoint (instances sharing it share the input)."
     )
+    format: str = Field(
+        default="cdcsink",
+        description="kafka: what the messages are: cdcsink (one NDJSON event per message), or a CDC protocol read as TiCDC's consumer reads it: canal-json, open-protocol, simple, debezium, maxwell.",
+    )
+    large_message_handle_compression: Literal["none", "lz4", "snappy", "zstd"] = Field(
+        default="none",
+        description="kafka, a CDC format: the large-message-handle-compression the upstream wrote the message values with.",
+    )
     revoke_timeout: Duration = Field(
         default=30.0, gt=0, description="kafka: on a rebalance, how long to wait for the revoked partitions' events to be acknowledged before committing and letting go (what is not acked by then is replayed by the next owner)."
     )
@@ -83,6 +91,10 @@ class SourceConfig(KafkaSecurityConfig):
                 problem = topic_name_problem(topic)
                 if problem:
                     problems.append(f"topics: {problem}")
+            from cdcsink.decode.messages import formats
+
+            if self.format not in formats():
+                problems.append(f"format: {self.format!r} is not one of {', '.join(formats())}")
             if self.topic_pattern:
                 try:
                     re.compile(self.topic_pattern)

@@ -26,6 +26,7 @@ from aiokafka.structs import TopicPartition
 
 from cdcsink.checkpoint.store import Checkpoint
 from cdcsink.decode import Decoder
+from cdcsink.decode.messages import NDJSON, MessageReader
 from cdcsink.errors import InvalidEventError
 from cdcsink.events import ResolvedEvent
 from cdcsink.kafka.aiokafka_client import security_kwargs, unreachable
@@ -41,22 +42,31 @@ FETCH_WAIT_MS = 100
 #: its last resolved event (an upstream sends one every few hundred records or more often).
 READ_BACK = 5000
 READ_BACK_WAIT_MS = 1000
+#: Records read back at most per partition for a table schema rows need (simple protocol).
+SCHEMA_READ_BACK = 200_000
 
 #: (topic, partition): the form input partitions take outside this module.
 InputPartition = tuple[str, int]
 
 
 class KafkaChunk(Chunk):
-    """Records of one input partition. ``lines`` are the values; ``offsets`` their
-    offsets (not always consecutive); ``epoch`` the assignment they were read in."""
+    """Records of one input partition. ``lines`` are the values, ``keys`` their keys;
+    ``offsets`` their offsets (not always consecutive); ``epoch`` the assignment
+    they were read in; ``reader`` decodes them when ``source.format`` is a CDC
+    protocol (None: cdcsink's NDJSON events)."""
 
-    __slots__ = ("input", "offsets", "epoch")
+    __slots__ = ("input", "offsets", "epoch", "keys", "reader")
 
-    def __init__(self, topic: str, partition: int, values: list[bytes], offsets: list[int], epoch: int) -> None:
+    def __init__(
+        self, topic: str, partition: int, values: list[bytes], offsets: list[int], epoch: int,
+        keys: list[bytes | None] | None = None, reader: MessageReader | None = None,
+    ) -> None:
         super().__init__(f"{topic}[{partition}]", values, offsets[0], offsets[0], offsets[-1] + 1)
         self.input: InputPartition = (topic, partition)
         self.offsets = offsets
         self.epoch = epoch
+        self.keys = keys if keys is not None else [None] * len(values)
+        self.reader = reader
 
 
 class RebalanceHandler(Protocol):
@@ -99,6 +109,11 @@ class KafkaSource:
         self.rebalances = 0
         self._paused: set[InputPartition] = set()
         self._withholding = False
+        self._read_back_reader: MessageReader | None = None
+        #: Decodes the records of a CDC protocol (``source.format``); None for NDJSON events.
+        self.reader = (
+            MessageReader(config.format, config.large_message_handle_compression) if config.format != NDJSON else None
+        )
 
     # -- consumer --------------------------------------------------------------
 
@@ -172,7 +187,7 @@ class KafkaSource:
                     for record in records:
                         if record.offset >= end:
                             break
-                        resolved = _resolved_of(record.value)
+                        resolved = self._resolved_of(record.key, record.value)
                         if resolved is not None:
                             found[(tp.topic, tp.partition)] = resolved
                     if not records or records[-1].offset >= end - 1:
@@ -180,6 +195,62 @@ class KafkaSource:
         finally:
             await reader.stop()
         return found
+
+    def _resolved_of(self, key: bytes | None, value: bytes | None) -> tuple[int, int | None] | None:
+        if self.reader is None:
+            return _ndjson_resolved_of(value)
+        if self._read_back_reader is None:
+            self._read_back_reader = self.reader.fresh()
+        return self._read_back_reader.resolved_of(key, value)
+
+    async def _read_back_schemas(self, tp: TopicPartition, before: int, missing: set[Any]) -> None:
+        """Find the table schemas rows at ``before`` need (the simple protocol
+        announces them in bootstrap and DDL messages, which a restart or a new owner
+        may have passed): read the partition back from ``before``, then partition 0
+        of the topic (where they go with send-bootstrap-to-all-partition=false), in
+        windows of :data:`READ_BACK` records, at most :data:`SCHEMA_READ_BACK` each.
+        What is still missing then makes its rows invalid input."""
+        reader = self.reader
+        assert reader is not None and self.consumer is not None
+        places = [(tp, before)]
+        if tp.partition != 0:
+            zero = TopicPartition(tp.topic, 0)
+            end = (await self.consumer.end_offsets([zero])).get(zero, 0)
+            places.append((zero, end))
+        searcher = AIOKafkaConsumer(
+            bootstrap_servers=self.config.bootstrap,
+            client_id=f"{self.client_id}-read-back",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            **security_kwargs(self.config.security_options("source")),
+        )
+        await searcher.start()
+        try:
+            for place, end in places:
+                start = (await searcher.beginning_offsets([place])).get(place, 0)
+                searcher.assign([place])
+                low = end
+                while low > start and end - low < SCHEMA_READ_BACK and missing:
+                    high, low = low, max(start, low - READ_BACK)
+                    searcher.seek(place, low)
+                    position = low
+                    while position < high:
+                        batches = await searcher.getmany(place, timeout_ms=READ_BACK_WAIT_MS)
+                        records = batches.get(place, [])
+                        if not records:
+                            break
+                        for record in records:
+                            if record.offset >= high:
+                                break
+                            reader.learn(record.value)
+                        position = records[-1].offset + 1
+                    missing = {key for key in missing if not reader.known(key)}
+                if not missing:
+                    break
+        finally:
+            await searcher.stop()
+        log.info("read back for table schemas", topic=tp.topic, partition=tp.partition, before=before,
+                 still_missing=len(missing))
 
     async def close(self) -> None:
         consumer, self.consumer = self.consumer, None
@@ -205,7 +276,14 @@ class KafkaSource:
                 key = (tp.topic, tp.partition)
                 if key not in self.assigned:
                     continue
-                yield KafkaChunk(tp.topic, tp.partition, [r.value for r in records], [r.offset for r in records], epoch)
+                values = [r.value for r in records]
+                reader = self.reader
+                if reader is not None and reader.needs_context:
+                    missing = reader.missing_schemas(values)
+                    if missing:
+                        await self._read_back_schemas(tp, records[0].offset, missing)
+                yield KafkaChunk(tp.topic, tp.partition, values, [r.offset for r in records], epoch,
+                                 [r.key for r in records], reader)
 
     # -- flow control and commits -------------------------------------------------
 
@@ -290,7 +368,7 @@ class KafkaSource:
             self.handler.partitions_assigned(set(partitions), self.epoch)
 
 
-def _resolved_of(value: bytes | None) -> tuple[int, int | None] | None:
+def _ndjson_resolved_of(value: bytes | None) -> tuple[int, int | None] | None:
     """``(commit_ts, commit_time_ms)`` of a valid resolved event, else None."""
     if not value or b"resolved" not in value:
         return None

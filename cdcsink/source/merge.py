@@ -20,6 +20,8 @@ promises:
   it. The DDL is then emitted once; copies with the same schema, table,
   commit_ts and query are dropped. The smallest waiting DDL can always go
   once the others move on, so partitions cannot wait on each other forever.
+  A DDL with commit_ts 0 (a protocol that carries no commit ts) is no
+  barrier: it goes out in its partition's order.
 - **Offsets.** :meth:`snapshot` gives, per partition, the offset after the
   last event put into the stream (never past a held-back event). A position
   is a snapshot taken where the stream was cut, so once the checkpoint
@@ -194,6 +196,11 @@ class PartitionMerger:
                 part.resolved_time_ms = event.commit_time_ms
                 self.offsets[key] = event.line + 1
                 self._resolve(out)
+            elif event.commit_ts == 0:
+                # A DDL without a commit ts (its protocol carries none: canal-json without the
+                # TiDB extension, which writes DDL to one partition) cannot be ordered against
+                # other partitions: it goes out in its partition's order, and is never a copy.
+                append(event)
             else:
                 ddl_id = ddl_key(event)
                 if ddl_id in self.emitted:

@@ -123,3 +123,13 @@ def test_a_resolved_ts_read_back_at_assignment_frees_a_replayed_ddl():
     # resolved ts (3) is the global one.
     assert kinds(out) == [("resolved", 3), ("ddl", 5), ("row", 6)]
     assert not m.seed({B: (10, None)}, epoch=1)  # never back
+
+
+def test_a_ddl_without_a_commit_ts_is_no_barrier_and_never_a_copy():
+    # canal-json without the TiDB extension: no commit ts, no watermarks, DDL on partition 0 only.
+    m = merger(A, B)
+    same = DDLEvent("s", "t", 0, "TRUNCATE TABLE t", None, 1)
+    again = DDLEvent("s", "t", 0, "TRUNCATE TABLE t", None, 3)
+    out = m.feed(A, [row(0, 0), same, row(0, 2), again], 4)
+    assert kinds(out) == [("row", 0), ("ddl", 0), ("row", 0), ("ddl", 0)]
+    assert m.copies_dropped == 0 and m.snapshot() == {A: 4}
