@@ -1,4 +1,4 @@
-"""``cdcsink run``, ``check``, ``config show``, ``checkpoint show|reset`` and ``cdcsink --version``.
+"""``cdcsink run``, ``check``, ``consume``, ``config show``, ``checkpoint show|reset`` and ``cdcsink --version``.
 
 Exit codes: 0 done (input fully delivered and checkpointed, or stopped by a
 signal after draining); 1 delivery failure that restarting cannot fix,
@@ -167,18 +167,23 @@ def _main(argv: Sequence[str] | None) -> int:
         ("check", "validate the config, connect, check/create topics, route and encode a sample"),
         ("config", "print the effective configuration ('config show') and where each value came from"),
         ("checkpoint", "'checkpoint show' prints the stored checkpoint; 'checkpoint reset' moves it aside to start over"),
+        ("consume", "read a topic and print its messages as events (NDJSON input for 'run', or a table on a terminal)"),
     ):
         cmd = sub.add_parser(name, help=help_text)
         if name == "config":
             cmd.add_argument("action", choices=["show"])
         elif name == "checkpoint":
             cmd.add_argument("action", choices=["show", "reset"])
+        elif name == "consume":
+            _consume_arguments(cmd)
         cmd.add_argument(
             "--config", "-c", help="YAML config file (default: $CDCSINK_CONFIG, else /etc/cdcsink/cdcsink.yaml if present, else env vars only)"
         )
     args = parser.parse_args(argv)
     if args.command != "run":
         _release_stop_signals()
+    if args.command == "consume":
+        return _consume(args)
 
     import asyncio
 
@@ -215,6 +220,99 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_FORCED
     except Exception as error:  # a client library error that escaped classification
         return _fail(EXIT_FAILURE, f"{type(error).__name__}: {error}", log_format)
+
+
+def _consume_arguments(cmd: Any) -> None:
+    cmd.add_argument("--bootstrap", "-b", help="brokers, host:port[,host:port...] (default: the config's sink.uri)")
+    cmd.add_argument("--topic", "-t", help="the topic (default: the config's default topic)")
+    cmd.add_argument("--protocol", "-p", help="canal-json, open-protocol, simple, ... (default: the config's sink.protocol)")
+    cmd.add_argument("--partition", type=int, action="append", help="read only this partition (repeatable)")
+    start = cmd.add_mutually_exclusive_group()
+    start.add_argument("--since", help="from this time: 2025-01-02T10:00:00Z, ms since the epoch, or a duration before now (15m, 2h, 1d)")
+    start.add_argument("--offset", type=int, help="from this offset of each partition")
+    start.add_argument("--from-end", action="store_true", help="from the end: only what arrives from now on (with --follow)")
+    cmd.add_argument("--follow", "-f", action="store_true", help="keep reading (default: stop at the end offsets found at start)")
+    cmd.add_argument("--count", "-n", type=int, help="stop after this many events")
+    cmd.add_argument("--large-message-handle-compression", choices=["none", "lz4", "snappy", "zstd"],
+                     help="the compression the values were written with (default: the config's, else none)")
+    cmd.add_argument("--skip-invalid", action="store_true",
+                     help="a message that does not decode is reported on stderr and skipped (default: stop on it, exit 3)")
+    cmd.add_argument("--output", "-o", choices=["ndjson", "table"], help="default: table on a terminal, else ndjson")
+
+
+def _consume(args: Any) -> int:
+    """``cdcsink consume``: its own options first, the config's sink for what they leave out."""
+    from cdcsink.consume import ConsumeOptions, parse_since, run
+    from cdcsink.errors import CdcsinkError, ConfigError, InvalidEventError, KafkaUnreachableError
+    from cdcsink.logs import configure_logging
+
+    configure_logging("console", "warning")
+    import logging
+
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # a broker it cannot reach is one line of ours
+    try:
+        settings = None
+        if args.config or not (args.bootstrap and args.topic and args.protocol):
+            from cdcsink.config import load_settings
+
+            try:
+                settings = load_settings(args.config)
+            except ConfigError as error:
+                if args.config:
+                    raise
+                raise ConfigError(
+                    "consume: give --bootstrap, --topic and --protocol, or a config whose sink.uri names them "
+                    f"(--config FILE) ({str(error).splitlines()[0]})"
+                ) from None
+        sink = settings.sink if settings is not None else None
+        bootstrap = [b.strip() for b in args.bootstrap.split(",") if b.strip()] if args.bootstrap else sink.brokers  # type: ignore[union-attr]
+        protocol = args.protocol or (sink.protocol if sink is not None else None)
+        from cdcsink.codec.registry import DECODERS
+
+        if protocol not in DECODERS:
+            raise ConfigError(f"consume: --protocol {protocol!r} is not one of {', '.join(DECODERS)}")
+        if args.count is not None and args.count < 1:
+            raise ConfigError("consume: --count must be 1 or more")
+        if args.offset is not None and args.offset < 0:
+            raise ConfigError("consume: --offset must be 0 or more")
+        security: dict[str, Any] = {}
+        if sink is not None and not args.bootstrap:
+            from cdcsink.kafka.aiokafka_client import security_kwargs
+
+            security = security_kwargs(sink.security_options("sink"))
+        start, start_at = "beginning", 0
+        if args.from_end:
+            start = "end"
+        elif args.offset is not None:
+            start, start_at = "offset", args.offset
+        elif args.since is not None:
+            start, start_at = "since", parse_since(args.since)
+        options = ConsumeOptions(
+            bootstrap=bootstrap,
+            topic=args.topic or sink.topic,  # type: ignore[union-attr]
+            protocol=protocol,
+            compression=args.large_message_handle_compression
+            or (sink.large_message_handle_compression if sink is not None else "none"),
+            partitions=args.partition,
+            start=start,
+            start_at=start_at,
+            follow=args.follow,
+            count=args.count,
+            skip_invalid=args.skip_invalid,
+            output=args.output or ("table" if sys.stdout.isatty() else "ndjson"),
+            security=security,
+        )
+        return run(options)
+    except ConfigError as error:
+        return _fail(EXIT_CONFIG, str(error), "console")
+    except InvalidEventError as error:
+        return _fail(EXIT_INVALID_INPUT, str(error), "console")
+    except (KafkaUnreachableError, CdcsinkError) as error:
+        return _fail(EXIT_FAILURE, str(error), "console")
+    except KeyboardInterrupt:
+        return EXIT_OK  # Ctrl-C is how a --follow is stopped
+    except Exception as error:  # a client library error that escaped classification
+        return _fail(EXIT_FAILURE, f"{type(error).__name__}: {error}", "console")
 
 
 if __name__ == "__main__":

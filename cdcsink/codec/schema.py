@@ -137,6 +137,11 @@ class Column:
     generated: bool = False
     #: enum / set members, in declared order.
     elems: tuple[str, ...] = ()
+    #: False when the column was rebuilt from a message that does not carry its
+    #: length, scale, fractional seconds or members (canal-json without
+    #: content-compatible, open-protocol): then ``flen``/``decimal``/``elems``
+    #: being unset means unknown, not the type's default.
+    sized: bool = True
 
     @property
     def full_type(self) -> str:

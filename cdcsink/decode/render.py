@@ -45,11 +45,11 @@ def column_declaration(column: Column, values: Iterable[Any] = ()) -> str | dict
     tp = column.tp
     if tp in (ENUM, SET) and not column.elems:
         declared = "bigint unsigned"
-    elif tp == BIT and column.flen is None:
+    elif tp == BIT and not column.sized and column.flen is None:
         declared = "bit(64)"
-    elif tp == NEWDECIMAL and column.decimal is None and column.flen is None:
+    elif tp == NEWDECIMAL and not column.sized and column.decimal is None and column.flen is None:
         declared = f"decimal(65,{_fraction_digits(values)})" + _sign(column)
-    elif tp in (DATETIME, TIMESTAMP, DURATION) and column.decimal is None:
+    elif tp in (DATETIME, TIMESTAMP, DURATION) and not column.sized and column.decimal is None:
         digits = _fraction_digits(values)
         declared = column.type_name + (f"({digits})" if digits else "")
     else:

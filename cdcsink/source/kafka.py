@@ -204,19 +204,8 @@ class KafkaSource:
         return self._read_back_reader.resolved_of(key, value)
 
     async def _read_back_schemas(self, tp: TopicPartition, before: int, missing: set[Any]) -> None:
-        """Find the table schemas rows at ``before`` need (the simple protocol
-        announces them in bootstrap and DDL messages, which a restart or a new owner
-        may have passed): read the partition back from ``before``, then partition 0
-        of the topic (where they go with send-bootstrap-to-all-partition=false), in
-        windows of :data:`READ_BACK` records, at most :data:`SCHEMA_READ_BACK` each.
-        What is still missing then makes its rows invalid input."""
-        reader = self.reader
-        assert reader is not None and self.consumer is not None
-        places = [(tp, before)]
-        if tp.partition != 0:
-            zero = TopicPartition(tp.topic, 0)
-            end = (await self.consumer.end_offsets([zero])).get(zero, 0)
-            places.append((zero, end))
+        """Find the table schemas the rows at ``before`` need (see :func:`read_back_table_schemas`)."""
+        assert self.reader is not None and self.consumer is not None
         searcher = AIOKafkaConsumer(
             bootstrap_servers=self.config.bootstrap,
             client_id=f"{self.client_id}-read-back",
@@ -226,31 +215,9 @@ class KafkaSource:
         )
         await searcher.start()
         try:
-            for place, end in places:
-                start = (await searcher.beginning_offsets([place])).get(place, 0)
-                searcher.assign([place])
-                low = end
-                while low > start and end - low < SCHEMA_READ_BACK and missing:
-                    high, low = low, max(start, low - READ_BACK)
-                    searcher.seek(place, low)
-                    position = low
-                    while position < high:
-                        batches = await searcher.getmany(place, timeout_ms=READ_BACK_WAIT_MS)
-                        records = batches.get(place, [])
-                        if not records:
-                            break
-                        for record in records:
-                            if record.offset >= high:
-                                break
-                            reader.learn(record.value)
-                        position = records[-1].offset + 1
-                    missing = {key for key in missing if not reader.known(key)}
-                if not missing:
-                    break
+            await read_back_table_schemas(searcher, self.reader, tp, before, missing)
         finally:
             await searcher.stop()
-        log.info("read back for table schemas", topic=tp.topic, partition=tp.partition, before=before,
-                 still_missing=len(missing))
 
     async def close(self) -> None:
         consumer, self.consumer = self.consumer, None
@@ -366,6 +333,48 @@ class KafkaSource:
         log.info("input partitions assigned", partitions=_names(partitions), epoch=self.epoch)
         if self.handler is not None:
             self.handler.partitions_assigned(set(partitions), self.epoch)
+
+
+async def read_back_table_schemas(
+    searcher: AIOKafkaConsumer, reader: MessageReader, tp: TopicPartition, before: int, missing: set[Any]
+) -> set[Any]:
+    """Find table schemas rows at ``tp`` offset ``before`` need and ``reader`` has not
+    seen (the simple protocol announces them in bootstrap and DDL messages, which a
+    restart, a new owner or a read from the middle may have passed): read the
+    partition back from ``before``, then partition 0 of the topic from its end
+    (where they go with send-bootstrap-to-all-partition=false), in windows of
+    :data:`READ_BACK` records, at most :data:`SCHEMA_READ_BACK` each, with
+    ``searcher``, a started consumer of no group. Returns what is still missing:
+    rows that need it are invalid input."""
+    places = [(tp, before)]
+    if tp.partition != 0:
+        zero = TopicPartition(tp.topic, 0)
+        places.append((zero, (await searcher.end_offsets([zero])).get(zero, 0)))
+    for place, end in places:
+        if not missing:
+            break
+        start = (await searcher.beginning_offsets([place])).get(place, 0)
+        low = end
+        while missing and low > start and end - low < SCHEMA_READ_BACK:
+            high, low = low, max(start, low - READ_BACK)
+            # (assigned only while read: a partition left assigned and unread slows the consumer's stop)
+            searcher.assign([place])
+            searcher.seek(place, low)
+            position = low
+            while position < high:
+                records = (await searcher.getmany(place, timeout_ms=READ_BACK_WAIT_MS)).get(place, [])
+                if not records:
+                    break
+                for record in records:
+                    if record.offset >= high:
+                        break
+                    reader.learn(record.value)
+                position = records[-1].offset + 1
+            searcher.unsubscribe()
+            missing = {key for key in missing if not reader.known(key)}
+    log.info("read back for table schemas", topic=tp.topic, partition=tp.partition, before=before,
+             still_missing=len(missing))
+    return missing
 
 
 def _ndjson_resolved_of(value: bytes | None) -> tuple[int, int | None] | None:

@@ -174,6 +174,28 @@ class PartitionMerger:
                         self.copies_dropped += 1
                     self._drain(p, out)
 
+    def flush(self, out: list[Any]) -> None:
+        """At the end of a finite read (``cdcsink consume`` without follow): every
+        waiting DDL, once, in commit-ts order, each followed by what its partitions
+        held behind it; the copies other partitions never reached are not waited for."""
+        self.release(out)
+        while True:
+            waiting = [p for p in self.parts.values() if p.waiting is not None]
+            if not waiting:
+                return
+            first = min(waiting, key=lambda p: p.waiting.commit_ts)  # type: ignore[union-attr]
+            ddl = first.waiting
+            assert ddl is not None
+            key = ddl_key(ddl)
+            if key not in self.emitted:
+                out.append(ddl)
+                self.emitted[key] = ddl.commit_ts
+            for p in waiting:
+                if p.waiting is not None and ddl_key(p.waiting) == key:
+                    self.offsets[p.key] = p.waiting.line + 1
+                    p.waiting = None
+                    self._drain(p, out)
+
     def _drain(self, part: PartitionState, out: list[Any]) -> None:
         backlog = part.backlog
         while backlog and part.waiting is None:

@@ -238,6 +238,7 @@ def column_from_mysql_type(name: str, mysql_type: str, position: int, primary_ke
         nullable=not primary_key,
         primary_key=primary_key,
         elems=elems,
+        sized="(" in mysql_type,
     )
 
 

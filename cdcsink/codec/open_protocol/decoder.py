@@ -208,6 +208,7 @@ def _column_model(name: str, position: int, tp: int, flags: int, key: bool) -> C
         unique_key=bool(flags & UNIQUE_KEY),
         multiple_key=bool(flags & MULTIPLE_KEY),
         generated=bool(flags & GENERATED),
+        sized=False,  # the message has no lengths, scales or members
     )
 
 

@@ -26,6 +26,10 @@ default values or table ids: the handle key (``pk``) becomes the ``primary``
 index (or, when its columns are declared ``unique``, a unique index named
 after its first column), each ``unique`` / ``indexed`` column an index of
 its own named after it, every default is null and ``tableID`` is 0.
+A column read from a message that did not carry its sizes (canal-json
+without content-compatible, open-protocol: ``Column.sized`` false) is written
+with the widest ones, so that no consumer rounds or cuts a value: a decimal
+as ``decimal(65,30)``, a time type with 6 fractional digits, ``bit(64)``.
 ``version`` (TiDB's schema update ts) becomes a hash of the table schema's
 content, so the same table declaration always has the same version, in every
 process and after restarts.
@@ -135,10 +139,17 @@ _COLLATIONS = {"utf8mb4": "utf8mb4_bin", "utf8": "utf8_bin", "latin1": "latin1_b
                "gbk": "gbk_bin", "binary": "binary"}
 
 
+#: What a column whose sizes its input message did not carry is written with, so that
+#: no consumer rounds or cuts its values: the widest decimal, fractional seconds and bit.
+_UNSIZED = {NEWDECIMAL: (65, 30), DATETIME: (26, 6), TIMESTAMP: (26, 6), DURATION: (17, 6), BIT: (64, 0)}
+
+
 def column_length(column: Column) -> int:
     """TiDB's ``flen`` of a column: as declared, else its type's default (enum:
     its longest member's bytes; set: all members' bytes and the commas)."""
     tp = column.tp
+    if not column.sized and column.flen is None and tp in _UNSIZED:
+        return _UNSIZED[tp][0]
     if tp == ENUM:
         return max((len(member.encode()) for member in column.elems), default=0)
     if tp == SET:
@@ -167,8 +178,11 @@ def column_schema(column: Column) -> dict[str, Any]:
     length = column_length(column)
     if length:
         data_type["length"] = length
-    if column.tp not in (FLOAT, DOUBLE) and column.decimal:
-        data_type["decimal"] = column.decimal
+    decimal = column.decimal
+    if decimal is None and not column.sized and column.tp in _UNSIZED:
+        decimal = _UNSIZED[column.tp][1]
+    if column.tp not in (FLOAT, DOUBLE) and decimal:
+        data_type["decimal"] = decimal
     if column.elems:
         data_type["elements"] = list(column.elems)
     # TiDB gives YEAR the unsigned and zerofill flags, and BIT the unsigned one.

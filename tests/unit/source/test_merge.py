@@ -133,3 +133,14 @@ def test_a_ddl_without_a_commit_ts_is_no_barrier_and_never_a_copy():
     out = m.feed(A, [row(0, 0), same, row(0, 2), again], 4)
     assert kinds(out) == [("row", 0), ("ddl", 0), ("row", 0), ("ddl", 0)]
     assert m.copies_dropped == 0 and m.snapshot() == {A: 4}
+
+
+def test_flush_lets_waiting_ddls_go_once_in_commit_order_with_what_they_held():
+    # cdcsink consume without --follow: the read ends where the partitions ended.
+    m = merger(A, B, C)
+    assert kinds(m.feed(A, [ddl(5, 0), row(6, 1)], 2)) == []
+    assert kinds(m.feed(B, [ddl(5, 0), ddl(9, 1, "u"), row(10, 2)], 3)) == []
+    out: list = []
+    m.flush(out)
+    assert kinds(out) == [("ddl", 5), ("row", 6), ("ddl", 9), ("row", 10)]
+    assert m.snapshot() == {A: 2, B: 3}

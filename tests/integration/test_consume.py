@@ -1,0 +1,251 @@
+"""CDC topics read back as events, against the dev broker:
+
+- per protocol: NDJSON -> cdcsink -> Kafka -> ``cdcsink consume`` -> the same
+  events (count, per-key order, values, DDL once each, the final resolved ts),
+  and its output is valid input for ``cdcsink run``;
+- a chain: cdcsink writes canal-json to topic A; a second cdcsink reads A
+  (``source.format: canal-json``) and writes open-protocol or simple to topic
+  B; B decodes to the original events;
+- the simple protocol read from the middle of a topic: the table schema is
+  read back from the bootstrap message before the starting offset;
+- one-line errors: an unreachable broker, an unknown topic, a message that does
+  not decode (named by its offset; --skip-invalid goes on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from cdcsink.config import Settings
+from cdcsink.consume import ConsumeOptions, Consumer
+from cdcsink.decode import Decoder
+from cdcsink.devtools.broker import free_port
+from cdcsink.events import DDLEvent, ResolvedEvent, RowEvent
+from cdcsink.pipeline import Pipeline
+from tests.kafka_input import create_topic
+from tests.workload import Workload, generate
+
+pytestmark = pytest.mark.broker
+
+#: The sink URI parameters each protocol is written with.
+PROTOCOLS = {
+    "canal-json": "&enable-tidb-extension=true",
+    "open-protocol": "&max-batch-size=4",
+    "simple": "&send-bootstrap-in-msg-count=40",
+}
+TYPES_COLUMNS = {
+    "id": "bigint", "u": "bigint unsigned", "f": "float", "d": "double", "dec": "decimal(12,3)",
+    "dt": "datetime(3)", "t": "time(2)", "y": "year", "txt": "text", "bin": "varbinary(16)", "blob": "blob",
+    "bit": "bit(10)", "j": "json", "e": "enum('a','b','c')", "s": "set('x','y')",
+    "name": {"type": "varchar(32)", "nullable": False, "unique": True},
+}
+
+
+def typed_lines(start_ts: int) -> list[bytes]:
+    """A table with a column of most types, with edge values (every byte, NULL, non-ASCII)."""
+    base = {"kind": "row", "schema": "shop", "table": "types", "pk": ["id"], "columns": TYPES_COLUMNS}
+    full = {"id": 1, "u": 18446744073709551615, "f": 0.5, "d": -1.25e-7, "dec": "-123456789.125",
+            "dt": "2024-02-29 23:59:59.123", "t": "-838:59:59.00", "y": 2155, "txt": "é😀\t\"<&>",
+            "bin": {"hex": "00ff10"}, "blob": {"base64": "AAEC/w=="}, "bit": 1023, "j": {"a": [1, None]},
+            "e": "c", "s": "x,y", "name": "one"}
+    empty = {"id": 2, "u": 0, "f": None, "d": None, "dec": None, "dt": None, "t": None, "y": None, "txt": "",
+             "bin": "", "blob": None, "bit": 0, "j": None, "e": None, "s": "", "name": "two"}
+    return [orjson.dumps(line) for line in (
+        dict(base, commit_ts=start_ts, op="insert", after=full),
+        dict(base, commit_ts=start_ts + 1, op="insert", after=empty),
+        dict(base, commit_ts=start_ts + 2, op="update", before=empty, after=dict(empty, txt="later", e=1)),
+        {"kind": "resolved", "commit_ts": start_ts + 2},
+    )]
+
+
+def workload() -> Workload:
+    w = generate(240, tables=3, keys=20, resolved_every=40, ddl_every=70, seed=11)
+    w.lines += typed_lines(w.last_resolved + 10)
+    w.last_resolved += 12
+    return w
+
+
+def sink_settings(bootstrap: str, source: dict[str, Any], topic: str, protocol: str, tmp_path: Path, name: str,
+                  partition: str = "index-value", extra: str = "") -> Settings:
+    return Settings(
+        changefeed=name,
+        source=source,
+        sink={"uri": f"kafka://{bootstrap}/{topic}?protocol={protocol}&partition-num=3{PROTOCOLS[protocol]}{extra}",
+              "dispatchers": [{"matcher": ["shop.*"], "topic": topic, "partition": partition}]},
+        checkpoint={"store": f"file://{tmp_path / (name + '-cp.json')}", "interval": "50ms"},
+        http={"enabled": False},
+    )
+
+
+async def consume_async(bootstrap: str, topic: str, protocol: str, **options: Any) -> tuple[list[bytes], str]:
+    out, err = io.BytesIO(), io.StringIO()
+    await Consumer(ConsumeOptions([bootstrap], topic, protocol, **options), out, err).run()
+    return out.getvalue().splitlines(), err.getvalue()
+
+
+def decoded(lines: list[bytes]) -> list[Any]:
+    """The lines through cdcsink's own input decoder, in order (so its ordering rules hold too)."""
+    decoder = Decoder()
+    return [decoder.decode(line, "consume", n) for n, line in enumerate(lines, 1)]
+
+
+def check_same_events(w: Workload, events: list[Any]) -> None:
+    """The consumed events are the input's: every row once with its values, per-key order,
+    every DDL once, resolved events that only rise and end at the input's last one."""
+    expected = decoded(w.lines)
+    rows = [e for e in events if type(e) is RowEvent]
+    want_rows = [e for e in expected if type(e) is RowEvent]
+    assert len(rows) == len(want_rows)
+    by_change = {(e.schema, e.table, e.commit_ts): e for e in want_rows}
+    for row in rows:
+        want = by_change[(row.schema, row.table, row.commit_ts)]
+        assert (row.op, row.before, row.after) == (want.op, want.before, want.after), row
+    per_key: dict[tuple, list[int]] = defaultdict(list)
+    for row in rows:
+        image = row.after if row.after is not None else row.before
+        per_key[(row.schema, row.table, image["id"])].append(row.commit_ts)
+    want_per_key: dict[tuple, list[int]] = defaultdict(list)
+    for row in want_rows:
+        image = row.after if row.after is not None else row.before
+        want_per_key[(row.schema, row.table, image["id"])].append(row.commit_ts)
+    assert per_key == want_per_key
+    ddls = [(e.schema, e.table, e.commit_ts, e.query) for e in events if type(e) is DDLEvent]
+    assert sorted(ddls) == sorted((e.schema, e.table, e.commit_ts, e.query) for e in expected if type(e) is DDLEvent)
+    marks = [e.commit_ts for e in events if type(e) is ResolvedEvent]
+    assert marks == sorted(marks) and marks[-1] == w.last_resolved
+
+
+@pytest.mark.parametrize("protocol", list(PROTOCOLS))
+async def test_what_cdcsink_writes_consumes_back_to_the_same_events(kafka_bootstrap, unique, tmp_path, protocol):
+    w = workload()
+    topic = f"consume-{protocol}-{unique}"
+    source = {"type": "file", "path": str(w.write(tmp_path / "events.ndjson"))}
+    result = await Pipeline(sink_settings(kafka_bootstrap, source, topic, protocol, tmp_path, "writer")).run()
+    assert result.rows == w.rows + 3
+    lines, err = await consume_async(kafka_bootstrap, topic, protocol)
+    assert err == ""
+    events = decoded(lines)
+    check_same_events(w, events)
+    # The typed rows keep their declarations where the protocol carries them.
+    typed = next(e for e in events if type(e) is RowEvent and e.table == "types")
+    if protocol == "simple":
+        assert {c.name: c.declared for c in typed.table_info.columns}["dec"] == "decimal(12,3)"
+        assert typed.table_info.column("name").unique_key
+
+
+@pytest.mark.parametrize(("downstream", "upstream_extra"), [
+    ("open-protocol", ""),
+    # simple writes each column's size, so it needs canal-json that carries them (else the widest are written).
+    ("simple", "&content-compatible=true"),
+])
+async def test_a_second_cdcsink_reads_canal_json_and_writes_another_protocol(kafka_bootstrap, unique, tmp_path,
+                                                                            downstream, upstream_extra):
+    w = workload()
+    topic_a, topic_b = f"chain-a-{unique}", f"chain-b-{unique}"
+    source = {"type": "file", "path": str(w.write(tmp_path / "events.ndjson"))}
+    await Pipeline(sink_settings(kafka_bootstrap, source, topic_a, "canal-json", tmp_path, "first",
+                                 extra=upstream_extra)).run()
+    kafka_source = {"type": "kafka", "bootstrap": kafka_bootstrap, "topics": [topic_a], "group": f"chain-{unique}",
+                    "format": "canal-json"}
+    second = Pipeline(sink_settings(kafka_bootstrap, kafka_source, topic_b, downstream, tmp_path, "second"))
+    running = asyncio.create_task(second.run())
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 90
+        while True:
+            assert not running.done(), running.result()
+            with_b = await _topic_exists(kafka_bootstrap, topic_b)
+            events = decoded((await consume_async(kafka_bootstrap, topic_b, downstream))[0]) if with_b else []
+            marks = [e.commit_ts for e in events if type(e) is ResolvedEvent]
+            if marks and marks[-1] >= w.last_resolved:
+                break
+            assert loop.time() < deadline, f"topic B holds {len(events)} events, resolved {marks[-1:]}"
+            await asyncio.sleep(0.5)
+    finally:
+        second.request_stop()
+        await asyncio.wait_for(running, 60)
+    check_same_events(w, events)
+
+
+async def _topic_exists(bootstrap: str, topic: str) -> bool:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        return topic in await consumer.topics()
+    finally:
+        await consumer.stop()
+
+
+async def test_simple_read_from_the_middle_finds_the_table_schema_before_it(kafka_bootstrap, unique, tmp_path):
+    w = generate(30, tables=1, keys=5, resolved_every=10, seed=3)
+    topic = f"simple-middle-{unique}"
+    source = {"type": "file", "path": str(w.write(tmp_path / "events.ndjson"))}
+    # All rows in one partition: its bootstrap message is at its start.
+    await Pipeline(sink_settings(kafka_bootstrap, source, topic, "simple", tmp_path, "writer", "table")).run()
+    everything, _ = await consume_async(kafka_bootstrap, topic, "simple", partitions=[0, 1, 2])
+    lines, err = await consume_async(kafka_bootstrap, topic, "simple", start="offset", start_at=5)
+    rows = [e for e in decoded(lines) if type(e) is RowEvent]
+    assert rows and err == ""
+    assert [(r.table, r.commit_ts, r.after) for r in rows] == [
+        (r.table, r.commit_ts, r.after) for r in decoded(everything) if type(r) is RowEvent][-len(rows):]
+
+
+async def test_count_and_partition_limit_what_is_printed(kafka_bootstrap, unique, tmp_path):
+    w = generate(60, tables=2, keys=10, resolved_every=20, seed=5)
+    topic = f"consume-count-{unique}"
+    source = {"type": "file", "path": str(w.write(tmp_path / "events.ndjson"))}
+    await Pipeline(sink_settings(kafka_bootstrap, source, topic, "canal-json", tmp_path, "writer")).run()
+    lines, _ = await consume_async(kafka_bootstrap, topic, "canal-json", count=7)
+    assert len(lines) == 7
+    lines, _ = await consume_async(kafka_bootstrap, topic, "canal-json", partitions=[1])
+    assert lines and all(orjson.loads(line)["kind"] != "ddl" for line in lines)  # canal-json DDL is on partition 0
+
+
+def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cdcsink", "consume", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+async def test_one_line_errors(kafka_bootstrap, unique):
+    down = run_cli("--bootstrap", f"127.0.0.1:{free_port()}", "--topic", "t", "--protocol", "simple")
+    assert down.returncode == 1 and down.stdout == ""
+    assert down.stderr.strip().splitlines() == [
+        f"cdcsink: kafka {down.args[5]}: cannot connect (bootstrap): connection refused"]
+    missing = run_cli("--bootstrap", kafka_bootstrap, "--topic", f"nope-{unique}", "--protocol", "canal-json")
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == f"cdcsink: topic 'nope-{unique}' does not exist on {kafka_bootstrap}"
+
+    topic = f"consume-bad-{unique}"
+    await create_topic(kafka_bootstrap, topic, 1)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        good = b'{"id":0,"database":"s","table":"t","pkNames":["id"],"isDdl":false,"type":"INSERT","es":1,"ts":1,' \
+               b'"sql":"","sqlType":{"id":4},"mysqlType":{"id":"int"},"old":null,"data":[{"id":"1"}],"_tidb":{"commitTs":5}}'
+        for value in (good, b"{broken", good.replace(b'"commitTs":5', b'"commitTs":6')):
+            await producer.send_and_wait(topic, value, partition=0)
+    finally:
+        await producer.stop()
+    bad = run_cli("--bootstrap", kafka_bootstrap, "--topic", topic, "--protocol", "canal-json")
+    assert bad.returncode == 3
+    assert len(bad.stdout.splitlines()) == 1  # what came before the bad message is printed
+    assert bad.stderr.strip().startswith(f"cdcsink: {topic}[0]@1: canal-json: canal-json message is not JSON")
+    skipped = run_cli("--bootstrap", kafka_bootstrap, "--topic", topic, "--protocol", "canal-json", "--skip-invalid")
+    assert skipped.returncode == 0 and len(skipped.stdout.splitlines()) == 2
+    assert f"skipped {topic}[0]@1: canal-json" in skipped.stderr
+    table = run_cli("--bootstrap", kafka_bootstrap, "--topic", topic, "--protocol", "canal-json", "--skip-invalid",
+                    "--output", "table")
+    assert table.stdout.splitlines()[0].startswith("PARTITION@OFFSET")
+    assert "0@2" in table.stdout and "row insert" in table.stdout and "s.t" in table.stdout
