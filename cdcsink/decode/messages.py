@@ -68,9 +68,13 @@ class MessageReader:
         try:
             return self.decoder.decode(key, value)  # type: ignore[no-any-return]
         except (MessageDecodeError, ValueError) as error:
-            raise InvalidEventError(origin, f"{self.protocol}: {error}", value) from None
+            raise InvalidEventError(origin, self._named(str(error)), value) from None
         except Exception as error:  # a message shaped in a way the decoder did not foresee
-            raise InvalidEventError(origin, f"{self.protocol}: {type(error).__name__}: {error}", value) from None
+            raise InvalidEventError(origin, self._named(f"{type(error).__name__}: {error}"), value) from None
+
+    def _named(self, reason: str) -> str:
+        """The reason, saying which protocol's decoder refused the message."""
+        return reason if reason.startswith(self.protocol) else f"{self.protocol}: {reason}"
 
     def decode_records(self, ordering: Any, chunk: Any, start: int = 0) -> tuple[list[Any], InvalidEventError | None]:
         """Decode a Kafka chunk's records from index ``start`` (as

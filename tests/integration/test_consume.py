@@ -241,10 +241,10 @@ async def test_one_line_errors(kafka_bootstrap, unique):
     bad = run_cli("--bootstrap", kafka_bootstrap, "--topic", topic, "--protocol", "canal-json")
     assert bad.returncode == 3
     assert len(bad.stdout.splitlines()) == 1  # what came before the bad message is printed
-    assert bad.stderr.strip().startswith(f"cdcsink: {topic}[0]@1: canal-json: canal-json message is not JSON")
+    assert bad.stderr.strip().startswith(f"cdcsink: {topic}[0]@1: canal-json message is not JSON")
     skipped = run_cli("--bootstrap", kafka_bootstrap, "--topic", topic, "--protocol", "canal-json", "--skip-invalid")
     assert skipped.returncode == 0 and len(skipped.stdout.splitlines()) == 2
-    assert f"skipped {topic}[0]@1: canal-json" in skipped.stderr
+    assert f"skipped {topic}[0]@1: canal-json message is not JSON" in skipped.stderr
     table = run_cli("--bootstrap", kafka_bootstrap, "--topic", topic, "--protocol", "canal-json", "--skip-invalid",
                     "--output", "table")
     assert table.stdout.splitlines()[0].startswith("PARTITION@OFFSET")

@@ -71,10 +71,10 @@ def test_a_row_at_or_below_the_partitions_resolved_ts_is_invalid_and_a_watermark
 
 
 @pytest.mark.parametrize(("protocol", "value", "reason"), [
-    ("canal-json", b"not json", "canal-json: canal-json message is not JSON"),
+    ("canal-json", b"not json", "canal-json message is not JSON"),
     ("open-protocol", b"{}", "open-protocol: not an open-protocol message: the key has no version header"),
     ("simple", b'{"version":1,"database":"s","table":"t","type":"INSERT","schemaVersion":3,"data":{"id":"1"}}',
-     "simple: simple: no table schema for s.t version 3"),
+     "simple: no table schema for s.t version 3"),
 ])
 def test_a_record_that_does_not_decode_is_invalid_input_named_by_its_offset(protocol, value, reason):
     got, invalid = decode_records(Decoder(), chunk([(None, value)], MessageReader(protocol), 41))
