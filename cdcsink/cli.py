@@ -225,7 +225,9 @@ def _main(argv: Sequence[str] | None) -> int:
 def _consume_arguments(cmd: Any) -> None:
     cmd.add_argument("--bootstrap", "-b", help="brokers, host:port[,host:port...] (default: the config's sink.uri)")
     cmd.add_argument("--topic", "-t", help="the topic (default: the config's default topic)")
-    cmd.add_argument("--protocol", "-p", help="canal-json, open-protocol, simple, ... (default: the config's sink.protocol)")
+    from cdcsink.codec.registry import DECODERS  # (light: no protocol module is imported)
+
+    cmd.add_argument("--protocol", "-p", choices=list(DECODERS), help="the messages' protocol (default: the config's sink.protocol)")
     cmd.add_argument("--partition", type=int, action="append", help="read only this partition (repeatable)")
     start = cmd.add_mutually_exclusive_group()
     start.add_argument("--since", help="from this time: 2025-01-02T10:00:00Z, ms since the epoch, or a duration before now (15m, 2h, 1d)")

@@ -240,7 +240,9 @@ class Consumer:
             found = await consumer.offsets_for_times({tp: options.start_at for tp in tps})
             for tp in tps:
                 at = found.get(tp)
-                consumer.seek(tp, at.offset if at is not None else lasts[tp])
+                # None (or, from some brokers, timestamp -1): no record at or after that time.
+                late = at is None or at.timestamp < 0 or at.offset < 0
+                consumer.seek(tp, lasts[tp] if late else at.offset)
         else:
             for tp in tps:
                 consumer.seek(tp, firsts[tp])
@@ -256,7 +258,7 @@ class Consumer:
             if missing:
                 await self._read_back(tp, records[0].offset, missing)
         chunk = SimpleNamespace(
-            origin=f"{tp.topic}[{tp.partition}]", lines=values, keys=[r.key for r in records],
+            origin=f"{tp.topic}[{tp.partition}]", input=(tp.topic, tp.partition), lines=values, keys=[r.key for r in records],
             offsets=[r.offset for r in records],
         )
         events: list[Any] = []

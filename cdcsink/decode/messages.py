@@ -11,8 +11,11 @@ through the rules every input follows, per input partition:
   upstream that restarts may repeat an older one); an equal one is kept.
 
 A message that carries no commit ts (canal-json without the TiDB extension)
-gives commit_ts 0, as TiCDC's decoder does; such a DDL is no barrier between
-input partitions (see :class:`cdcsink.source.merge.PartitionMerger`).
+gives commit_ts 0, as TiCDC's decoder does. Such a DDL is no barrier between
+input partitions (see :class:`cdcsink.source.merge.PartitionMerger`), and
+with no commit ts a copy cannot be told from a repeat: only partition 0's is
+taken, as TiCDC's consumer takes every DDL (each protocol writes DDL there,
+canal-json only there).
 
 A record that does not decode is an :class:`~cdcsink.errors.InvalidEventError`
 named ``topic[partition]@offset``, handled by ``source.on-invalid``. Each event
@@ -83,12 +86,13 @@ class MessageReader:
         events: list[Any] = []
         origin, values, offsets = chunk.origin, chunk.lines, chunk.offsets
         keys = chunk.keys
+        partition = chunk.input[1]
         for i in range(start, len(values)):
             offset = offsets[i]
             where = f"{origin}@{offset}"
             try:
                 decoded = self.decode(keys[i], values[i], where)
-                kept = _in_order(decoded, ordering, where, offset)
+                kept = _in_order(decoded, ordering, where, offset, partition)
             except InvalidEventError as error:
                 error.index = i
                 return events, error
@@ -124,7 +128,7 @@ class MessageReader:
         return None
 
 
-def _in_order(events: list[Event], ordering: Any, where: str, offset: int) -> list[Event]:
+def _in_order(events: list[Event], ordering: Any, where: str, offset: int, partition: int) -> list[Event]:
     """The events of one record under the input's ordering rules, each with its offset."""
     kept = []
     for event in events:
@@ -135,6 +139,8 @@ def _in_order(events: list[Event], ordering: Any, where: str, offset: int) -> li
             ordering.last_resolved_ts = event.commit_ts
         else:
             assert type(event) is RowEvent or type(event) is DDLEvent
+            if event.commit_ts == 0 and partition != 0 and type(event) is DDLEvent:
+                continue  # (no commit ts: the copy on partition 0 is the one taken)
             if last and event.commit_ts <= last:
                 raise InvalidEventError(
                     where, f"commit_ts {event.commit_ts} is not after the resolved ts {last} already promised"

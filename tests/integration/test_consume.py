@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import subprocess
 import sys
@@ -143,20 +144,23 @@ async def test_what_cdcsink_writes_consumes_back_to_the_same_events(kafka_bootst
         assert typed.table_info.column("name").unique_key
 
 
-@pytest.mark.parametrize(("downstream", "upstream_extra"), [
-    ("open-protocol", ""),
+@pytest.mark.parametrize(("upstream", "upstream_extra", "downstream"), [
+    ("canal-json", "", "open-protocol"),
     # simple writes each column's size, so it needs canal-json that carries them (else the widest are written).
-    ("simple", "&content-compatible=true"),
+    ("canal-json", "&content-compatible=true", "simple"),
+    # DDL on every input partition: each sent once downstream.
+    ("open-protocol", "", "canal-json"),
+    ("simple", "", "canal-json"),
 ])
-async def test_a_second_cdcsink_reads_canal_json_and_writes_another_protocol(kafka_bootstrap, unique, tmp_path,
-                                                                            downstream, upstream_extra):
+async def test_a_second_cdcsink_reads_a_cdc_topic_and_writes_another_protocol(kafka_bootstrap, unique, tmp_path,
+                                                                             upstream, upstream_extra, downstream):
     w = workload()
     topic_a, topic_b = f"chain-a-{unique}", f"chain-b-{unique}"
     source = {"type": "file", "path": str(w.write(tmp_path / "events.ndjson"))}
-    await Pipeline(sink_settings(kafka_bootstrap, source, topic_a, "canal-json", tmp_path, "first",
+    await Pipeline(sink_settings(kafka_bootstrap, source, topic_a, upstream, tmp_path, "first",
                                  extra=upstream_extra)).run()
     kafka_source = {"type": "kafka", "bootstrap": kafka_bootstrap, "topics": [topic_a], "group": f"chain-{unique}",
-                    "format": "canal-json"}
+                    "format": upstream}
     second = Pipeline(sink_settings(kafka_bootstrap, kafka_source, topic_b, downstream, tmp_path, "second"))
     running = asyncio.create_task(second.run())
     try:
@@ -291,3 +295,95 @@ async def test_a_kafka_source_resuming_past_a_simple_bootstrap_reads_its_table_s
     rows = sorted((e.commit_ts, e.op, e.after, e.before) for e in events if type(e) is RowEvent)
     want = sorted((e.commit_ts, e.op, e.after, e.before) for e in after_commit if type(e) is RowEvent)
     assert rows == want and 0 < len(rows) < w.rows  # every row after the committed offsets, none before
+
+
+async def test_canal_json_without_watermarks_as_input_moves_offsets_and_keeps_per_key_order(kafka_bootstrap, unique,
+                                                                                           tmp_path):
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    w = workload()
+    topic_a, topic_b, group = f"nowm-a-{unique}", f"nowm-b-{unique}", f"nowm-{unique}"
+    source = {"type": "file", "path": str(w.write(tmp_path / "events.ndjson"))}
+    first = sink_settings(kafka_bootstrap, source, topic_a, "canal-json", tmp_path, "first")
+    first.sink.enable_tidb_extension = False  # no _tidb: no commit ts, no TIDB_WATERMARK
+    result = await Pipeline(first).run()
+    ends = {p: n for (topic, p), n in result.messages.items() if topic == topic_a}
+    kafka_source = {"type": "kafka", "bootstrap": kafka_bootstrap, "topics": [topic_a], "group": group,
+                    "format": "canal-json"}
+    second = Pipeline(sink_settings(kafka_bootstrap, kafka_source, topic_b, "open-protocol", tmp_path, "second"))
+    running = asyncio.create_task(second.run())
+    committer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=group, enable_auto_commit=False)
+    await committer.start()
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while True:  # every input offset committed: each only once its events were acknowledged
+            assert not running.done(), running.result()
+            committed = {p: await committer.committed(TopicPartition(topic_a, p)) for p in ends}
+            if all(committed[p] == ends[p] for p in ends):
+                break
+            assert loop.time() < deadline, (committed, ends)
+            await asyncio.sleep(0.3)
+    finally:
+        await committer.stop()
+        second.request_stop()
+        await asyncio.wait_for(running, 60)
+    lines, _ = await consume_async(kafka_bootstrap, topic_b, "open-protocol")
+    events = decoded(lines)
+    assert not any(type(e) is ResolvedEvent and e.commit_ts for e in events)  # no watermark but 0 came through
+    rows = [e for e in events if type(e) is RowEvent]
+    assert len(rows) == w.rows + 3 and all(e.commit_ts == 0 for e in rows)
+    expected = [e for e in decoded(w.lines) if type(e) is RowEvent]
+    per_key: dict[tuple, list[Any]] = defaultdict(list)
+    for e in rows:
+        per_key[(e.table, (e.after or e.before)["id"])].append((e.op, e.before, e.after))
+    want: dict[tuple, list[Any]] = defaultdict(list)
+    for e in expected:
+        want[(e.table, (e.after or e.before)["id"])].append((e.op, e.before, e.after))
+    assert per_key == want
+    ddls = sorted(e.query for e in events if type(e) is DDLEvent)
+    assert ddls == sorted(e.query for e in decoded(w.lines) if type(e) is DDLEvent)
+
+
+async def test_where_to_start_and_the_config_as_defaults(kafka_bootstrap, unique, tmp_path):
+    w = generate(30, tables=1, keys=5, resolved_every=10, seed=4)
+    topic = f"consume-start-{unique}"
+    source = {"type": "file", "path": str(w.write(tmp_path / "events.ndjson"))}
+    await Pipeline(sink_settings(kafka_bootstrap, source, topic, "canal-json", tmp_path, "writer")).run()
+    everything, _ = await consume_async(kafka_bootstrap, topic, "canal-json")
+    # (partitions interleave as they arrive: compare the lines, not their order across partitions)
+    assert sorted((await consume_async(kafka_bootstrap, topic, "canal-json", start="since", start_at=0))[0]) == sorted(everything)
+    far = 4_000_000_000_000
+    assert (await consume_async(kafka_bootstrap, topic, "canal-json", start="since", start_at=far))[0] == []
+    assert (await consume_async(kafka_bootstrap, topic, "canal-json", start="end"))[0] == []
+    # Brokers, default topic and protocol from the config's sink.uri.
+    config = tmp_path / "cdcsink.yaml"
+    config.write_text(f"source:\n  type: stdin\nsink:\n  uri: kafka://{kafka_bootstrap}/{topic}?protocol=canal-json\n")
+    by_config = run_cli("--config", str(config), "--since", "1d")
+    assert by_config.returncode == 0, by_config.stderr
+    assert sorted(by_config.stdout.encode().splitlines()) == sorted(everything)
+
+
+def test_a_terminal_gets_a_table(kafka_bootstrap, unique, tmp_path):
+    import os
+    import pty
+
+    topic = f"consume-tty-{unique}"
+    w = generate(5, tables=1, keys=5, resolved_every=5, seed=2)
+    source = {"type": "file", "path": str(w.write(tmp_path / "events.ndjson"))}
+    asyncio.run(Pipeline(sink_settings(kafka_bootstrap, source, topic, "simple", tmp_path, "writer")).run())
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.run([sys.executable, "-m", "cdcsink", "consume", "-b", kafka_bootstrap, "-t", topic,
+                                  "-p", "simple"], stdout=follower, stderr=subprocess.PIPE, timeout=60)
+        os.close(follower)
+        output = b""
+        with contextlib.suppress(OSError):
+            while chunk := os.read(leader, 65536):
+                output += chunk
+    finally:
+        os.close(leader)
+    assert process.returncode == 0, process.stderr
+    lines = output.decode().splitlines()
+    assert lines[0].startswith("PARTITION@OFFSET") and "COMMIT_TS" in lines[0]
+    assert any("row insert" in line and "shop.t0" in line for line in lines[1:])

@@ -22,7 +22,7 @@ def row(ts: int, id_: int = 1) -> RowEvent:
 
 
 def chunk(messages, reader, first_offset=10):
-    return SimpleNamespace(origin="in[2]", lines=[v for _, v in messages], keys=[k for k, _ in messages],
+    return SimpleNamespace(origin="in[2]", input=("in", 2), lines=[v for _, v in messages], keys=[k for k, _ in messages],
                            offsets=list(range(first_offset, first_offset + len(messages))), reader=reader)
 
 
@@ -91,3 +91,28 @@ def test_rows_name_the_table_schema_they_need_until_it_is_learnt():
     reader.learn(messages[0][1])
     assert reader.known(needed) and reader.missing_schemas([messages[1][1]]) == set()
     assert MessageReader("simple").missing_schemas([v for _, v in messages]) == set()  # announced in the same batch
+
+
+def test_since_takes_a_time_ms_or_a_duration_before_now():
+    from cdcsink.consume import parse_since
+    from cdcsink.errors import ConfigError
+
+    now = 1_700_000_000_000
+    assert parse_since("15m", now) == now - 15 * 60_000
+    assert parse_since("1d", now) == now - 86_400_000
+    assert parse_since("1700000000123", now) == 1_700_000_000_123
+    assert parse_since("2023-11-14T22:13:20Z", now) == 1_700_000_000_000
+    assert parse_since("2023-11-14 23:13:20+01:00", now) == 1_700_000_000_000
+    assert parse_since("2023-11-14 22:13:20", now) == 1_700_000_000_000  # no zone: UTC
+    with pytest.raises(ConfigError, match="--since: 'yesterday' is not a time"):
+        parse_since("yesterday", now)
+
+
+def test_a_ddl_without_a_commit_ts_is_taken_from_partition_0_only():
+    # Without a commit ts a copy cannot be told from a repeat; TiCDC's consumer takes DDL from partition 0 only
+    # (ticdc cmd/kafka-consumer/writer.go:362), where every protocol writes it.
+    messages = encoded("open-protocol", [DDLEvent("s", "t", 0, "TRUNCATE TABLE t")])
+    on_zero, _ = decode_records(Decoder(), SimpleNamespace(origin="in[0]", input=("in", 0), lines=[messages[0][1]],
+                                                           keys=[messages[0][0]], offsets=[3], reader=MessageReader("open-protocol")))
+    on_two, _ = decode_records(Decoder(), chunk(messages, MessageReader("open-protocol")))
+    assert [e.query for e in on_zero] == ["TRUNCATE TABLE t"] and on_two == []

@@ -360,3 +360,33 @@ def test_claim_check(tmp_path):
         assert message["claimCheckLocation"].startswith(f"file://{tmp_path}/") and message["handleKeyOnly"] is True
         (again,) = dec.decode(key, value)
         assert again.after == row.after
+
+
+def test_the_version_is_the_table_schemas_hash():
+    # (TiDB's version is its schema update ts; cdcsink's input has none: README, known differences.)
+    declared = {"id": "int", "v": "varchar(8)"}
+    first = table_schema_doc(table_schema("test", "t", declared, ["id"]))["version"]
+    assert first == table_schema_doc(table_schema("test", "t", dict(declared), ["id"]))["version"]
+    assert first != table_schema_doc(table_schema("test", "t", declared | {"w": "int"}, ["id"]))["version"]
+    assert first != table_schema_doc(table_schema("test", "u", declared, ["id"]))["version"]
+
+
+def test_columns_whose_sizes_the_input_message_lacked_are_written_with_the_widest():
+    # A table rebuilt from open-protocol (no lengths, scales or members): no consumer may round its values.
+    from cdcsink.codec.open_protocol.decoder import OpenProtocolDecoder
+    from cdcsink.codec.open_protocol.encoder import OpenProtocolEncoder
+
+    columns = {"id": "int", "d": "decimal(12,3)", "t": "datetime(3)", "b": "bit(10)", "e": "enum('x','y')"}
+    row = event(columns, ["id"], {"id": 1, "d": "1.125", "t": "2024-01-01 00:00:00.500", "b": 1023, "e": 2})
+    (message,) = OpenProtocolEncoder(EncoderOptions("open-protocol")).encode_rows([row])
+    (rebuilt,) = OpenProtocolDecoder().decode(*message)
+    types = {c["name"]: c["dataType"] for c in table_schema_doc(rebuilt.table_info)["columns"]}
+    assert types["d"] == data_type("decimal", *BIN, 65, decimal=30)
+    assert types["t"] == data_type("datetime", *BIN, 26, decimal=6)
+    assert types["b"] == data_type("bit", *BIN, 64, unsigned=True)
+    assert "elements" not in types["e"]
+    enc, dec = encoder(), SimpleDecoder()
+    dec.decode(*enc.bootstrap(rebuilt))
+    (again,) = dec.decode(*enc.encode_row(rebuilt))
+    assert again.after == {"id": 1, "d": "1.125000000000000000000000000000", "t": "2024-01-01 00:00:00.500", "b": 1023,
+                           "e": 2}
