@@ -157,6 +157,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = _catch_stop_signals_early()
     try:
         return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C in a command that is not the daemon: interrupted, no traceback
+        return EXIT_FORCED
+    except BrokenPipeError:  # the reader of stdout went away (`cdcsink config show | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return EXIT_FAILURE
     finally:  # for a caller in the same process (the command itself exits next)
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -127,3 +127,44 @@ def test_one_stop_signal_while_the_event_loop_starts_is_one_signal(tmp_path):
         proc.wait()
     logs = [json.loads(line) for line in proc.stderr.read().decode().splitlines()]
     assert [r["signal"] for r in logs if r["event"].startswith(("stopping", "second signal"))] == ["SIGTERM"]
+
+
+def test_output_cut_short_by_the_reader_is_no_traceback(tmp_path):
+    """`cdcsink config show | head -3`: the reader closes the pipe early; the command
+    stops quietly (no traceback), as a pipeline expects."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "cdcsink", "config", "show"],
+            env=env(CDCSINK_SINK__URI="kafka://127.0.0.1:9/t?protocol=canal-json", CDCSINK_SOURCE__PATH="/data/e.ndjson"),
+            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert out.returncode == 1
+    assert out.stderr == ""
+
+
+def test_ctrl_c_in_a_command_that_is_not_the_daemon_is_no_traceback(tmp_path):
+    """SIGINT while `cdcsink config show` reads its config (a FIFO, which holds it
+    there): exit 130 as an interrupted command, without a traceback."""
+    config = tmp_path / "cdcsink.yaml"
+    os.mkfifo(config)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cdcsink", "config", "show", "--config", str(config)],
+        env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        wchan = Path(f"/proc/{proc.pid}/wchan")
+        while wchan.read_text() != "wait_for_partner":  # blocked opening the config
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()[-3000:]
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    assert "Traceback" not in proc.stderr.read()
