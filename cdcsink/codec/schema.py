@@ -251,6 +251,7 @@ def _column(name: str, declared: str, position: int, primary_key: bool, attribut
     if tp in TEMPORAL and tp != DATE:
         # TIME(6), DATETIME(3): the parentheses give fractional seconds.
         decimal, flen = flen, None
+    _check_widths(tp, declared, flen, decimal)
     words = rest.split()
     unsigned = attributes.get("unsigned", "unsigned" in words)
     zerofill = attributes.get("zerofill", "zerofill" in words)
@@ -290,6 +291,24 @@ def _column(name: str, declared: str, position: int, primary_key: bool, attribut
         generated=attributes.get("generated", False),
         elems=elems,
     )
+
+
+def _check_widths(tp: int, declared: str, flen: int | None, decimal: int | None) -> None:
+    """Lengths and precisions MySQL and TiDB refuse to declare: what such a column
+    would hold, no TiDB table holds, so no TiCDC message carries it."""
+    problem = None
+    if tp in TEMPORAL and decimal is not None and decimal > 6:
+        problem = f"fractional seconds precision {decimal} is more than 6"
+    elif tp == NEWDECIMAL and flen is not None and flen > 65:
+        problem = f"decimal precision {flen} is more than 65"
+    elif tp == NEWDECIMAL and decimal is not None and decimal > 30:
+        problem = f"decimal scale {decimal} is more than 30"
+    elif tp == NEWDECIMAL and flen is not None and decimal is not None and decimal > flen:
+        problem = f"decimal scale {decimal} is more than the precision {flen}"
+    elif tp == BIT and flen is not None and not 1 <= flen <= 64:
+        problem = f"bit({flen}): at {'most 64 bits' if flen > 64 else 'least 1 bit'}"
+    if problem is not None:
+        raise ValueError(f"{problem} in {declared!r}")
 
 
 def tidb_type_name(tp: int, binary: bool) -> str:
