@@ -124,7 +124,7 @@ def test_two_feeds_of_one_name_are_told_to_take_names_of_their_own(tmp_path):
     """Two feeds left at one changefeed name (the default, say) share its default
     checkpoint: the first advice is a name of their own, as a reset would send the
     other feed's input again."""
-    FileCheckpointStore(tmp_path / "cp.json", owner=FEED).save(Checkpoint(5))
+    FileCheckpointStore(tmp_path / "cp.json", owner=FEED).write(Checkpoint(5))
     other = Owner("orders", "file:/data/users.ndjson", FEED.topic, FEED.brokers)
     with pytest.raises(ConfigError) as info:
         FileCheckpointStore(tmp_path / "cp.json", owner=other).load()
