@@ -20,7 +20,7 @@ from cdcsink.codec.schema import TableSchema, table_schema
 from cdcsink.decode.values import ImageRules
 from cdcsink.errors import InvalidEventError
 from cdcsink.events import DELETE, INSERT, UPDATE, DDLEvent, Event, ResolvedEvent, RowEvent
-from cdcsink.source import BOM, Chunk
+from cdcsink.source import BOM, Chunk, Fingerprint, line_fingerprint, line_position
 
 _IMAGES = {INSERT: (False, True), UPDATE: (True, True), DELETE: (True, False)}
 
@@ -338,7 +338,9 @@ def decode_chunk(decoder: Decoder, chunk: Chunk) -> tuple[list[Any], InvalidEven
         if type(event) is ResolvedEvent:
             offset += sum(map(len, lines[counted : i + 1])) + (i + 1 - counted)
             counted = i + 1
-            event.position = {"path": origin, "offset": min(offset, end), "line": first + i}
+            # The last line of the input may have no newline: the offset stops at its end.
+            newline = offset <= end
+            event.position = line_position(origin, offset if newline else end, first + i, line_fingerprint(line, newline))
         append(event)
     return events, None
 
@@ -366,15 +368,24 @@ def decode_records(decoder: Decoder, chunk: Any, start: int = 0) -> tuple[list[A
 
 def chunk_after(chunk: Chunk, index: int) -> Chunk:
     """The rest of ``chunk`` after its line ``index``."""
-    position = position_before(chunk, index + 1)
-    return Chunk(chunk.origin, chunk.lines[index + 1 :], position["line"] + 1, position["offset"], chunk.end_offset)
+    offset, tail = _offset_before(chunk, index + 1)
+    return Chunk(chunk.origin, chunk.lines[index + 1 :], chunk.first_line + index + 1, offset, chunk.end_offset, None, tail)
 
 
 def position_before(chunk: Chunk, index: int) -> dict[str, Any]:
     """The source position just before ``chunk``'s line ``index`` (after all of
     its lines when ``index`` is their count): the form a resolved event records."""
-    if index >= len(chunk.lines):
-        offset = chunk.end_offset
-    else:
-        offset = min(chunk.start_offset + sum(len(line) + 1 for line in chunk.lines[:index]), chunk.end_offset)
-    return {"path": chunk.origin, "offset": offset, "line": chunk.first_line + index - 1}
+    offset, tail = _offset_before(chunk, index)
+    return line_position(chunk.origin, offset, chunk.first_line + index - 1, tail)
+
+
+def _offset_before(chunk: Chunk, index: int) -> tuple[int, Fingerprint | None]:
+    """The byte offset before ``chunk``'s line ``index``, and the fingerprint of the line that ends there."""
+    if index == 0:
+        return chunk.start_offset, chunk.before
+    if chunk.invalid is not None:  # one over-long line, of which only the head is kept
+        return chunk.end_offset, chunk.whole_line
+    offset = chunk.start_offset + sum(len(line) + 1 for line in chunk.lines[:index])
+    # The last line of the input may have no newline: the offset stops at its end.
+    newline = offset <= chunk.end_offset
+    return (offset if newline else chunk.end_offset), line_fingerprint(chunk.lines[index - 1], newline)

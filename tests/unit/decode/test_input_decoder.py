@@ -1,3 +1,5 @@
+import zlib
+
 import pytest
 
 from cdcsink.decode import Decoder
@@ -92,7 +94,14 @@ def test_decode_chunk_positions_and_stop_at_invalid():
     events, invalid = decode_chunk(Decoder(), chunk)
     assert [type(e).__name__ for e in events] == ["RowEvent", "ResolvedEvent"]
     resolved = events[1]
-    assert resolved.position == {"path": "f.ndjson", "offset": 100 + len(ROW) + 1 + 1 + len(lines[2]) + 1, "line": 7}
+    assert resolved.position == {
+        "path": "f.ndjson",
+        "offset": 100 + len(ROW) + 1 + 1 + len(lines[2]) + 1,
+        "line": 7,
+        # What the resumed run checks the file's bytes before the offset against: the event's own line.
+        "line_bytes": len(lines[2]) + 1,
+        "line_crc32": zlib.crc32(lines[2] + b"\n"),
+    }
     assert invalid is not None and invalid.origin == "f.ndjson:8"
 
 
@@ -101,6 +110,7 @@ def test_last_line_without_newline_position_is_clamped():
     chunk = Chunk("f", [line], 1, 0, len(line))
     events, _ = decode_chunk(Decoder(), chunk)
     assert events[0].position["offset"] == len(line)
+    assert (events[0].position["line_bytes"], events[0].position["line_crc32"]) == (len(line), zlib.crc32(line))
 
 
 @pytest.mark.parametrize(
