@@ -10,6 +10,7 @@ the table's :class:`~cdcsink.decode.values.ImageRules`.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from typing import Annotated, Any, Literal
@@ -38,7 +39,7 @@ _Name = Annotated[str, msgspec.Meta(min_length=1)]
 _Ts = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]  # wider ones (to 2^64 - 1) take the slow path
 
 
-class _Row(msgspec.Struct, tag_field="kind", tag="row"):
+class _Row(msgspec.Struct, tag_field="kind", tag="row", forbid_unknown_fields=True):
     schema: _Name
     table: _Name
     commit_ts: _Ts
@@ -50,12 +51,12 @@ class _Row(msgspec.Struct, tag_field="kind", tag="row"):
     commit_time_ms: _Ts | None = None
 
 
-class _Resolved(msgspec.Struct, tag_field="kind", tag="resolved"):
+class _Resolved(msgspec.Struct, tag_field="kind", tag="resolved", forbid_unknown_fields=True):
     commit_ts: _Ts
     commit_time_ms: _Ts | None = None
 
 
-class _DDL(msgspec.Struct, tag_field="kind", tag="ddl"):
+class _DDL(msgspec.Struct, tag_field="kind", tag="ddl", forbid_unknown_fields=True):
     schema: _Name
     commit_ts: _Ts
     query: str
@@ -65,6 +66,26 @@ class _DDL(msgspec.Struct, tag_field="kind", tag="ddl"):
 
 _decode_typed = msgspec.json.Decoder(_Row | _Resolved | _DDL).decode
 _decode_any = msgspec.json.Decoder().decode
+
+#: The fields each kind of event has; any other is refused (a misspelt field
+#: would otherwise be dropped unseen: a lost before image, a missing commit time).
+FIELDS: dict[str, tuple[str, ...]] = {
+    "row": ("kind", "schema", "table", "commit_ts", "op", "pk", "columns", "before", "after", "commit_time_ms"),
+    "ddl": ("kind", "schema", "table", "commit_ts", "query", "commit_time_ms"),
+    "resolved": ("kind", "commit_ts", "commit_time_ms"),
+}
+
+
+def _unknown_field(kind: str, obj: dict[str, Any]) -> str | None:
+    """Why ``obj`` cannot be a ``kind`` event for a field it should not have (None: it has none)."""
+    known = FIELDS[kind]
+    for name in obj:
+        if name not in known:
+            close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
+            if close:
+                return f"unknown field {name!r} (did you mean {close[0]!r}?)"
+            return f"unknown field {name!r} (a {kind} event has {', '.join(known)})"
+    return None
 
 
 def _check_shape(schema: str, table: str, columns: Any, pk: Any) -> tuple[TableSchema, ImageRules]:
@@ -115,6 +136,10 @@ class Decoder:
             raise InvalidEventError(f"{origin}:{line}", "not a JSON object", _raw(raw))
         try:
             kind = obj.get("kind")
+            if type(kind) is str and kind in FIELDS:
+                unknown = _unknown_field(kind, obj)
+                if unknown is not None:
+                    raise ValueError(unknown)
             if kind == "row":
                 return self._row(obj, line)
             if kind == "resolved":
@@ -267,6 +292,8 @@ def reason_code(reason: str) -> str:
     for a column declaration or pk that cannot be read, ``json``, ``utf8``,
     ``too_long``, ``kind``, ``op``, ``order``, ``not_object`` and ``field`` for
     the rest."""
+    if reason.startswith("unknown field "):  # before the texts below: a field's name may hold one
+        return "field"
     if reason.startswith(("before: ", "after: ")):
         return "image" if reason.endswith((" is not declared in columns", " is missing")) else "value"
     if reason.startswith(("column '", "columns must", "pk must", "pk column")):

@@ -2,7 +2,7 @@ import zlib
 
 import pytest
 
-from cdcsink.decode import Decoder
+from cdcsink.decode import Decoder, reason_code
 from cdcsink.errors import InvalidEventError
 from cdcsink.events import DDLEvent, ResolvedEvent, RowEvent
 from cdcsink.decode import decode_chunk
@@ -111,6 +111,38 @@ def test_last_line_without_newline_position_is_clamped():
     events, _ = decode_chunk(Decoder(), chunk)
     assert events[0].position["offset"] == len(line)
     assert (events[0].position["line_bytes"], events[0].position["line_crc32"]) == (len(line), zlib.crc32(line))
+
+
+ROW_FIELDS = b'"kind":"row","schema":"s","table":"t","commit_ts":5,"op":"update","pk":["a"],"columns":{"a":"int"},'
+
+
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        # A misspelt field would be dropped unseen and change what is sent: refused, with the field it resembles.
+        (b'{"kind":"resolved","commit_ts":5,"commit_time":1700000000000}', "unknown field 'commit_time' (did you mean 'commit_time_ms'?)"),
+        (b"{" + ROW_FIELDS + b'"befor":{"a":1},"after":{"a":2}}', "unknown field 'befor' (did you mean 'before'?)"),
+        (b"{" + ROW_FIELDS + b'"before":{"a":1},"after":{"a":2},"Op":"delete"}', "unknown field 'Op' (did you mean 'op'?)"),
+        (b'{"kind":"ddl","schema":"s","commit_ts":5,"query":"DROP TABLE t","tabel":"t"}', "unknown field 'tabel' (did you mean 'table'?)"),
+        # A field of another kind of event is unknown too; with nothing close, the fields the kind has are listed.
+        (b'{"kind":"resolved","commit_ts":5,"table":"t"}', "unknown field 'table' (a resolved event has kind, commit_ts, commit_time_ms)"),
+        (b'{"kind":"ddl","schema":"s","commit_ts":5,"query":"x","op":"insert"}', "unknown field 'op' (a ddl event has kind, schema, table, commit_ts, query, commit_time_ms)"),
+        (b"{" + ROW_FIELDS + b'"after":{"a":2},"before":{"a":1},"source":"x"}', "unknown field 'source' (a row event has kind, schema, table, commit_ts, op, pk, columns, before, after, commit_time_ms)"),
+    ],
+)
+def test_an_unknown_field_is_refused_naming_it(line, reason):
+    with pytest.raises(InvalidEventError) as info:
+        Decoder().decode(line, "events.ndjson", 7)
+    assert str(info.value) == f"events.ndjson:7: {reason}"
+    assert reason_code(info.value.reason) == "field"
+
+
+def test_the_known_fields_are_those_of_the_typed_forms():
+    """The slow path's list of fields and the fast path's typed forms name the same fields."""
+    from cdcsink.decode import FIELDS, _DDL, _Resolved, _Row
+
+    for kind, typed in (("row", _Row), ("ddl", _DDL), ("resolved", _Resolved)):
+        assert set(FIELDS[kind]) == {"kind", *typed.__struct_fields__}
 
 
 @pytest.mark.parametrize(
