@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from cdcsink.configtypes import Bool, Duration, component_config
+from cdcsink.configtypes import Bool, Duration, component_config, parse_text_list
 from cdcsink.kafka.config import KafkaSecurityConfig, broker_address_problem
 from cdcsink.route.topic import topic_name_problem
 from cdcsink.source import DEFAULT_MAX_LINE_BYTES
@@ -58,11 +58,7 @@ class SourceConfig(KafkaSecurityConfig):
     @field_validator("path", "bootstrap", "topics", mode="before")
     @classmethod
     def _one_or_many(cls, value: object) -> object:
-        if isinstance(value, str):
-            if "," in value:
-                return [p.strip() for p in value.split(",") if p.strip()]
-            return [value] if value.strip() else []  # an empty env var: none
-        return value
+        return parse_text_list(value)  # a JSON list, or comma-separated (an empty env var: none)
 
     @model_validator(mode="after")
     def _check(self) -> "SourceConfig":

@@ -180,6 +180,52 @@ def test_list_and_complex_values_from_env(monkeypatch):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('["/in/a,b.ndjson", "/in/*.ndjson"]', ["/in/a,b.ndjson", "/in/*.ndjson"]),  # a JSON list: items may hold commas
+        (' [ "/a.ndjson" ] ', ["/a.ndjson"]),
+        ("/a.ndjson, /b.ndjson", ["/a.ndjson", "/b.ndjson"]),  # comma-separated text
+        ("/in/[0-9]*.ndjson", ["/in/[0-9]*.ndjson"]),
+        ("[0-9]*.ndjson", ["[0-9]*.ndjson"]),  # a glob, not a JSON list
+    ],
+)
+def test_a_list_setting_from_env_takes_a_json_list_or_comma_separated_text(monkeypatch, text, expected):
+    monkeypatch.setenv("CDCSINK_SINK__URI", "kafka://k:9092/t?protocol=canal-json")
+    monkeypatch.setenv("CDCSINK_SOURCE__PATH", text)
+    assert load_settings(None).source.path == expected
+
+
+def test_every_text_list_setting_reads_both_forms(monkeypatch):
+    monkeypatch.setenv("CDCSINK_SINK__URI", "kafka://k:9092/t?protocol=canal-json")
+    monkeypatch.setenv("CDCSINK_SOURCE__TYPE", "kafka")
+    monkeypatch.setenv("CDCSINK_SOURCE__GROUP", "g")
+    monkeypatch.setenv("CDCSINK_SOURCE__BOOTSTRAP", '["k1:9092", "k2:9092"]')
+    monkeypatch.setenv("CDCSINK_SOURCE__TOPICS", "orders, users")
+    source = load_settings(None).source
+    assert (source.bootstrap, source.topics) == (["k1:9092", "k2:9092"], ["orders", "users"])
+    monkeypatch.setenv("CDCSINK_SOURCE__BOOTSTRAP", "k1:9092,k2:9092")
+    monkeypatch.setenv("CDCSINK_SOURCE__TOPICS", '["orders", "users"]')
+    source = load_settings(None).source
+    assert (source.bootstrap, source.topics) == (["k1:9092", "k2:9092"], ["orders", "users"])
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('["/a.ndjson", ', "env CDCSINK_SOURCE__PATH: source.path: not a JSON list (Expecting value: line 1 column 15 (char 14)): "
+                           "give a JSON list of strings or comma-separated text"),
+        ("[1]", "env CDCSINK_SOURCE__PATH: source.path[0]: Input should be a valid string"),
+    ],
+)
+def test_a_broken_json_list_from_env_is_refused_not_split_on_commas(monkeypatch, text, expected):
+    monkeypatch.setenv("CDCSINK_SINK__URI", "kafka://k:9092/t?protocol=canal-json")
+    monkeypatch.setenv("CDCSINK_SOURCE__PATH", text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    assert str(info.value) == expected
+
+
 def test_secret_from_file_is_used_and_masked(tmp_path, monkeypatch):
     from cdcsink.config import show_config
 
