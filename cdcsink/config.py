@@ -26,6 +26,7 @@ from cdcsink.configsources import (
     dotted,
     env_layer,
     env_name,
+    fold_choice_case,
     is_secret_key,
     merge,
     model_at,
@@ -137,6 +138,7 @@ def _load(path: str | os.PathLike[str] | None) -> tuple[Settings, Layer]:
     if path is not None and not file.settings and not file.problems and ("sink", "uri") not in env.settings:
         raise ConfigError("\n".join([*env.problems, f"{path}: no settings in the file (sink.uri, and source.path for a file source, are needed)"]))
     merged = merge(file, env)
+    fold_choice_case(merged.data, Settings)
     for name, info in Settings.model_fields.items():
         if model_at(Settings, (name,)) is not None:
             merged.data.setdefault(name, {})  # so each section's own checks run and name their keys

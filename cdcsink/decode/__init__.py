@@ -333,8 +333,23 @@ def not_json_reason(raw: bytes | str, error: Exception) -> str:
     except (ValueError, RecursionError):
         pass
     # What the standard parser accepts and the decoder does not (NaN, a number out of range).
-    detail = _MSGSPEC_BYTE.sub(lambda m: f"near byte offset {m.group(1)}", str(error).removeprefix("JSON is malformed: "))
-    return f"not valid JSON ({detail})"
+    detail = str(error).removeprefix("JSON is malformed: ")
+    at = _MSGSPEC_BYTE.search(detail)
+    if at is None:
+        return f"not valid JSON ({detail})"
+    data = _raw(raw)
+    offset = int(at.group(1))
+    constant = _JSON_CONSTANT.match(data, max(offset - 1, 0)) or _JSON_CONSTANT.match(data, offset)
+    if constant is not None:  # NaN, Infinity, -Infinity: numbers JSON has no form for
+        offset = constant.start()
+        what = f"{constant.group().decode()} is not a JSON number"
+    else:
+        what = _MSGSPEC_BYTE.sub("", detail).strip().lower()
+    column = len(data[:offset].decode(errors="replace")) + 1
+    return f"not valid JSON ({what} at column {column}, byte offset {offset})"
+
+
+_JSON_CONSTANT = re.compile(rb"-?(?:NaN|Infinity)")
 
 
 def _raw(raw: bytes | str) -> bytes:

@@ -226,6 +226,26 @@ def test_a_broken_json_list_from_env_is_refused_not_split_on_commas(monkeypatch,
     assert str(info.value) == expected
 
 
+def test_a_setting_with_fixed_choices_takes_them_in_any_case(monkeypatch, tmp_path):
+    monkeypatch.setenv("CDCSINK_SINK__URI", "kafka://k:9092/t?protocol=Canal-JSON&compression=ZSTD")
+    monkeypatch.setenv("CDCSINK_LOG__FORMAT", "JSON")
+    monkeypatch.setenv("CDCSINK_LOG__LEVEL", "Warning")
+    monkeypatch.setenv("CDCSINK_SOURCE__TYPE", "STDIN")
+    monkeypatch.setenv("CDCSINK_SINK__DISPATCHERS", '[{"matcher": ["*.*"], "partition": "Index-Value"}]')
+    settings = load_settings(None)
+    assert (settings.log.format, settings.log.level, settings.source.type) == ("json", "warning", "stdin")
+    assert (settings.sink.protocol, settings.sink.compression) == ("canal-json", "zstd")
+    assert settings.sink.dispatchers[0].partition == "index-value"
+    monkeypatch.delenv("CDCSINK_LOG__FORMAT")
+    config = tmp_path / "cdcsink.yaml"
+    config.write_text("log:\n  format: Json\nsource:\n  on-invalid: Dead-Letter\n")
+    settings = load_settings(str(config))
+    assert (settings.log.format, settings.source.on_invalid) == ("json", "dead-letter")
+    monkeypatch.setenv("CDCSINK_LOG__LEVEL", "loud")
+    with pytest.raises(ConfigError, match="^env CDCSINK_LOG__LEVEL: log.level: Input should be 'debug', 'info', 'warning' or 'error'$"):
+        load_settings(str(config))
+
+
 def test_secret_from_file_is_used_and_masked(tmp_path, monkeypatch):
     from cdcsink.config import show_config
 

@@ -158,6 +158,10 @@ def test_the_known_fields_are_those_of_the_typed_forms():
         (b'{"kind":"row"} x', "not valid JSON (extra data at column 16, byte offset 15)"),
         ('{"éé":1'.encode(), "not valid JSON (expecting ',' delimiter at column 8, byte offset 9)"),
         (b"[" * 100_000, "not valid JSON (arrays or objects nested too deeply)"),
+        # What Python's own parser takes and JSON has no form for: named by its column too.
+        (b'{"kind":"resolved","commit_ts":NaN}', "not valid JSON (NaN is not a JSON number at column 32, byte offset 31)"),
+        ('{"é":1,"b":-Infinity}'.encode(), "not valid JSON (-Infinity is not a JSON number at column 12, byte offset 12)"),
+        (b'{"a":[Infinity]}', "not valid JSON (Infinity is not a JSON number at column 7, byte offset 6)"),
         (b'{"kind":"row","after":' + b"[" * 100_000, "not valid JSON (arrays or objects nested too deeply)"),
     ],
 )
