@@ -1,0 +1,380 @@
+"""The postgres source against a real PostgreSQL (a cluster of the tests' own, see
+tests/pg.py) and the dev broker: every change arrives in Kafka in per-key order,
+the slot's confirmed position never covers a change Kafka has not acknowledged,
+and restarts, broker outages, idle periods and the initial snapshot lose nothing.
+
+The daemon runs as a subprocess; a fault proxy between it and the broker records
+which output messages the broker acknowledged, and a watcher samples the slot's
+``confirmed_flush_lsn`` every few milliseconds and checks each sample against it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterator
+
+import orjson
+import pytest
+
+from cdcsink.devtools.broker import free_port
+from cdcsink.devtools.readback import read_back
+from tests.conftest import broker_to_front
+from tests.faultproxy import AckLedger, FaultProxy
+from tests.integration.test_daemon import metric, scrape
+from tests.pg import PostgresServer
+
+pytestmark = [pytest.mark.broker]
+ROOT = Path(__file__).resolve().parents[2]
+OUT_PARTITIONS = 2
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    with PostgresServer() as server:
+        yield server
+
+
+def identity(value: bytes) -> tuple | None:
+    """An output row as (table, id, op, v, commit_ts); None for watermarks and DDL."""
+    msg = orjson.loads(value)
+    if msg["type"] == "TIDB_WATERMARK" or msg["isDdl"]:
+        return None
+    row = msg["data"][0]
+    return (msg["table"], row["id"], msg["type"], row.get("v"), msg["_tidb"]["commitTs"])
+
+
+class AckOrder(set):
+    """The ledger's acknowledged rows, remembering in which order they were acknowledged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.order: dict[tuple, int] = {}
+
+    def update(self, ids) -> None:  # type: ignore[override]
+        for ident in ids:
+            self.order.setdefault(ident, len(self.order))
+        super().update(ids)
+
+
+class Feed:
+    """A database, the broker behind a fault proxy, and the daemon reading the one into the other."""
+
+    def __init__(self, postgres: PostgresServer, tmp: Path, name: str, **env: str) -> None:
+        self.pg = postgres
+        self.tmp = tmp
+        self.name = name
+        self.database = name
+        self.slot = f"s_{name}"
+        self.env = env
+        self.ledger = AckLedger(identity)
+        self.ledger.acked = AckOrder()
+        self.daemon: subprocess.Popen[bytes] | None = None
+        self.http_port = free_port()
+        #: (the slot's confirmed_flush_lsn, rows acknowledged by Kafka just after reading it)
+        self.samples: list[tuple[int, int]] = []
+        self._brokers = contextlib.ExitStack()
+        self._sampling = False
+
+    async def __aenter__(self) -> "Feed":
+        self.dsn = self.pg.create_database(self.database)
+        self.proxy = await FaultProxy(self._brokers.enter_context(broker_to_front(self.tmp)), self.ledger).start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._sampling = False
+        if self.daemon is not None and self.daemon.poll() is None:
+            self.daemon.kill()
+            self.daemon.wait()
+        await self.proxy.stop()
+        self._brokers.close()
+        with contextlib.suppress(Exception):
+            self.pg.execute(self.database, f"SELECT pg_drop_replication_slot('{self.slot}')")
+
+    def sql(self, *statements: str, args: Any = None) -> list[tuple[Any, ...]]:
+        return self.pg.execute(self.database, *statements, args=args)
+
+    def start(self, **extra: str) -> subprocess.Popen[bytes]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CDCSINK_")}
+        env.update(
+            PYTHONPATH=str(ROOT),
+            CDCSINK_CHANGEFEED=self.name,
+            CDCSINK_SOURCE__TYPE="postgres",
+            CDCSINK_SOURCE__DSN=self.dsn,
+            CDCSINK_SOURCE__SLOT=self.slot,
+            CDCSINK_SOURCE__PUBLICATION=f"p_{self.name}",
+            CDCSINK_SOURCE__HEARTBEAT_INTERVAL="200ms",
+            CDCSINK_SOURCE__STATUS_INTERVAL="1s",
+            CDCSINK_SINK__URI=(
+                f"kafka://127.0.0.1:{self.proxy.port}/{self.name}?protocol=canal-json&enable-tidb-extension=true"
+                f"&partition-num={OUT_PARTITIONS}"
+            ),
+            CDCSINK_SINK__DISPATCHERS=json.dumps(
+                [{"matcher": ["*.*"], "topic": self.name + "_{table}", "partition": "index-value"}]
+            ),
+            CDCSINK_CHECKPOINT__INTERVAL="100ms",
+            CDCSINK_CHECKPOINT__STORE=str(self.tmp / f"{self.name}.json"),
+            CDCSINK_HTTP__PORT=str(self.http_port),
+            CDCSINK_LOG__FORMAT="json",
+            CDCSINK_RESTART__BACKOFF_MIN="200ms",
+            CDCSINK_RESTART__BACKOFF_MAX="1s",
+        )
+        env.update(self.env)
+        env.update(extra)
+        with (self.tmp / f"{self.name}.log").open("ab") as out:
+            self.daemon = subprocess.Popen([sys.executable, "-m", "cdcsink", "run"], env=env, stdout=out, stderr=out)
+        return self.daemon
+
+    def log(self) -> str:
+        return (self.tmp / f"{self.name}.log").read_text()
+
+    async def logged(self, event: str, times: int = 1, timeout: float = 60.0) -> None:
+        """Wait until the daemon has logged ``event`` ``times`` times."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.log().count(f'"event": "{event}"') < times:
+            self.check_alive()
+            assert loop.time() < deadline, f"never logged {event!r}:\n{self.log()[-3000:]}"
+            await asyncio.sleep(0.05)
+
+    def current_lsn(self) -> int:
+        return int(self.sql("SELECT pg_current_wal_lsn() - '0/0'")[0][0])
+
+    def confirmed(self) -> int:
+        slot = self.pg.slot(self.database, self.slot)
+        return slot[0] if slot else 0
+
+    async def caught_up(self, timeout: float = 60.0) -> None:
+        """Wait until the slot's confirmed position reaches the server's current WAL as it is now."""
+        target = self.current_lsn()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.confirmed() < target:
+            self.check_alive()
+            assert loop.time() < deadline, f"slot at {self.confirmed()}, WAL at {target}:\n{self.log()[-3000:]}"
+            await asyncio.sleep(0.05)
+
+    def check_alive(self) -> None:
+        daemon = self.daemon
+        if daemon is not None and daemon.poll() is not None and daemon.returncode not in (0, -signal.SIGKILL):
+            pytest.fail(f"daemon exited {daemon.returncode}:\n{self.log()[-3000:]}")
+
+    def kill(self) -> None:
+        assert self.daemon is not None
+        self.daemon.send_signal(signal.SIGKILL)
+        self.daemon.wait()
+
+    async def stop(self) -> None:
+        assert self.daemon is not None
+        self.daemon.send_signal(signal.SIGTERM)
+        for _ in range(600):
+            if self.daemon.poll() is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert self.daemon.returncode == 0, self.log()[-3000:]
+
+    # -- the slot never ahead of Kafka ---------------------------------------------------
+
+    @contextlib.contextmanager
+    def sampling(self) -> Iterator[None]:
+        """Sample the slot's confirmed position in a thread during the block, each with how
+        many output rows Kafka had acknowledged right after it (see :meth:`check_samples`)."""
+        self._sampling = True
+
+        def watch() -> None:
+            import psycopg2
+
+            connection = psycopg2.connect(self.pg.dsn(self.database))
+            connection.autocommit = True
+            cursor = connection.cursor()
+            while self._sampling:
+                cursor.execute("SELECT confirmed_flush_lsn - '0/0' FROM pg_replication_slots WHERE slot_name = %s",
+                               (self.slot,))
+                row = cursor.fetchone()
+                acked = len(self.ledger.acked.order)  # read after the sample
+                if row is not None and row[0] is not None:
+                    self.samples.append((int(row[0]), acked))
+                threading.Event().wait(0.005)
+            connection.close()
+
+        thread = threading.Thread(target=watch, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            self._sampling = False
+            thread.join()
+
+    def check_samples(self, messages: list[tuple]) -> int:
+        """Every row committed before a sampled confirmed position was acknowledged before the sample."""
+        order = self.ledger.acked.order
+        rows = [identity(orjson.dumps(msg)) for *_, msg in messages]
+        rows = [r for r in rows if r is not None]
+        checked = 0
+        for confirmed, acked in self.samples:
+            for row in rows:
+                if row[4] < confirmed:
+                    assert order.get(row, acked) < acked, (
+                        f"the slot confirmed {confirmed} before Kafka acknowledged {row} (commit {row[4]})")
+                    checked += 1
+        return checked
+
+    async def output(self, tables: list[str]) -> list[tuple]:
+        expected = {(f"{self.name}_{t}", p): 10**9 for t in tables for p in range(OUT_PARTITIONS)}
+        records = await read_back(f"127.0.0.1:{self.proxy.port}", expected, idle_timeout=1.5)
+        out = []
+        for (topic, partition), recs in records.items():
+            for rec in recs:
+                msg = orjson.loads(rec.value)
+                out.append((topic, partition, rec.offset, msg))
+        return out
+
+
+def rows_by_key(messages: list[tuple]) -> dict[tuple[str, str], list[tuple[str, Any, int]]]:
+    """Per (table, id): (type, data row, commit ts) in the order delivered."""
+    out: dict[tuple[str, str], list[tuple[str, Any, int]]] = defaultdict(list)
+    for topic, partition, offset, msg in sorted(messages, key=lambda m: (m[0], m[1], m[2])):
+        if msg["type"] == "TIDB_WATERMARK" or msg["isDdl"]:
+            continue
+        row = msg["data"][0]
+        out[(msg["table"], row["id"])].append((msg["type"], row, msg["_tidb"]["commitTs"]))
+    return out
+
+
+def dedup(deliveries: list[tuple[str, Any, int]]) -> list[tuple[str, Any, int]]:
+    """A key's deliveries without the replays a restart causes: each (type, row, ts) once, first copy kept,
+    and the kept sequence must be what was delivered with every replay run cut out."""
+    seen: set[tuple] = set()
+    out = []
+    for kind, row, ts in deliveries:
+        key = (kind, json.dumps(row, sort_keys=True), ts)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append((kind, row, ts))
+    return out
+
+
+def final_state(by_key: dict[tuple[str, str], list[tuple[str, Any, int]]], table: str) -> dict[str, str | None]:
+    """id -> v after applying each key's deliveries in order (a deleted key is absent)."""
+    state: dict[str, str | None] = {}
+    for (t, key), deliveries in by_key.items():
+        if t != table:
+            continue
+        kind, row, _ = deliveries[-1]
+        if kind == "DELETE":
+            state.pop(key, None)
+        else:
+            state[key] = row.get("v")
+    return state
+
+
+def check_order(by_key: dict[tuple[str, str], list[tuple[str, Any, int]]]) -> None:
+    """Per key: after replays are dropped, v counts up by one with each change, in commit order."""
+    for key, deliveries in by_key.items():
+        kept = dedup(deliveries)
+        commit_ts = [ts for _, _, ts in kept]
+        assert commit_ts == sorted(commit_ts), (key, kept[:5])
+        values = [int(row["v"]) for kind, row, _ in kept if kind != "DELETE" and row.get("v") is not None]
+        assert values == list(range(values[0], values[0] + len(values))), (key, values[:20])
+
+
+TYPES_TABLE = """
+CREATE TABLE all_types (
+  id int PRIMARY KEY, v int,
+  c_bool boolean, c_int2 smallint, c_int8 bigint, c_oid oid, c_real real, c_double double precision,
+  c_numeric numeric(10,2), c_numeric_free numeric, c_text text, c_varchar varchar(20), c_char char(3),
+  c_bytea bytea, c_date date, c_ts timestamp(3), c_tstz timestamptz, c_time time, c_json json, c_jsonb jsonb,
+  c_uuid uuid, c_bit bit(8), c_interval interval, c_inet inet, c_array int[], c_mood mood
+)"""
+TYPES_ROW = """
+INSERT INTO all_types VALUES (1, 0, true, -32768, 9223372036854775807, 4294967295, 0.1, 2.5,
+  9.9, 1.50, 'é😀', 'abc', 'ab', '\\x00ff', '2024-02-29', '2025-11-22 10:00:00.5', '2025-11-22 10:00:00+02',
+  '23:59:59.5', '{"b": [1, 2.5], "a": null}', '{"b": 1, "a": "x"}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+  B'10000001', '1 day 02:00:00', '10.0.0.1/8', '{1,2,3}', 'happy')"""
+EXPECTED_TYPES = {
+    "c_bool": ("1", "tinyint"), "c_int2": ("-32768", "smallint"), "c_int8": ("9223372036854775807", "bigint"),
+    "c_oid": ("4294967295", "int unsigned"), "c_real": ("0.1", "float"), "c_double": ("2.5", "double"),
+    "c_numeric": ("9.90", "decimal"), "c_numeric_free": ("1.50", "longtext"), "c_text": ("é😀", "longtext"),
+    "c_varchar": ("abc", "varchar"), "c_char": ("ab ", "char"), "c_bytea": ("\u0000ÿ", "longblob"),
+    "c_date": ("2024-02-29", "date"), "c_ts": ("2025-11-22 10:00:00.500", "datetime"),
+    "c_tstz": ("2025-11-22 08:00:00.000000", "timestamp"), "c_time": ("23:59:59.500000", "time"),
+    "c_json": ('{"a": null, "b": [1, 2.5]}', "json"), "c_jsonb": ('{"a": "x", "b": 1}', "json"),
+    "c_uuid": ("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "char"), "c_bit": ("129", "bit"),
+    "c_interval": ("1 day 02:00:00", "longtext"), "c_inet": ("10.0.0.1/8", "longtext"), "c_array": ("{1,2,3}", "longtext"),
+    "c_mood": ("happy", "longtext"),
+}
+
+
+async def test_every_change_of_several_tables_arrives_in_order_and_the_slot_never_passes_an_unacked_one(postgres, tmp_path, unique):
+    async with Feed(postgres, tmp_path, f"pg{unique}") as feed:
+        feed.sql(
+            "CREATE TYPE mood AS ENUM ('sad', 'happy')",
+            TYPES_TABLE,
+            "CREATE TABLE t1 (id int PRIMARY KEY, v int)",
+            "CREATE TABLE t2 (id bigint PRIMARY KEY, v int, note text)",
+            "CREATE TABLE nopk (id int, v int)",
+            "ALTER TABLE nopk REPLICA IDENTITY FULL",
+            "CREATE TABLE gone (id int PRIMARY KEY, v int)",
+        )
+        feed.start()
+        await feed.logged("streaming changes")
+        with feed.sampling():
+            feed.sql(TYPES_ROW, "INSERT INTO gone SELECT g, 0 FROM generate_series(1, 50) g")
+            # Multi-statement transactions over several tables.
+            for k in range(150):
+                feed.sql(
+                    f"BEGIN; INSERT INTO t1 VALUES ({k}, 0); INSERT INTO t2 VALUES ({k}, 0, 'n{k}');"
+                    f" INSERT INTO nopk VALUES ({k % 20}, {k // 20}); UPDATE t1 SET v = v + 1 WHERE id = {k // 2};"
+                    f" COMMIT"
+                )
+            # A large transaction.
+            feed.sql("INSERT INTO t1 SELECT g, 0 FROM generate_series(1000, 25999) g")
+            # Updates, a key change, deletes, a schema change mid-stream, TRUNCATE.
+            feed.sql("UPDATE t2 SET v = v + 1 WHERE id < 100", "DELETE FROM t2 WHERE id >= 140",
+                     "UPDATE t1 SET v = v + 1 WHERE id >= 1000 AND id < 1100")
+            feed.sql("ALTER TABLE t2 ADD COLUMN extra text", "UPDATE t2 SET v = v + 1, extra = 'x' || id WHERE id < 10")
+            feed.sql("TRUNCATE gone", "INSERT INTO gone VALUES (7, 0)")
+            await feed.caught_up()
+        messages = await feed.output(["all_types", "t1", "t2", "nopk", "gone"])
+        by_key = rows_by_key(messages)
+        check_order({k: v for k, v in by_key.items() if k[0] not in ("nopk", "gone")})
+        assert feed.samples and feed.check_samples(messages) > 0
+        for table in ("t1", "t2"):
+            expected = {str(i): str(v) for i, v in feed.sql(f"SELECT id, v FROM {table}")}
+            assert final_state(by_key, table) == expected, table
+        assert len([k for k in by_key if k[0] == "t1"]) == 25150
+        # The schema change: rows after it carry the new column.
+        extra = [row for kind, row, _ in by_key[("t2", "3")] if "extra" in row]
+        assert extra and extra[-1]["extra"] == "x3"
+        # A table without a primary key (REPLICA IDENTITY FULL): every insert, no handle key.
+        assert sum(len(d) for k, d in by_key.items() if k[0] == "nopk") == 150
+        # TRUNCATE is a DDL event between the rows before and after it.
+        gone = sorted((m for m in messages if m[0].endswith("_gone") and m[3]["type"] != "TIDB_WATERMARK"),
+                      key=lambda m: (m[1], m[2]))
+        ddl = [m[3] for m in gone if m[3]["isDdl"]]
+        assert ddl and ddl[0]["sql"] == "TRUNCATE TABLE `public`.`gone`" and ddl[0]["type"] == "TRUNCATE"
+        for partition in range(OUT_PARTITIONS):
+            kinds = [("ddl" if m[3]["isDdl"] else m[3]["_tidb"]["commitTs"]) for m in gone if m[1] == partition]
+            if "ddl" in kinds:
+                cut = kinds.index("ddl")
+                assert all(ts < ddl[0]["_tidb"]["commitTs"] for ts in kinds[:cut] if ts != "ddl")
+                assert all(ts > ddl[0]["_tidb"]["commitTs"] for ts in kinds[cut + 1:] if ts != "ddl")
+        assert len(by_key[("gone", "7")]) == 2  # before the TRUNCATE, and after it
+        # Every column type, as the canal-json consumer reads it.
+        (msg,) = [m[3] for m in messages if m[0].endswith("_all_types") and not m[3]["isDdl"] and m[3]["type"] == "INSERT"]
+        got = {c: (msg["data"][0][c], msg["mysqlType"][c]) for c in EXPECTED_TYPES}
+        assert got == EXPECTED_TYPES
+        for column, (value, mysql_type) in EXPECTED_TYPES.items():
+            assert (msg["data"][0][column], msg["mysqlType"][column]) == (value, mysql_type), column
+        # Commit ts are commit LSNs, rising in commit order; the slot only ever covered acked rows.
+        assert feed.samples and feed.check_samples(messages) > 0
+        await feed.stop()
