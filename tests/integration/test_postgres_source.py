@@ -500,3 +500,36 @@ async def test_a_restart_during_the_snapshot_starts_it_over_with_a_new_slot(post
         assert len(by_key) == 60000
         assert final_state(by_key, "c") == {str(i): str(v) for i, v in feed.sql("SELECT id, v FROM c")}
         await feed.stop()
+
+
+def test_check_names_each_problem_on_its_own_line(postgres, tmp_path, unique, kafka_bootstrap):
+    name = f"pc{unique}"
+    dsn = postgres.create_database(name)
+    postgres.execute(name, "CREATE TABLE keyed (id int PRIMARY KEY, v int)", "CREATE TABLE loose (v int)",
+                     f"CREATE ROLE r{unique} LOGIN")
+    config = tmp_path / "cdcsink.yaml"
+
+    def check(user: str) -> subprocess.CompletedProcess[str]:
+        config.write_text(
+            f"changefeed: {name}\nsource:\n  type: postgres\n  dsn: postgresql://{user}@127.0.0.1:{postgres.port}/{name}\n"
+            f"  slot: s_{name}\n  create-slot: false\n"
+            f"sink:\n  uri: kafka://{kafka_bootstrap}/{name}?protocol=canal-json\n"
+            f"checkpoint:\n  store: {tmp_path / 'cp.json'}\n"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CDCSINK_")}
+        return subprocess.run([sys.executable, "-m", "cdcsink", "check", "--config", str(config)],
+                              env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60)
+
+    result = check(f"r{unique}")
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("cdcsink: ") or line.startswith("  ")]
+    text = result.stderr
+    assert f"role r{unique} may not replicate (ALTER ROLE r{unique} REPLICATION)" in text
+    assert f"replication slot 's_{name}' does not exist" in text and "source.create-slot is false" in text
+    assert "table public.loose: REPLICA IDENTITY DEFAULT gives no key" in text
+    assert "table public.keyed" not in text
+    assert "Traceback" not in text and lines
+    postgres.execute(name, "ALTER TABLE loose REPLICA IDENTITY FULL", f"ALTER ROLE r{unique} REPLICATION")
+    result = check(f"r{unique}")
+    assert "table public.loose" not in result.stderr and "may not replicate" not in result.stderr
+    assert "does not exist" in result.stderr  # the slot is still missing, and create-slot is false
