@@ -1,5 +1,5 @@
 """The postgres source against a real PostgreSQL (a cluster of the tests' own, see
-tests/pg.py) and the dev broker: every change arrives in Kafka in per-key order,
+cdcsink/devtools/postgres.py) and the dev broker: every change arrives in Kafka in per-key order,
 the slot's confirmed position never covers a change Kafka has not acknowledged,
 and restarts, broker outages, idle periods and the initial snapshot lose nothing.
 
@@ -30,7 +30,7 @@ from cdcsink.devtools.readback import read_back
 from tests.conftest import broker_to_front
 from tests.faultproxy import AckLedger, FaultProxy
 from tests.integration.test_daemon import metric, scrape
-from tests.pg import PostgresServer
+from cdcsink.devtools.postgres import PostgresServer
 
 pytestmark = [pytest.mark.broker]
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""A PostgreSQL server for the tests: Debian's ``postgresql`` package, a cluster made
+"""A throw-away PostgreSQL server for the tests and ``make demo-postgres``: Debian's ``postgresql`` package, a cluster made
 with ``initdb`` in a temporary directory (``wal_level=logical``), listening on a free
 loopback port, stopped by its PID.
 
