@@ -168,7 +168,8 @@ def _flatten(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ..
 def _mask_uri(uri: str) -> str:
     """A URI with secret query values (sasl-password, ...) and user:password@ masked."""
     masked = re.sub(r"//([^:/@]+):([^@/]+)@", r"//\1:****@", uri)
-    masked = re.sub(r"\bpassword\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", "password=****", masked)  # a libpq key=value string
+    if "://" not in masked:  # a libpq key=value string
+        masked = re.sub(r"\bpassword\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", "password=****", masked)
     return re.sub(r"([?&])([^=&]*)=[^&]*", lambda m: f"{m[1]}{m[2]}=****" if is_secret_key(m[2]) else m[0], masked)
 
 

@@ -110,5 +110,5 @@ def raw_text_casters(connection: Any) -> None:
     import psycopg2.extensions as ext
 
     oids = tuple(row[0] for row in query(connection, "SELECT oid FROM pg_type"))
-    raw = ext.new_type(oids, "CDCSINK_TEXT", lambda value, cursor: value)
+    raw = ext.new_type(oids, "RAW_TEXT", lambda value, cursor: value)
     ext.register_type(raw, connection)
