@@ -475,6 +475,9 @@ async def test_the_initial_snapshot_hands_over_to_the_stream_with_no_gap_and_no_
         assert all(len(d) == len(dedup(d)) for d in by_key.values())
         assert final_state(by_key, "c") == {str(i): str(v) for i, v in feed.sql("SELECT id, v FROM c")}
         assert len(by_key) == 20000
+        # Snapshot rows are declared as streamed ones are: same handle key, same types.
+        rows = [m[3] for m in messages if m[3]["type"] != "TIDB_WATERMARK"]
+        assert {(tuple(m["pkNames"]), m["mysqlType"]["id"], m["mysqlType"]["v"]) for m in rows} == {(("id",), "int", "int")}
         snapshot_ts = {ts for d in by_key.values() for kind, _, ts in d[:1] if kind == "INSERT"}
         assert min(snapshot_ts) < min(ts for d in by_key.values() for _, _, ts in d[1:] or [(0, 0, 2**63)])
         await feed.stop()

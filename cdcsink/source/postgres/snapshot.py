@@ -52,9 +52,12 @@ def describe(connection: Any, schema: str, table: str) -> Relation:
         """,
         (sql.Identifier(schema, table).as_string(connection),),
     )
-    identity = rows[0][4] if rows else "d"
-    columns = [PgColumn(name, oid, typmod, key or identity == "f") for name, oid, typmod, key, _, _ in rows]
-    type_names = {oid: name for _, oid, _, _, _, name in rows if name is not None}
+    # The connection returns every value as text (raw_text_casters): read them back into their types.
+    identity = str(rows[0][4]) if rows else "d"
+    columns = [
+        PgColumn(name, int(oid), int(typmod), key in (True, "t") or identity == "f") for name, oid, typmod, key, _, _ in rows
+    ]
+    type_names = {int(oid): name for _, oid, _, _, _, name in rows if name is not None}
     return Relation(schema, table, identity, columns, type_names)
 
 
