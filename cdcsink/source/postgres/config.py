@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from cdcsink.configtypes import Bool, Duration
+from cdcsink.configtypes import Bool, Duration, parse_text_list
 
 #: A replication slot's name: PostgreSQL allows lower-case letters, digits and underscores.
 _SLOT_NAME = re.compile(r"^[a-z0-9_]{1,63}$")
@@ -45,9 +45,7 @@ class PostgresSourceConfig(BaseModel):
     @field_validator("tables", mode="before")
     @classmethod
     def _table_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [t.strip() for t in value.split(",") if t.strip()]
-        return value
+        return parse_text_list(value)  # a JSON list, or comma-separated
 
     def postgres_problems(self) -> list[str]:
         problems = []

@@ -196,6 +196,14 @@ def test_a_list_setting_from_env_takes_a_json_list_or_comma_separated_text(monke
     assert load_settings(None).source.path == expected
 
 
+def test_a_list_setting_written_as_a_yaml_string_reads_the_same(tmp_path):
+    config = tmp_path / "cdcsink.yaml"
+    config.write_text("""source:\n  path: '["/in/a,b.ndjson", "/in/c.ndjson"]'\nsink:\n  uri: kafka://k:9092/t?protocol=canal-json\n""")
+    assert load_settings(str(config)).source.path == ["/in/a,b.ndjson", "/in/c.ndjson"]
+    config.write_text("source:\n  path: /in/a.ndjson, /in/c.ndjson\nsink:\n  uri: kafka://k:9092/t?protocol=canal-json\n")
+    assert load_settings(str(config)).source.path == ["/in/a.ndjson", "/in/c.ndjson"]
+
+
 def test_every_text_list_setting_reads_both_forms(monkeypatch):
     monkeypatch.setenv("CDCSINK_SINK__URI", "kafka://k:9092/t?protocol=canal-json")
     monkeypatch.setenv("CDCSINK_SOURCE__TYPE", "kafka")
@@ -208,6 +216,9 @@ def test_every_text_list_setting_reads_both_forms(monkeypatch):
     monkeypatch.setenv("CDCSINK_SOURCE__TOPICS", '["orders", "users"]')
     source = load_settings(None).source
     assert (source.bootstrap, source.topics) == (["k1:9092", "k2:9092"], ["orders", "users"])
+    for text in ('["shop.orders", "shop.users"]', "shop.orders, shop.users"):
+        monkeypatch.setenv("CDCSINK_SOURCE__TABLES", text)
+        assert load_settings(None).source.tables == ["shop.orders", "shop.users"]
 
 
 @pytest.mark.parametrize(
