@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -38,6 +39,7 @@ SETTLE_SECONDS = 20.0
 #: confirmed position trails the acks by up to about this much.
 DAEMON_INTERVAL = "1s"
 COLUMNS = "id, k, amount, state, created, note"
+LAG = "SELECT pg_current_wal_lsn() - confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = %s"
 
 
 def _create_tables(dsn: str, tables: int) -> None:
@@ -156,10 +158,9 @@ def postgres_mode(bootstrap: str, rows: int, tables: int, per_commit: int, write
         cursor = watch.cursor()
 
         def lag() -> int | None:
-            cursor.execute("SELECT pg_current_wal_lsn() - confirmed_flush_lsn, active FROM pg_replication_slots "
-                           "WHERE slot_name = %s", (slot,))
+            cursor.execute(LAG + " AND active", (slot,))
             row = cursor.fetchone()
-            return int(row[0]) if row and row[0] is not None and row[1] else None
+            return int(row[0]) if row and row[0] is not None else None
 
         def wait_for(what: str, ready: Any, timeout: float = 60.0) -> None:
             deadline = time.monotonic() + timeout
@@ -187,9 +188,23 @@ def postgres_mode(bootstrap: str, rows: int, tables: int, per_commit: int, write
             samples: list[int] = []
             done: list[float] = []
 
-            import threading
-
             clock: list[float] = []
+            sampling = threading.Event()
+
+            def sample_lag() -> None:
+                """Its own connection and pace: the metrics scrape waits on the busy daemon."""
+                connection = psycopg2.connect(dsn)
+                connection.autocommit = True
+                with connection.cursor() as c:
+                    while not sampling.wait(SAMPLE_SECONDS):
+                        c.execute(LAG, (slot,))
+                        row = c.fetchone()
+                        if row and row[0] is not None and clock:
+                            samples.append(int(row[0]))
+                connection.close()
+
+            sampler = threading.Thread(target=sample_lag, daemon=True)
+            sampler.start()
             writing = threading.Thread(
                 target=lambda: done.extend(write_rows(dsn, tables, 0, rows, per_commit, writers,
                                                       on_start=lambda: clock.append(time.monotonic()))),
@@ -200,9 +215,6 @@ def postgres_mode(bootstrap: str, rows: int, tables: int, per_commit: int, write
             while True:
                 n = acked()
                 now = time.monotonic()
-                value = lag()
-                if value is not None and clock:
-                    samples.append(value)
                 if n >= base + rows:
                     last_ack = now
                     break
@@ -210,6 +222,8 @@ def postgres_mode(bootstrap: str, rows: int, tables: int, per_commit: int, write
                     raise SystemExit(f"postgres bench stopped at {n - base} of {rows} rows acknowledged (daemon "
                                      f"{'exited ' + str(daemon.returncode) if daemon.poll() is not None else 'running'})")
                 time.sleep(SAMPLE_SECONDS)
+            sampling.set()
+            sampler.join(10)
             writing.join(60)
             first_commit, last_commit = done
             # After the load: the lag returns to 0 once the daemon's checkpoint covers the last commit
