@@ -33,6 +33,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_SECONDS = 0.02
+#: How often the daemon's metrics are read (each read costs the daemon ~1 ms of CPU).
+SCRAPE_SECONDS = 0.1
 #: How long the lag may take to return to 0 once everything is acknowledged.
 SETTLE_SECONDS = 20.0
 #: Checkpoint, heartbeat and status interval of the measured daemon: the slot's
@@ -120,6 +122,12 @@ def _bytes_sent(port: int) -> int:
                        if line.startswith("cdcsink_bytes_sent_total{")))
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _quantile(values: list[int], q: float) -> int:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else 0
@@ -185,6 +193,9 @@ def postgres_mode(bootstrap: str, rows: int, tables: int, per_commit: int, write
                                       for t in range(tables)))
             wait_for("the warm-up rows were not acknowledged", lambda: acked() >= tables)
             base = acked()
+            walsender = int(server.execute("bench", "SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s",
+                                           args=(slot,))[0][0])
+            cpu_before = _cpu_seconds(daemon.pid), _cpu_seconds(walsender)
             samples: list[int] = []
             done: list[float] = []
 
@@ -217,11 +228,12 @@ def postgres_mode(bootstrap: str, rows: int, tables: int, per_commit: int, write
                 now = time.monotonic()
                 if n >= base + rows:
                     last_ack = now
+                    cpu = _cpu_seconds(daemon.pid) - cpu_before[0], _cpu_seconds(walsender) - cpu_before[1]
                     break
                 if daemon.poll() is not None or now > deadline:
                     raise SystemExit(f"postgres bench stopped at {n - base} of {rows} rows acknowledged (daemon "
                                      f"{'exited ' + str(daemon.returncode) if daemon.poll() is not None else 'running'})")
-                time.sleep(SAMPLE_SECONDS)
+                time.sleep(SCRAPE_SECONDS)
             sampling.set()
             sampler.join(10)
             writing.join(60)
@@ -252,6 +264,7 @@ def postgres_mode(bootstrap: str, rows: int, tables: int, per_commit: int, write
         "peak_rss_mb": peak, "write_eps": rows / (last_commit - first_commit),
         "write_alone_eps": alone_rows / (a1 - a0), "writers": writers, "rows_per_commit": per_commit,
         "commits_done_s": last_commit - first_commit,
+        "daemon_cpu_us_per_row": cpu[0] / rows * 1e6, "walsender_cpu_us_per_row": cpu[1] / rows * 1e6,
         "lag_p50_bytes": _quantile(samples, 0.5), "lag_p99_bytes": _quantile(samples, 0.99),
         "lag_max_bytes": max(samples, default=0), "lag_samples": len(samples),
         "final_lag_bytes": final if final is not None else -1, "final_lag_after_s": settled,
@@ -267,7 +280,8 @@ def report_line(results: list[dict]) -> tuple[dict, str]:
             f"{run['write_eps']:,.0f} rows/s (all done {run['commits_done_s']:.1f} s after the first commit; the database alone "
             f"{run['write_alone_eps']:,.0f} rows/s); slot lag under load p50 {run['lag_p50_bytes']:,} B, "
             f"p99 {run['lag_p99_bytes']:,} B, max {run['lag_max_bytes']:,} B ({run['lag_samples']} samples); "
-            f"after the load {run['final_lag_bytes']:,} B within {run['final_lag_after_s']:.1f} s of the last ack"
+            f"after the load {run['final_lag_bytes']:,} B within {run['final_lag_after_s']:.1f} s of the last ack; "
+            f"CPU per row: daemon {run['daemon_cpu_us_per_row']:.1f} µs, walsender {run['walsender_cpu_us_per_row']:.1f} µs"
             f" (median-rate run; rates {rates}; writes {writes})")
     return run, line
 
@@ -279,5 +293,6 @@ def summary(run: dict) -> dict:
         "postgres_lag_p50_bytes": run["lag_p50_bytes"], "postgres_lag_p99_bytes": run["lag_p99_bytes"],
         "postgres_lag_max_bytes": run["lag_max_bytes"], "postgres_final_lag_bytes": run["final_lag_bytes"],
         "postgres_peak_rss_mb": round(run["peak_rss_mb"], 1),
+        "postgres_daemon_cpu_us_per_row": round(run["daemon_cpu_us_per_row"], 1),
     }
 
