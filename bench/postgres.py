@@ -3,13 +3,15 @@ process with ``source.type: postgres``) streaming it into the dev broker, and wr
 committing rows in transactions of ``rows_per_commit`` (one multi-row ``INSERT`` each).
 
 Measured, from the first commit of the load to the last Kafka ack (the daemon's
-``cdcsink_events_acked_total{kind="row"}``, scraped every 20 ms):
+``cdcsink_events_acked_total{kind="row"}``, read every 100 ms):
 
 - rows/s; the writers' own commit rate during the same run, and before the daemon
   starts (the database alone), to show which side limits;
 - the slot's lag, ``pg_current_wal_lsn() - confirmed_flush_lsn``, sampled every 20 ms
   under load (p50, p99, max bytes) and after the load until it is back to 0;
-- the daemon's peak RSS.
+- the CPU time per row of the daemon and of the server's walsender;
+- one row committed after the load, from its commit to its ack (metrics read every 5 ms);
+- the daemon's peak RSS, and the load average before and after.
 
 Before the measured load, one row per table is streamed and acknowledged, so each
 table's topic exists and its metadata is known (a one-off cost per topic).
@@ -141,6 +143,7 @@ def postgres_mode(bootstrap: str, rows: int, tables: int, per_commit: int, write
     from cdcsink.devtools.postgres import PostgresServer
 
     run_id = uuid.uuid4().hex[:6]
+    load_before = os.getloadavg()[0]
     topic, slot = f"bench-pg-{run_id}", "bench"
     with PostgresServer() as server, tempfile.TemporaryDirectory() as tmp:
         dsn = server.create_database("bench")
@@ -248,6 +251,19 @@ def postgres_mode(bootstrap: str, rows: int, tables: int, per_commit: int, write
                 time.sleep(SAMPLE_SECONDS)
                 final = lag()
             settled = time.monotonic() - last_ack
+            # One lone row after the pause: from its commit returning to its ack.
+            time.sleep(0.5)
+            before = acked()
+            # synchronous_commit on (PostgreSQL's default; the throw-away cluster's is off): the commit
+            # flushes its WAL, which the walsender streams only once flushed (else the WAL writer's 200 ms).
+            server.execute("bench", "BEGIN", "SET LOCAL synchronous_commit = on",
+                           f"INSERT INTO t0 ({COLUMNS}) VALUES (-1000000, 0, 0, 'lone', now(), '')", "COMMIT")
+            committed = time.monotonic()
+            while acked() <= before:
+                if time.monotonic() > committed + 30:
+                    raise SystemExit("postgres bench: a lone row was not acknowledged within 30 s")
+                time.sleep(0.005)
+            single = time.monotonic() - committed
             nbytes = _bytes_sent(port)
             peak = _peak_rss_mb(daemon.pid)
         finally:
@@ -265,6 +281,7 @@ def postgres_mode(bootstrap: str, rows: int, tables: int, per_commit: int, write
         "write_alone_eps": alone_rows / (a1 - a0), "writers": writers, "rows_per_commit": per_commit,
         "commits_done_s": last_commit - first_commit,
         "daemon_cpu_us_per_row": cpu[0] / rows * 1e6, "walsender_cpu_us_per_row": cpu[1] / rows * 1e6,
+        "single_row_ms": single * 1000, "load_average": [load_before, os.getloadavg()[0]],
         "lag_p50_bytes": _quantile(samples, 0.5), "lag_p99_bytes": _quantile(samples, 0.99),
         "lag_max_bytes": max(samples, default=0), "lag_samples": len(samples),
         "final_lag_bytes": final if final is not None else -1, "final_lag_after_s": settled,
@@ -281,7 +298,9 @@ def report_line(results: list[dict]) -> tuple[dict, str]:
             f"{run['write_alone_eps']:,.0f} rows/s); slot lag under load p50 {run['lag_p50_bytes']:,} B, "
             f"p99 {run['lag_p99_bytes']:,} B, max {run['lag_max_bytes']:,} B ({run['lag_samples']} samples); "
             f"after the load {run['final_lag_bytes']:,} B within {run['final_lag_after_s']:.1f} s of the last ack; "
-            f"CPU per row: daemon {run['daemon_cpu_us_per_row']:.1f} µs, walsender {run['walsender_cpu_us_per_row']:.1f} µs"
+            f"CPU per row: daemon {run['daemon_cpu_us_per_row']:.1f} µs, walsender {run['walsender_cpu_us_per_row']:.1f} µs; "
+            f"one row after a pause, commit to ack: {run['single_row_ms']:.0f} ms; "
+            f"load average {run['load_average'][0]:.2f} before, {run['load_average'][1]:.2f} after"
             f" (median-rate run; rates {rates}; writes {writes})")
     return run, line
 
@@ -294,5 +313,6 @@ def summary(run: dict) -> dict:
         "postgres_lag_max_bytes": run["lag_max_bytes"], "postgres_final_lag_bytes": run["final_lag_bytes"],
         "postgres_peak_rss_mb": round(run["peak_rss_mb"], 1),
         "postgres_daemon_cpu_us_per_row": round(run["daemon_cpu_us_per_row"], 1),
+        "postgres_single_row_ms": round(run["single_row_ms"], 1),
     }
 

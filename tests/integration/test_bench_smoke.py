@@ -57,7 +57,7 @@ def test_bench_postgres_mode_runs(kafka_bootstrap):
     assert "rows per commit: committed at" in lines[2]
     figures = json.loads(lines[-1])
     for key in ("postgres_eps", "postgres_write_eps", "postgres_write_alone_eps", "postgres_lag_max_bytes",
-                "postgres_peak_rss_mb"):
+                "postgres_peak_rss_mb", "postgres_daemon_cpu_us_per_row", "postgres_single_row_ms"):
         assert figures[key] > 0, key
     assert figures["postgres_lag_p50_bytes"] <= figures["postgres_lag_p99_bytes"] <= figures["postgres_lag_max_bytes"]
     assert figures["postgres_final_lag_bytes"] == 0  # the slot catches up once the load ends
