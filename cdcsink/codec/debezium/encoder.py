@@ -31,7 +31,6 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 import orjson
-import structlog
 
 from cdcsink.codec import Message
 from cdcsink.codec.common import ddl_kind
@@ -47,8 +46,6 @@ from cdcsink.codec.schema import (
 )
 from cdcsink.errors import InvalidEventError, MessageTooLargeError
 from cdcsink.events import DELETE, INSERT, DDLEvent, RowEvent
-
-log = structlog.get_logger("cdcsink.codec")
 
 _dumps = orjson.dumps
 _Fragment = orjson.Fragment
@@ -278,9 +275,7 @@ class DebeziumEncoder:
         action = ddl_kind.classify(event.query).action
         change_type = _CHANGE_TYPES.get(action)
         if change_type is None:
-            log.warning("debezium has no message for this DDL kind; not sent, as TiCDC does", ddl=event.describe(),
-                        action=action)
-            return None
+            return None  # TiCDC logs ErrDDLUnsupportType and skips it (encoder.go EncodeDDLEvent)
         db, table = event.schema, event.table or ""
         key = b'{"payload":{"databaseName":' + _json(db) + b"}"
         if not self.options.debezium_disable_schema:
