@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import sys
@@ -40,8 +41,9 @@ class CheckpointStore(Protocol):
         """The stored checkpoint, or None on a first start."""
         ...
 
-    def save(self, checkpoint: Checkpoint) -> None:
-        """Persist ``checkpoint`` durably before returning."""
+    async def save(self, checkpoint: Checkpoint) -> bool:
+        """Persist ``checkpoint`` durably before returning True; False when it could not be
+        stored this time and nothing changed (the next advance tries again)."""
         ...
 
     def check_writable(self) -> None:
@@ -106,7 +108,13 @@ class FileCheckpointStore:
                 f"{RESET_HINT} (or give this feed its own checkpoint.store)"
             )
 
-    def save(self, checkpoint: Checkpoint) -> None:
+    async def save(self, checkpoint: Checkpoint) -> bool:
+        """:meth:`write` in a worker thread (the fsyncs never hold up the event loop)."""
+        await asyncio.to_thread(self.write, checkpoint)
+        return True
+
+    def write(self, checkpoint: Checkpoint) -> None:
+        """Write ``checkpoint`` durably (blocking)."""
         owner = self.owner.record() if self.owner is not None else {"changefeed": self.changefeed}
         data = {
             "checkpoint_ts": checkpoint.checkpoint_ts,

@@ -87,6 +87,9 @@ _TYPE_TO_STR = {
     VARCHAR: "varchar", VARSTRING: "var_string", YEAR: "year",
 }
 
+#: Every type code the model knows.
+KNOWN_TYPES = frozenset(_TYPE_TO_STR)
+
 #: Two-word names, folded before parsing.
 _SYNONYMS = (
     (re.compile(r"^double\s+precision\b"), "double"),
@@ -266,11 +269,7 @@ def _column(name: str, declared: str, position: int, primary_key: bool, attribut
     nullable = attributes.get("nullable", not (primary_key or not_null))
     if primary_key and nullable:
         raise ValueError("a primary-key column cannot be nullable")
-    type_name = _TYPE_TO_STR[tp]
-    if binary and tp in BLOBS:
-        type_name = type_name.replace("text", "blob")
-    elif binary and tp in CHARS:
-        type_name = type_name.replace("char", "binary")
+    type_name = tidb_type_name(tp, binary)
     return Column(
         name=name,
         position=position,
@@ -291,6 +290,17 @@ def _column(name: str, declared: str, position: int, primary_key: bool, attribut
         generated=attributes.get("generated", False),
         elems=elems,
     )
+
+
+def tidb_type_name(tp: int, binary: bool) -> str:
+    """TiDB's ``types.TypeToStr``: the type name for a type code and charset
+    (``varchar`` with the binary charset is ``varbinary``, ``text`` ``blob``)."""
+    name = _TYPE_TO_STR[tp]
+    if binary and tp in BLOBS:
+        return name.replace("text", "blob")
+    if binary and tp in CHARS:
+        return name.replace("char", "binary")
+    return name
 
 
 def _members(rest: str, declared: str) -> tuple[tuple[str, ...], str]:

@@ -11,12 +11,16 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
-from typing import Any, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator
 
 import structlog
 
 from cdcsink.errors import ConfigError
 from cdcsink.source import DEFAULT_MAX_LINE_BYTES, Chunk, LineSplitter
+from cdcsink.source.lines import LineIntake, LineSource
+
+if TYPE_CHECKING:
+    from cdcsink.source.config import SourceConfig
 
 log = structlog.get_logger("cdcsink.source.file")
 
@@ -27,7 +31,7 @@ def _is_glob(pattern: str) -> bool:
     return any(c in _GLOB_CHARS for c in pattern)
 
 
-class FileSource:
+class FileSource(LineSource):
     def __init__(
         self,
         paths: list[str],
@@ -44,6 +48,11 @@ class FileSource:
         self.max_line_bytes = max_line_bytes
         self.description = "file:" + ",".join(paths)
         self._position: dict[str, Any] | None = None
+        self._intake = LineIntake(self.end_position)
+
+    @classmethod
+    def from_config(cls, config: "SourceConfig", client_id: str = "cdcsink") -> "FileSource":
+        return cls(config.path, follow=config.follow, poll_interval=config.poll_interval, max_line_bytes=config.max_line_bytes)
 
     def files(self) -> list[str]:
         """The input files in processing order: list order, each glob sorted."""
