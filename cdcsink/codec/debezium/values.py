@@ -30,9 +30,8 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import re
+from functools import lru_cache
 _EPOCH_ORDINAL = _dt.date(1970, 1, 1).toordinal()
-_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})$")
-_DATETIME = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$")
 _DURATION = re.compile(r"(-?)(\d+):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$")
 MIN_TIMESTAMP = "1970-01-01 00:00:01"
 ZERO_TIMESTAMP = "1970-01-01T00:00:00Z"
@@ -49,35 +48,39 @@ def _go_year(year: int) -> int:
     return year
 
 
-def _days(year: int, month: int, day: int) -> int | None:
-    """Days since the epoch of a valid calendar date (after the year rule), else None.
-    The year rule adds 1900 or 2000, which keeps whether a year is a leap year, so
-    checking the date after it is checking it as Go does before it."""
+@lru_cache(maxsize=4096)
+def _date_days(text: str) -> int | None:
+    """Days since the epoch of a ``YYYY-MM-DD`` text that is a valid calendar
+    date after the year rule, else None. The rule adds 1900 or 2000, which keeps
+    whether a year is a leap year, so checking the date after it is checking it
+    as Go does before it."""
+    if len(text) != 10 or text[4] != "-" or text[7] != "-" or not (text[:4] + text[5:7] + text[8:]).isdigit():
+        return None
     try:
-        return _dt.date(_go_year(year), month, day).toordinal() - _EPOCH_ORDINAL
+        return _dt.date(_go_year(int(text[:4])), int(text[5:7]), int(text[8:])).toordinal() - _EPOCH_ORDINAL
     except ValueError:
         return None
 
 
 def date_days(text: str) -> int | None:
     """``io.debezium.time.Date`` of a canonical date, None where TiCDC writes NULL."""
-    match = _DATE.match(text)
-    if match is None:
-        return None
-    return _days(int(match[1]), int(match[2]), int(match[3]))
+    return _date_days(text)
 
 
 def datetime_micros(text: str) -> int | None:
     """µs since the epoch (UTC) of a canonical datetime, None where TiCDC writes NULL."""
-    match = _DATETIME.match(text)
-    if match is None:
+    days = _date_days(text[:10])
+    if days is None or len(text) < 19 or text[10] != " " or text[13] != ":" or text[16] != ":":
         return None
-    days = _days(int(match[1]), int(match[2]), int(match[3]))
-    hour, minute, second = int(match[4]), int(match[5]), int(match[6])
-    if days is None or hour > 23 or minute > 59 or second > 59:
+    clock = text[11:13] + text[14:16] + text[17:19]
+    fraction = text[20:]
+    if not clock.isdigit() or (len(text) > 19 and (text[19] != "." or not fraction.isdigit() or len(fraction) > 6)):
         return None
-    fraction = int((match[7] or "").ljust(6, "0"))
-    return ((days * 86400 + hour * 3600 + minute * 60 + second) * 1_000_000) + fraction
+    hour, minute, second = int(text[11:13]), int(text[14:16]), int(text[17:19])
+    if hour > 23 or minute > 59 or second > 59:
+        return None
+    micros = int(fraction.ljust(6, "0")) if fraction else 0
+    return ((days * 86400 + hour * 3600 + minute * 60 + second) * 1_000_000) + micros
 
 
 def zoned_timestamp(text: str) -> str | None:
