@@ -164,6 +164,8 @@ class DebeziumDecoder:
         signature = (db, table, pk, orjson.dumps(fields))
         cached = self._tables.get(signature)
         if cached is None:
+            if len(self._tables) >= 4096:  # many tables or schema versions: start over
+                self._tables.clear()
             columns, decoders = [], {}
             keys = set(pk)
             for position, field in enumerate(fields):
