@@ -161,7 +161,7 @@ class DebeziumDecoder:
         if fields is None:
             info = untyped_table(db, table, images, pk)
             return info, {column.name: plain_value for column in info.columns}
-        signature = (db, table, pk, orjson.dumps(fields))
+        signature = (db, table, pk, orjson.dumps(fields), tuple(name for image in images for name in image))
         cached = self._tables.get(signature)
         if cached is None:
             if len(self._tables) >= 4096:  # many tables or schema versions: start over
@@ -172,6 +172,12 @@ class DebeziumDecoder:
                 column, decode = _column(field, position, field.get("field") in keys)
                 columns.append(column)
                 decoders[column.name] = decode
+            for name in dict.fromkeys(name for image in images for name in image):
+                if name not in decoders:  # a column the schema does not describe: typed by its values
+                    (column,) = untyped_table(db, table, [{name: image.get(name) for image in images}]).columns
+                    column = parse_column(name, column.declared, len(columns), False)
+                    columns.append(column)
+                    decoders[name] = plain_value
             info = TableSchema(db, table, tuple(columns), tuple(c.name for c in columns if c.name in keys),
                                {c.name: c for c in columns})
             cached = self._tables[signature] = (info, decoders)
@@ -214,10 +220,8 @@ def _value_fields(schema: dict[str, Any]) -> list[dict[str, Any]] | None:
     for wanted in ("after", "before"):
         for field in fields:
             if type(field) is dict and field.get("field") == wanted and type(field.get("fields")) is list:
-                columns = field["fields"]
-                if all(type(column) is dict and type(column.get("field")) is str for column in columns):
-                    return columns
-                raise ValueError(f"debezium schema: a {wanted} field without a name")
+                # TiCDC writes {} for a type it has no schema for (geometry, whose values are NULL).
+                return [column for column in field["fields"] if type(column) is dict and type(column.get("field")) is str]
     return None
 
 

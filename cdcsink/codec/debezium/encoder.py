@@ -41,7 +41,7 @@ from cdcsink.codec.debezium import message as wire
 from cdcsink.codec.debezium import values as dbz
 from cdcsink.codec.options import EncoderOptions
 from cdcsink.codec.schema import (
-    BIT, BLOBS, CHARS, DATE, DATETIME, DOUBLE, DURATION, ENUM, FLOAT, INTEGERS, JSON, LONGLONG, NEWDECIMAL, SET,
+    BIT, BLOBS, CHARS, DATE, DATETIME, DOUBLE, DURATION, ENUM, FLOAT, GEOMETRY, INTEGERS, JSON, LONGLONG, NEWDECIMAL, SET,
     TIMESTAMP, YEAR, Column, TableSchema,
 )
 from cdcsink.errors import InvalidEventError, MessageTooLargeError
@@ -120,6 +120,8 @@ def _conversion(column: Column) -> tuple[type, Callable[[Any], Any] | None]:
         return str, _zoned
     if tp == DURATION:
         return str, dbz.duration_micros
+    if tp == GEOMETRY:
+        return bytes, _no_spatial  # only NULL reaches here (a spatial value is invalid input)
     raise ValueError(f"column {column.name!r}: TiCDC's debezium encoder has no form for {column.type_name} values")
 
 
@@ -136,6 +138,10 @@ def _zoned(value: str) -> str:
     if zoned is None:
         raise _Invalid(f"{value!r} is not a valid time (TiCDC's debezium encoder fails on it)")
     return zoned
+
+
+def _no_spatial(value: Any) -> Any:
+    raise ValueError("spatial values are not supported")
 
 
 _Cell = tuple[str, type, "Callable[[Any], Any] | None"]

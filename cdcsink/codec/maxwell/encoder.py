@@ -39,7 +39,7 @@ from cdcsink.codec.common.gojson import marshal, marshal_float
 from cdcsink.codec.common.large import MAX_RECORD_OVERHEAD
 from cdcsink.codec.options import EncoderOptions
 from cdcsink.codec.schema import (
-    BIT, BLOBS, CHARS, DATE, DATETIME, DOUBLE, DURATION, ENUM, FLOAT, INT24, INTEGERS, JSON, LONG, LONGLONG,
+    BIT, BLOBS, CHARS, DATE, DATETIME, DOUBLE, DURATION, ENUM, FLOAT, GEOMETRY, INT24, INTEGERS, JSON, LONG, LONGLONG,
     NEWDECIMAL, SET, SHORT, TIMESTAMP, TINY, YEAR, Column, TableSchema,
 )
 from cdcsink.errors import InvalidEventError, MessageTooLargeError
@@ -80,7 +80,13 @@ def _conversion(column: Column) -> tuple[type, Callable[[Any], Any] | None]:
         return str, None
     if tp in CHARS or tp in BLOBS:
         return (bytes, _base64) if column.binary else (str, None)
+    if tp == GEOMETRY:
+        return bytes, _no_spatial  # only NULL reaches here (a spatial value is invalid input)
     raise ValueError(f"column {column.name!r}: TiCDC's maxwell encoder has no form for {column.type_name} values")
+
+
+def _no_spatial(value: Any) -> Any:
+    raise ValueError("spatial values are not supported")
 
 
 _Cell = tuple[str, type, "Callable[[Any], Any] | None", bool]

@@ -165,3 +165,13 @@ def test_a_value_of_the_wrong_json_type_names_the_column():
     fields = [{"type": "int32", "optional": False, "field": "n"}]
     with pytest.raises(ValueError, match="column 'n'"):
         decode(_envelope(fields, {"n": "1"}))
+
+
+def test_a_column_ticdc_has_no_schema_for_reads_back_as_null():
+    # ticdc codec.go:565-570: an unsupported type (geometry) gets an empty field schema ({}), its value NULL.
+    options = EncoderOptions("debezium", enable_tidb_extension=True)
+    event = RowEvent("s", "t", 3, "insert", ["id"], {"id": "int", "g": "geometry"}, None, {"id": 1, "g": None})
+    key, value = DebeziumEncoder(options).encode_row(event)
+    assert orjson.loads(value)["schema"]["fields"][1]["fields"][1] == {"tidb_type": "geometry"}
+    (decoded,) = DebeziumDecoder(options).decode(key, value)
+    assert decoded.after == {"id": 1, "g": None}
