@@ -87,3 +87,8 @@ def test_every_refused_option_is_a_sink_setting():
     for protocol in PROTOCOLS:
         for option in refused_options(protocol):
             assert option.replace("-", "_") in SinkConfig.model_fields, option
+
+
+def test_include_start_ts_is_unknown_because_the_input_has_no_start_ts(tmp_path):
+    with pytest.raises(ConfigError, match=r"sink.uri: unknown parameter 'debezium-include-start-ts'"):
+        load(tmp_path, "debezium", "&debezium-include-start-ts=true")

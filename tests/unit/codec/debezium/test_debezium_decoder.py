@@ -168,7 +168,7 @@ def test_a_value_of_the_wrong_json_type_names_the_column():
 
 
 def test_a_column_ticdc_has_no_schema_for_reads_back_as_null():
-    # ticdc codec.go:565-570: an unsupported type (geometry) gets an empty field schema ({}), its value NULL.
+    # ticdc codec.go:583-588: an unsupported type (geometry) gets an empty field schema ({}), its value NULL.
     options = EncoderOptions("debezium", enable_tidb_extension=True)
     event = RowEvent("s", "t", 3, "insert", ["id"], {"id": "int", "g": "geometry"}, None, {"id": 1, "g": None})
     key, value = DebeziumEncoder(options).encode_row(event)

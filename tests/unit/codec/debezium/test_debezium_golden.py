@@ -96,8 +96,8 @@ def test_delete_with_schema():
 
 
 def test_fields_are_written_in_ticdcs_order():
-    # ticdc codec.go:1097-1175 (EncodeValue): source, ts_ms, transaction, op, then before/after per op;
-    # codec.go:1100-1128: the source fields in this order.
+    # ticdc codec.go:1053 (EncodeValue): source (codec.go:1068-1095, fields in this order), ts_ms, transaction
+    # (codec.go:1109), op, then before/after per op (codec.go:1110-1146).
     _, value = encoder(debezium_disable_schema=True).encode_row(tiny_row("update", 2, 1))
     assert value == (
         b'{"payload":{"source":{"version":"2.4.0.Final","connector":"TiCDC","name":"test_cluster","ts_ms":0,'
@@ -106,7 +106,7 @@ def test_fields_are_written_in_ticdcs_order():
         b'"transaction":null,"op":"u","before":{"tiny":2},"after":{"tiny":1}}}'
     )
     _, value = encoder(debezium_disable_schema=True).encode_row(tiny_row("delete", 2, None))
-    assert b'"op":"d","after":null,"before":{"tiny":2}}}' in value  # codec.go:1160-1162
+    assert b'"op":"d","after":null,"before":{"tiny":2}}}' in value  # codec.go:1132-1134
 
 
 def test_no_tombstone_follows_a_delete():
@@ -188,7 +188,7 @@ def test_every_type_is_written_as_debeziums_mysql_connector_writes_it(disable_sc
 
 
 def test_a_timestamp_tidb_cannot_hold_is_an_error_naming_the_column():
-    # ticdc codec.go:797: GoTime fails -> ErrDebeziumEncodeFailed
+    # ticdc codec.go:798-802: GoTime fails -> ErrDebeziumEncodeFailed
     event = RowEvent("test", "t", 1, "insert", ["id"], {"id": "int", "ts": "timestamp"}, None,
                      {"id": 1, "ts": "2023-02-30 00:00:00"})
     with pytest.raises(InvalidEventError, match="column 'ts'"):
@@ -196,14 +196,14 @@ def test_a_timestamp_tidb_cannot_hold_is_an_error_naming_the_column():
 
 
 def test_dates_go_cannot_hold_are_null_or_zero_when_not_null():
-    # ticdc codec.go:713-722: a date time.Parse rejects is 0 for a NOT NULL column, else null
+    # ticdc codec.go:682-693: a date time.Parse rejects is 0 for a NOT NULL column, else null
     event = RowEvent("test", "t", 1, "insert", ["id"], {"id": "int", "d": "date not null", "n": "date"}, None,
                      {"id": 1, "d": "2023-02-30", "n": "0000-00-00"})
     assert loads(encoder().encode_row(event)[1])["payload"]["after"] == {"id": 1, "d": 0, "n": None}
 
 
 def test_years_below_100_are_read_as_two_digit_years():
-    # ticdc codec.go:724-731: "0018" is 2018, "0099" is 1999
+    # ticdc codec.go:695-702 (date) and 742-749 (datetime): "0018" is 2018, "0099" is 1999
     event = RowEvent("test", "t", 1, "insert", ["id"], {"id": "int", "a": "date", "b": "datetime"}, None,
                      {"id": 1, "a": "0018-01-01", "b": "0099-01-01 00:00:00"})
     after = loads(encoder().encode_row(event)[1])["payload"]["after"]
@@ -212,14 +212,14 @@ def test_years_below_100_are_read_as_two_digit_years():
 
 
 def test_unsigned_bigints_past_int64_are_written_as_their_int64_bits():
-    # ticdc codec.go:840-844: int64(v), and the maximum as -1
+    # ticdc codec.go:842-846: int64(v), and the maximum as -1
     event = RowEvent("test", "t", 1, "insert", ["id"], {"id": "int", "u": "bigint unsigned"}, None,
                      {"id": 1, "u": 2**63})
     assert loads(encoder().encode_row(event)[1])["payload"]["after"]["u"] == -(2**63)
 
 
 def test_the_tidb_extension_adds_tidb_type_and_the_commit_ts_fields():
-    # ticdc codec.go:170-173 (tidb_type first), codec.go:958-969 (commit_ts, cluster_id in the source schema)
+    # ticdc codec.go:170-173 (tidb_type first), codec.go:981-992 (commit_ts, cluster_id in the source schema)
     _, value = encoder(enable_tidb_extension=True).encode_row(
         RowEvent("test", "t", 1, "insert", ["id"], {"id": "int unsigned", "v": "varbinary(8)", "d": "decimal(5,2)"},
                  None, {"id": 1, "v": b"\x00", "d": "1.50"}))
@@ -234,7 +234,7 @@ def test_the_tidb_extension_adds_tidb_type_and_the_commit_ts_fields():
 
 
 def test_compression_applies_to_key_and_value():
-    # ticdc encoder.go:165-190: common.Compress of the key and of the value
+    # ticdc encoder.go:165-190: common.Compress of the key (encoder.go:170) and of the value (encoder.go:185)
     import cramjam
 
     key, value = encoder(large_message_handle_compression="zstd").encode_row(tiny_row("insert", None, 1))
@@ -284,13 +284,13 @@ def test_drop_table_has_no_table():
 
 
 def test_a_ddl_kind_debezium_has_no_form_for_is_not_sent():
-    # ticdc codec_test.go:98: ActionNone -> ErrDDLUnsupportType; encoder.go:125 returns no message
+    # ticdc codec_test.go:98: ActionNone -> ErrDDLUnsupportType; encoder.go:127-130 returns no message
     assert encoder().encode_ddl(DDLEvent("test", "t", 1, "ANALYZE TABLE t")) is None
     assert encoder().encode_ddl(DDLEvent("test", "t", 1, "ALTER TABLE t TTL = `c` + INTERVAL 1 DAY")) is None
 
 
 def test_truncate_and_schema_ddls_have_no_table_changes():
-    # ticdc codec.go:1337-1340: no tableChanges without a table name or for TRUNCATE TABLE
+    # ticdc codec.go:1345-1349: no tableChanges without a table name or for TRUNCATE TABLE
     for ddl in (DDLEvent("test", "t", 5, "TRUNCATE TABLE t"), DDLEvent("test", None, 5, "CREATE DATABASE test")):
         payload = loads(encoder().encode_ddl(ddl)[1])["payload"]  # type: ignore[index]
         assert payload["tableChanges"] == [] and payload["ddl"] == ddl.query
@@ -307,7 +307,7 @@ def test_an_alter_that_changes_columns_has_no_table_description():
 
 
 def test_create_table_columns_carry_ticdcs_length_scale_and_type_expression():
-    # ticdc helper.go getLen/getScale/getExpressionAndName, codec.go:1381-1466
+    # ticdc helper.go:190 getLen, :222 getScale, :273 getExpressionAndName; codec.go:1386-1467
     query = ("CREATE TABLE s.t (id bigint unsigned NOT NULL AUTO_INCREMENT, d decimal(10,2) DEFAULT '1.50', "
              "e enum('x','y'), v varchar(32) CHARACTER SET utf8mb4, f double(8,3), PRIMARY KEY (id))")
     table = loads(encoder().encode_ddl(DDLEvent("s", "t", 1, query))[1])["payload"]["tableChanges"][0]["table"]  # type: ignore[index]
@@ -330,14 +330,14 @@ def test_create_table_columns_carry_ticdcs_length_scale_and_type_expression():
 
 
 def test_watermark_needs_the_tidb_extension():
-    # ticdc encoder.go:44-50: no checkpoint message without enable-tidb-extension
+    # ticdc encoder.go:46-48: no checkpoint message without enable-tidb-extension
     assert encoder().encode_watermark(3) is None
 
 
 def test_watermark_message():
     # ticdc codec_test.go:588 TestCheckPointEvent. TiCDC's test calls the codec without the extension, so its
-    # source schema lacks commit_ts and cluster_id; with the extension (the only way encoder.go:44 sends a
-    # watermark) writeSourceSchema adds them (codec.go:958-969).
+    # source schema lacks commit_ts and cluster_id; with the extension (the only way encoder.go:46 sends a
+    # watermark) writeSourceSchema adds them (codec.go:981-992).
     key, value = encoder(enable_tidb_extension=True).encode_watermark(3)  # type: ignore[misc]
     assert loads(key) == expected.CODEC_TEST_601
     want = copy.deepcopy(expected.CODEC_TEST_611)
@@ -346,3 +346,11 @@ def test_watermark_message():
         {"type": "string", "optional": False, "field": "cluster_id"},
     ]
     assert loads(value) == want
+
+
+def test_null_is_written_as_null():
+    # ticdc codec.go:605-613 writes a column's default value in place of NULL when it has one; the input
+    # declares no defaults, so cdcsink writes null (README: known differences).
+    event = RowEvent("test", "t", 1, "insert", ["id"], {"id": "int", "n": "int", "s": "varchar(8)"}, None,
+                     {"id": 1, "n": None, "s": None})
+    assert loads(encoder().encode_row(event)[1])["payload"]["after"] == {"id": 1, "n": None, "s": None}
