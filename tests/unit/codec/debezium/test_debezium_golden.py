@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from cdcsink.codec.debezium.encoder import DebeziumEncoder
-from cdcsink.codec.debezium.message import sanitize_name
+from cdcsink.codec.debezium.message import sanitize_name, schema_topic_name
 from cdcsink.codec.options import EncoderOptions
 from cdcsink.errors import InvalidEventError, MessageTooLargeError
 from cdcsink.events import DDLEvent, RowEvent
@@ -255,6 +255,8 @@ def test_schema_names_are_sanitized_as_ticdc_does():
     assert sanitize_name("1ColumnNameStartWithNumber") == "_1ColumnNameStartWithNumber"
     assert sanitize_name("A.B") == "A_B"
     assert sanitize_name("columnNameWith中文") == "columnNameWith__"
+    # ticdc helper.go getSchemaTopicName: SanitizeTopicName keeps "." in the table name
+    assert schema_topic_name("my-cf", "1db", "a.b-c") == "my_cf._1db.a.b_c"
 
 
 # -- DDL: codec_test.go TestDDLEvent --------------------------------------------------------
