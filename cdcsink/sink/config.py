@@ -58,17 +58,17 @@ class SinkConfig(KafkaSecurityConfig):
         default=None, description="claim-check: a file:// directory for the full messages (created if missing)."
     )
     large_message_handle_compression: Literal["none", "lz4", "snappy", "zstd"] = Field(
-        default="none", description="Compress every message value the encoder writes (rows, DDL, canal-json watermarks) before the size check: none, lz4, snappy, zstd."
+        default="none", description="Compress every message value the encoder writes (rows, DDL, canal-json watermarks; debezium keys too) before the size check: none, lz4, snappy, zstd. Not for maxwell."
     )
     only_output_updated_columns: Bool = Field(
-        default=False, description="An update's old image (canal-json old, open-protocol p) carries only the columns whose value changed."
+        default=False, description="An update's old image (canal-json old, open-protocol p) carries only the columns whose value changed. Not for debezium or maxwell."
     )
     delete_only_output_handle_key_columns: Bool = Field(
-        default=False, description="A delete carries only its handle-key (pk) columns (a table without a pk keeps them all)."
+        default=False, description="A delete carries only its handle-key (pk) columns (a table without a pk keeps them all). Not for debezium."
     )
     content_compatible: Bool = Field(
         default=False,
-        description="canal-json: mysqlType carries the full column type (int(11), decimal(10,2), enum('a','b')) and, as in TiCDC, an update's old image only the changed columns; ignored by open-protocol.",
+        description="canal-json: mysqlType carries the full column type (int(11), decimal(10,2), enum('a','b')) and, as in TiCDC, an update's old image only the changed columns; ignored by open-protocol; not for debezium or maxwell.",
     )
     debezium_disable_schema: Bool = Field(
         default=False, description="debezium: leave the Kafka Connect schema out of keys and values (payload only)."
