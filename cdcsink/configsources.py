@@ -286,7 +286,7 @@ def env_layer(environ: Mapping[str, str], model: type[BaseModel]) -> Layer:
 def _unknown_env_var(name: str, upper: str, by_name: Mapping[str, Loc], sections: set[str]) -> str:
     if upper in sections:
         return f"env {name}: names the section {upper[len(ENV_PREFIX):].lower()}; set its keys one by one, as {upper}__<KEY>"
-    hint = did_you_mean(upper, [*by_name, *NOT_SETTINGS])
+    hint = "" if _SERVICE_LINK.match(upper) else did_you_mean(upper, [*by_name, *NOT_SETTINGS])
     if not hint and _SERVICE_LINK.match(upper):
         hint = " (set by Kubernetes for a Service named cdcsink: give the pod enableServiceLinks: false)"
     return f"env {name}: not a cdcsink setting{hint}"

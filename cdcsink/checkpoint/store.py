@@ -103,9 +103,15 @@ class FileCheckpointStore:
         else:
             differences = self.owner.differences(data)
         if differences:
+            if data.get("changefeed") == self.changefeed:  # two feeds left at one name share its default file
+                advice = (
+                    f"another feed of the same changefeed name {self.changefeed!r}: give this feed a changefeed "
+                    f"name of its own (or its own checkpoint.store); if it replaces that feed, {RESET_HINT}"
+                )
+            else:
+                advice = f"{RESET_HINT} (or give this feed its own checkpoint.store)"
             raise ConfigError(
-                f"checkpoint.store: {self.path} is another feed's checkpoint ({'; '.join(differences)}); "
-                f"{RESET_HINT} (or give this feed its own checkpoint.store)"
+                f"checkpoint.store: {self.path} is another feed's checkpoint ({'; '.join(differences)}); {advice}"
             )
 
     async def save(self, checkpoint: Checkpoint) -> bool:

@@ -12,15 +12,19 @@ from cdcsink.configtypes import Bool, Duration, component_config
 from cdcsink.kafka.config import KafkaSecurityConfig, broker_address_problem
 from cdcsink.route.topic import topic_name_problem
 from cdcsink.source import DEFAULT_MAX_LINE_BYTES
+from cdcsink.source.postgres.config import PostgresSourceConfig
 
 if TYPE_CHECKING:
     from cdcsink.source import Source
 
 
-class SourceConfig(KafkaSecurityConfig):
+class SourceConfig(KafkaSecurityConfig, PostgresSourceConfig):
     model_config = component_config()
 
-    type: Literal["file", "stdin", "kafka"] = Field(default="file", description="file, stdin or kafka (an upstream topic read in a consumer group).")
+    type: Literal["file", "stdin", "kafka", "postgres"] = Field(
+        default="file",
+        description="file, stdin, kafka (an upstream topic read in a consumer group) or postgres (a database's logical replication stream).",
+    )
     path: list[str] = Field(
         default_factory=list, description="file: an NDJSON path, a list of paths, or a glob; read in order."
     )
@@ -70,7 +74,7 @@ class SourceConfig(KafkaSecurityConfig):
         if self.type == "file" and not self.path:
             problems.append(
                 "path: required for a file source (source.type defaults to file; "
-                "set source.path, or source.type: stdin or kafka)"
+                "set source.path, or source.type: stdin, kafka or postgres)"
             )
         if self.type == "kafka":
             if not self.bootstrap:
@@ -92,6 +96,8 @@ class SourceConfig(KafkaSecurityConfig):
                     re.compile(self.topic_pattern)
                 except re.error as error:
                     problems.append(f"topic-pattern: not a regular expression ({error})")
+        if self.type == "postgres":
+            problems += self.postgres_problems()
         if self.dead_letter and not self.dead_letter.startswith("file://"):
             problem = topic_name_problem(self.dead_letter)
             if problem:
@@ -108,6 +114,7 @@ SOURCES: dict[str, str] = {
     "file": "cdcsink.source.file:FileSource",
     "stdin": "cdcsink.source.stdin:StdinSource",
     "kafka": "cdcsink.source.kafka:KafkaSource",
+    "postgres": "cdcsink.source.postgres:PostgresSource",
 }
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 import structlog
 
 from cdcsink.errors import ConfigError
-from cdcsink.source import DEFAULT_MAX_LINE_BYTES, Chunk, LineSplitter
+from cdcsink.source import BOM, DEFAULT_MAX_LINE_BYTES, Chunk, LineSplitter
 from cdcsink.source.lines import LineIntake, LineSource
 
 if TYPE_CHECKING:
@@ -29,6 +29,20 @@ _GLOB_CHARS = frozenset("*?[")
 
 def _is_glob(pattern: str) -> bool:
     return any(c in _GLOB_CHARS for c in pattern)
+
+
+def _at_line_start(path: str, offset: int) -> bool:
+    """A stored offset follows a newline or the file's byte order mark, or ends a last
+    line that had no newline then (and has one now)."""
+    try:
+        with open(path, "rb") as f:
+            if offset == len(BOM) and f.read(len(BOM)) == BOM:
+                return True
+            f.seek(offset - 1)
+            around = f.read(2)
+    except OSError:
+        return True  # reading it will say what is wrong
+    return around[:1] == b"\n" or around[1:2] == b"\n"
 
 
 class FileSource(LineSource):
@@ -118,6 +132,11 @@ class FileSource(LineSource):
             raise ConfigError(
                 f"checkpoint position {path}@{offset} is past the end of the file ({size} bytes): "
                 "the file was replaced or truncated since the checkpoint"
+            )
+        if 0 < offset < size and not _at_line_start(path, offset):
+            raise ConfigError(
+                f"checkpoint position {path}@{offset} (after line {line}) is inside a line: the file was replaced "
+                "or changed since the checkpoint; to read it from its start: cdcsink checkpoint reset"
             )
         return index, offset, int(line)
 

@@ -120,6 +120,19 @@ def test_another_feeds_checkpoint_is_refused_in_one_line_naming_both(tmp_path, o
     assert "cdcsink checkpoint reset" in message
 
 
+def test_two_feeds_of_one_name_are_told_to_take_names_of_their_own(tmp_path):
+    """Two feeds left at one changefeed name (the default, say) share its default
+    checkpoint: the first advice is a name of their own, as a reset would send the
+    other feed's input again."""
+    FileCheckpointStore(tmp_path / "cp.json", owner=FEED).write(Checkpoint(5))
+    other = Owner("orders", "file:/data/users.ndjson", FEED.topic, FEED.brokers)
+    with pytest.raises(ConfigError) as info:
+        FileCheckpointStore(tmp_path / "cp.json", owner=other).load()
+    message = str(info.value)
+    assert "another feed of the same changefeed name 'orders': give this feed a changefeed name of its own" in message
+    assert message.index("changefeed name of its own") < message.index("cdcsink checkpoint reset")
+
+
 def test_a_broker_list_sharing_an_address_is_the_same_cluster(tmp_path):
     FileCheckpointStore(tmp_path / "cp.json", owner=FEED).write(Checkpoint(5))
     grown = Owner("orders", FEED.source, FEED.topic, ("K2:9092", "k3:9092"))
