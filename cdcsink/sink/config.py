@@ -124,7 +124,9 @@ class SinkConfig(KafkaSecurityConfig):
     @field_validator("protocol")
     @classmethod
     def _known_protocol(cls, protocol: str | None) -> str | None:
-        if protocol is not None and protocol not in PROTOCOLS:
+        if protocol is not None and protocol.lower() in PROTOCOLS:
+            return protocol.lower()  # a choice, taken in any case as the other choices are
+        if protocol is not None:
             raise ValueError(f"{protocol!r} is not a protocol cdcsink writes (one of {', '.join(PROTOCOLS)})")
         return protocol
 
