@@ -19,7 +19,11 @@ advancing and WAL does not pile up behind it.
 
 A restart during the initial snapshot starts it over: the checkpoint records
 that a snapshot began, and the next run drops the slot it made and creates a
-new one with a new snapshot (rows already sent are sent again).
+new one with a new snapshot (rows already sent are sent again). So the
+snapshot's end is stored as soon as Kafka has acknowledged every snapshot row,
+before streaming starts, not at the next ``checkpoint.interval``: a restart
+after it keeps the slot and streams on, where a new snapshot would skip every
+change made between the two.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ log = structlog.get_logger("cdcsink.source.postgres")
 BATCH_MESSAGES = 2000
 #: How long a run waits for a slot an earlier, killed process still holds to be released.
 SLOT_RELEASE_WAIT_S = 15.0
+#: How long the end of the initial snapshot waits for Kafka to acknowledge its rows before streaming.
+SNAPSHOT_ACK_WAIT_S = 300.0
 
 
 class Messages:
@@ -129,6 +135,7 @@ class PostgresSource:
                 async for rows in self._snapshot():
                     yield rows
                 start_lsn = self._snapshot_lsn
+                await self._record_snapshot_end(out, start_lsn)
             else:
                 start_lsn = await self._create_slot(export=False)
         elif start is None and config.snapshot == "initial":
@@ -299,6 +306,26 @@ class PostgresSource:
         finally:
             await asyncio.to_thread(pg.close_quietly, reader)
         self._snapshot_lsn = consistent
+
+    async def _record_snapshot_end(self, out: SourceOutput, consistent: int) -> None:
+        """Store the snapshot's end as soon as Kafka has acknowledged every snapshot row.
+
+        Until a checkpoint replaces it, the store says the snapshot only started, and a
+        restart drops the slot and takes a new snapshot: the changes streamed since the
+        first one would then never be sent, only the rows as the new snapshot finds them.
+        So this checkpoint is not left to ``checkpoint.interval``. When delivery fails
+        (or takes longer than :data:`SNAPSHOT_ACK_WAIT_S`) nothing is stored here: the
+        snapshot is not known to be delivered, and the regular checkpoint takes over.
+        """
+        assert self.store is not None
+        await out.after_chunk(idle=True)
+        if not await out.wait_acked(SNAPSHOT_ACK_WAIT_S):
+            log.warning("the initial snapshot is not acknowledged yet; its end is stored with the next checkpoint",
+                        slot=self.config.slot, consistent_point=lsn_text(consistent))
+            return
+        await self.store.save(Checkpoint(consistent - 1, {"lsn": consistent}))
+        log.info("initial snapshot acknowledged; checkpoint stored", slot=self.config.slot,
+                 consistent_point=lsn_text(consistent))
 
     # -- streaming ------------------------------------------------------------------------
 

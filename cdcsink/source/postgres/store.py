@@ -11,6 +11,7 @@ confirmed position.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from cdcsink.checkpoint.store import Checkpoint, FileCheckpointStore
@@ -24,6 +25,9 @@ class SlotStore:
         self.file = file
         self.source = source
         self.description = f"{file.description} and replication slot {source.config.slot}"
+        #: One write at a time: the source stores the initial snapshot's end itself (see
+        #: ``PostgresSource._record_snapshot_end``) while the periodic checkpoint may be writing too.
+        self._writing = asyncio.Lock()
 
     def load(self) -> Checkpoint | None:
         return self.file.load()
@@ -32,7 +36,8 @@ class SlotStore:
         self.file.check_writable()
 
     async def save(self, checkpoint: Checkpoint) -> bool:
-        await self.file.save(checkpoint)
+        async with self._writing:
+            await self.file.save(checkpoint)
         lsn = (checkpoint.position or {}).get("lsn")
         if isinstance(lsn, int) and lsn > 0:
             self.source.confirm(lsn)
