@@ -17,8 +17,9 @@ import pytest
 from cdcsink.devtools.broker import DevBroker, free_port
 from cdcsink.metrics import METRICS
 from tests.workload import generate
+from tests.kafka_client import with_client
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.each_client]
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -73,7 +74,7 @@ def start_daemon(bootstrap: str, input_path: Path, checkpoint: Path, port: int, 
         CDCSINK_SOURCE__PATH=str(input_path),
         CDCSINK_SOURCE__FOLLOW="true",
         CDCSINK_SOURCE__POLL_INTERVAL="50ms",
-        CDCSINK_SINK__URI=f"kafka://{bootstrap}/{topic}?protocol=canal-json&enable-tidb-extension=true&partition-num=2",
+        CDCSINK_SINK__URI=with_client(f"kafka://{bootstrap}/{topic}?protocol=canal-json&enable-tidb-extension=true&partition-num=2"),
         CDCSINK_SINK__WRITE_TIMEOUT="3s",
         CDCSINK_SINK__READ_TIMEOUT="3s",
         CDCSINK_CHECKPOINT__STORE=f"file://{checkpoint}",

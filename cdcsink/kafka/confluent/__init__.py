@@ -83,7 +83,7 @@ class ConfluentFactory:
                 poller.call_in_loop(lambda e: refused.done() or refused.set_result(e), error)
 
         admin = self._build(AdminClient, self._conf("admin", on_error))
-        poller = PollThread(admin, "cdcsink-admin-poll", loop).start()
+        poller = PollThread(admin, "cdcsink-admin-poll", loop, on_error=on_error).start()
         client = ConfluentAdminClient(admin, poller, request_timeout(self.options))
         metadata = asyncio.ensure_future(client.metadata())
         try:
@@ -138,7 +138,7 @@ class ConfluentFactory:
             stats_cb=lambda text: holder[0].on_statistics(text),
         )
         producer = self._build(Producer, conf)
-        poller = PollThread(producer, "cdcsink-rows-poll", loop)
+        poller = PollThread(producer, "cdcsink-rows-poll", loop, on_error=conf["error_cb"])
         holder.append(ConfluentAsyncProducer(
             producer, poller, batch_bytes=self.options.batch_bytes, timeout=request_timeout(self.options)
         ))
@@ -148,8 +148,9 @@ class ConfluentFactory:
     async def sync_producer(self) -> ConfluentSyncProducer:
         loop = asyncio.get_running_loop()
         holder: list[ConfluentSyncProducer] = []
-        producer = self._build(Producer, self._conf("control", lambda error: holder[0].on_error(error)))
-        poller = PollThread(producer, "cdcsink-control-poll", loop)
+        conf = self._conf("control", lambda error: holder[0].on_error(error))
+        producer = self._build(Producer, conf)
+        poller = PollThread(producer, "cdcsink-control-poll", loop, on_error=conf["error_cb"])
         holder.append(ConfluentSyncProducer(producer, poller, self.options.max_retry))
         poller.start()
         return holder[0]

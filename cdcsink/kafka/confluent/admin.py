@@ -67,4 +67,8 @@ class ConfluentAdminClient:
         return await self._configs(ConfigResource(ResourceType.BROKER, str(node)))
 
     async def close(self) -> None:
+        """Stop polling and let the handle go (librdkafka destroys it with its last
+        reference, which stops its threads and connections)."""
         await self._poller.stop()
+        self._poller.handle = None
+        self._admin = None  # type: ignore[assignment]

@@ -17,13 +17,21 @@ import asyncio
 import threading
 from typing import Any, Callable
 
+import structlog
+from confluent_kafka import KafkaException
+
+log = structlog.get_logger("cdcsink.kafka.confluent")
+
 #: Longest a poll blocks; only bounds how long stopping the thread takes.
 POLL_TIMEOUT = 0.2
 
 
 class PollThread:
-    def __init__(self, handle: Any, name: str, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, handle: Any, name: str, loop: asyncio.AbstractEventLoop, on_error: Callable[[Any], None] | None = None
+    ) -> None:
         self.handle = handle
+        self._on_error = on_error
         self._loop = loop
         self._pending: list[tuple[Callable[[Any], None], Any]] = []
         self._stopping = False
@@ -43,7 +51,13 @@ class PollThread:
         self.native_id = threading.get_native_id()
         poll = self.handle.poll
         while not self._stopping:
-            poll(POLL_TIMEOUT)
+            try:
+                poll(POLL_TIMEOUT)
+            except KafkaException as error:  # a fatal error confluent-kafka raises instead of reporting
+                if self._on_error is not None:
+                    self._on_error(error.args[0])
+            except Exception:  # a callback failed: keep serving the others
+                log.exception("librdkafka callback failed", thread=self._thread.name)
             if self._pending:
                 items, self._pending = self._pending, []
                 try:
