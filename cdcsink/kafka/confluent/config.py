@@ -201,7 +201,7 @@ def client_conf_problems(client_conf: Mapping[str, object], options: KafkaOption
         logger.confwarn = []
         conf = {**base, **extra, "logger": logger}
         try:
-            Producer(conf)
+            Producer(conf).poll(0)  # the logger's lines come through poll()
         except KafkaException as error:
             return error.args[0].str(), logger.confwarn
         except (TypeError, ValueError) as error:
