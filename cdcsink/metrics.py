@@ -18,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from cdcsink import __version__
 from cdcsink.decode import REASON_CODES
+from cdcsink.kafka.errors import KafkaClientError
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384)
@@ -45,7 +46,8 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "cdcsink_bytes_sent_total": ("counter", ("topic",), "Bytes of message values acknowledged, by topic."),
     "cdcsink_send_errors_total": (
         "counter", ("topic", "error"),
-        "Failed deliveries, by topic and error class (a pair's series appears with its first error).",
+        "Failed deliveries, by topic and error class (confluent: librdkafka's error code name, e.g. _MSG_TIMED_OUT; a"
+        " pair's series appears with its first error).",
     ),
     "cdcsink_send_latency_seconds": ("histogram", (), "Time from handing a row batch to the producer to its ack."),
     "cdcsink_batch_size": ("histogram", (), "Messages per row batch handed to the producer."),
@@ -295,5 +297,8 @@ class Metrics:
             self.received.labels(cf, "resolved").inc(resolved)
 
     def send_error(self, topic: str, error: BaseException) -> None:
+        """Count a failed delivery by its error class; a translated client error by
+        the library's own code for it (``_MSG_TIMED_OUT``, a Kafka error name)."""
         cause = getattr(error, "cause", None) or error
-        self.send_errors.labels(self.changefeed, topic, type(cause).__name__).inc()
+        name = cause.name if isinstance(cause, KafkaClientError) else type(cause).__name__
+        self.send_errors.labels(self.changefeed, topic, name).inc()

@@ -218,3 +218,50 @@ def test_retries_carry_over_the_producers_of_earlier_runs():
     assert 'cdcsink_kafka_retries_total{changefeed="cf"} 18.0' in text
     assert 'cdcsink_kafka_broker_rtt_seconds{broker="127.0.0.1:9092",changefeed="cf",quantile="0.99"} 0.025' in text
     assert 'cdcsink_kafka_queue_messages{changefeed="cf"} 42.0' in text
+
+
+# -- DDL and watermark messages ---------------------------------------------------------------
+
+
+class Reporting(Recorder):
+    """Reports each message's delivery at once: the first ``failures`` with ``error``."""
+
+    def __init__(self, failures: int, error: KafkaError) -> None:
+        super().__init__()
+        self.failures = failures
+        self.error = error
+
+    def produce(self, topic, value, key, partition, on_delivery=None, headers=None):
+        self.produced.append((topic, value, partition, headers))
+        on_delivery(self.error if len(self.produced) <= self.failures else None, None)
+
+
+@pytest.fixture
+def no_backoff(monkeypatch):
+    real_sleep = asyncio.sleep
+
+    async def instant(_delay):
+        await real_sleep(0)
+
+    monkeypatch.setattr("cdcsink.kafka.confluent.producer.asyncio.sleep", instant)
+
+
+async def test_ddl_retriable_errors_are_retried_up_to_max_retry(no_backoff):
+    from cdcsink.kafka.confluent.producer import ConfluentSyncProducer
+
+    flaky = Reporting(3, KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION))
+    await ConfluentSyncProducer(flaky, Poller(), max_retry=3).send_message("t", 0, None, b"ddl", [("h", b"v")])  # type: ignore[arg-type]
+    assert len(flaky.produced) == 4 and flaky.produced[-1][3] == [("h", b"v")]
+    flaky = Reporting(10, KafkaError(KafkaError._MSG_TIMED_OUT))
+    with pytest.raises(KafkaClientError, match="_MSG_TIMED_OUT"):
+        await ConfluentSyncProducer(flaky, Poller(), max_retry=2).send_message("t", 0, None, b"ddl")  # type: ignore[arg-type]
+    assert len(flaky.produced) == 3
+
+
+async def test_ddl_non_retriable_errors_are_not_retried(no_backoff):
+    from cdcsink.kafka.confluent.producer import ConfluentSyncProducer
+
+    flaky = Reporting(10, KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED))
+    with pytest.raises(KafkaClientError) as info:
+        await ConfluentSyncProducer(flaky, Poller(), max_retry=5).send_messages("t", 2, None, b"watermark")  # type: ignore[arg-type]
+    assert len(flaky.produced) == 2 and info.value.refusal is not None  # one try per partition
