@@ -77,23 +77,32 @@ class ConfluentFactory:
         broker that cannot be reached or that refuses TLS or SASL is one line."""
         loop = asyncio.get_running_loop()
         refused: asyncio.Future[KafkaError] = loop.create_future()
+        #: Every bootstrap broker refused the connection or did not resolve: no need
+        #: to wait for the metadata request's timeout.
+        down: asyncio.Future[KafkaError] = loop.create_future()
 
         def on_error(error: KafkaError) -> None:  # in the poll thread
             if refusal(error) is not None:
                 poller.call_in_loop(lambda e: refused.done() or refused.set_result(e), error)
+            elif error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE):
+                poller.call_in_loop(lambda e: down.done() or down.set_result(e), error)
 
         admin = self._build(AdminClient, self._conf("admin", on_error))
-        poller = PollThread(admin, "cdcsink-admin-poll", loop, on_error=on_error).start()
+        poller = PollThread(admin, "cdcsink-admin-poll", loop, on_error=on_error)
+        poller.start()  # after the assignment: on_error refers to it
         client = ConfluentAdminClient(admin, poller, request_timeout(self.options))
         metadata = asyncio.ensure_future(client.metadata())
         try:
-            await asyncio.wait({metadata, refused}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({metadata, refused, down}, return_when=asyncio.FIRST_COMPLETED)
             if refused.done():
                 metadata.cancel()
                 raise await self._refusal(refused.result())
-            try:
+            found = None
+            if not metadata.done():
+                metadata.cancel()  # every bootstrap broker is down
+            elif metadata.exception() is None:
                 found = metadata.result()
-            except Exception:
+            if found is None:
                 if self._secured:
                     from cdcsink.kafka.aiokafka_client import diagnose_connection
 
@@ -101,7 +110,7 @@ class ConfluentFactory:
                     if fatal is not None:
                         raise fatal from None
                 where = "kafka" if self.options.security.where == "sink" else f"kafka {self.options.security.where}"
-                raise await unreachable(self.options.brokers, where) from None
+                raise await unreachable(self.options.brokers, where)
             if self._secured:
                 await self._check_advertised_brokers([f"{b.host}:{b.port}" for b in found.brokers.values()])
         except BaseException:

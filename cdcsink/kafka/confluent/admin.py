@@ -1,19 +1,44 @@
 """The confluent-kafka admin client: metadata, topic creation, configs.
 
-Metadata is read with ``list_topics`` (blocking, so in a worker thread); the
+Metadata is read with ``list_topics`` (blocking, so in a thread of its own); the
 other calls return concurrent futures, awaited with ``asyncio.wrap_future``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import contextlib
+import threading
+from typing import Any, Callable
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
 from cdcsink.kafka.confluent.bridge import PollThread
 from cdcsink.kafka.confluent.errors import client_error
+
+
+def _in_own_thread(function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    """``function(*args)`` in a daemon thread of its own. Not the loop's default
+    executor: a metadata request given up on (its broker is down) would hold the
+    process's exit until its own timeout."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(outcome: tuple[bool, Any]) -> None:
+        if not future.done():
+            (future.set_result if outcome[0] else future.set_exception)(outcome[1])
+
+    def run() -> None:
+        try:
+            outcome: tuple[bool, Any] = (True, function(*args))
+        except BaseException as error:
+            outcome = (False, error)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, outcome)
+
+    threading.Thread(target=run, name="cdcsink-metadata", daemon=True).start()
+    return future
 
 
 class ConfluentAdminClient:
@@ -25,7 +50,7 @@ class ConfluentAdminClient:
     async def metadata(self) -> Any:
         """The cluster's metadata (every topic: asking for one topic may create it on some brokers)."""
         try:
-            return await asyncio.to_thread(self._admin.list_topics, None, self._timeout)
+            return await _in_own_thread(self._admin.list_topics, None, self._timeout)
         except KafkaException as error:
             raise client_error(error.args[0], "metadata") from None
 
