@@ -113,14 +113,21 @@ async def _run(settings: Settings) -> int:
     from cdcsink.daemon import Daemon
     from cdcsink.preflight import preflight
 
-    preflight(settings)  # the input and output files, before anything connects or creates a topic
-    daemon = Daemon(settings)
-    loop = asyncio.get_running_loop()
-    for signum in STOP_SIGNALS:
-        loop.add_signal_handler(signum, daemon.on_signal, signum)
-    for signum in _early_signals:  # received while starting: stop before reading anything
-        daemon.on_signal(signum)
-    _early_signals.clear()
+    try:
+        preflight(settings)  # the input and output files, before anything connects or creates a topic
+        daemon = Daemon(settings)
+        loop = asyncio.get_running_loop()
+        for signum in STOP_SIGNALS:
+            loop.add_signal_handler(signum, daemon.on_signal, signum)
+        # Received while starting: noted before the event loop ran, or held back since
+        # (see _main) and taken here; either way the daemon stops before reading anything.
+        while (held := signal.sigtimedwait(STOP_SIGNALS, 0)) is not None:
+            _early_signals.append(held.si_signo)
+        for signum in _early_signals:
+            daemon.on_signal(signum)
+        _early_signals.clear()
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     result = await daemon.run()
     if result is not None:
         structlog.get_logger("cdcsink").info(
@@ -150,6 +157,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = _catch_stop_signals_early()
     try:
         return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C in a command that is not the daemon: interrupted, no traceback
+        return EXIT_FORCED
+    except BrokenPipeError:  # the reader of stdout went away (`cdcsink config show | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return EXIT_FAILURE
     finally:  # for a caller in the same process (the command itself exits next)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -203,6 +215,11 @@ def _main(argv: Sequence[str] | None) -> int:
     log_format = settings.log.format
     configure_logging(log_format, settings.log.level, settings.changefeed)
     _event_loop_policy()
+    if args.command == "run":
+        # From the moment the event loop starts, a signal would reach both the early handler
+        # and the loop's wakeup fd, and so count twice (a drain turned into 'second signal'):
+        # it is held back until the daemon's handlers are in place, then delivered once.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         return asyncio.run(_run(settings) if args.command == "run" else _check(settings))
     except ConfigError as error:
@@ -215,6 +232,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_FORCED
     except Exception as error:  # a client library error that escaped classification
         return _fail(EXIT_FAILURE, f"{type(error).__name__}: {error}", log_format)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 if __name__ == "__main__":

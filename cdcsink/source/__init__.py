@@ -1,15 +1,25 @@
-"""Source: where change events come from.
+"""Source: where change events come from, and how acknowledged progress is kept.
 
-A source yields :class:`Chunk` objects, runs of raw lines from one origin.
-It knows how to resume from a position it produced earlier (the checkpoint
-store keeps it), so a restart re-reads from the last acknowledged resolved
-event and never skips. Adding a source (a Kafka topic, an HTTP endpoint)
-means one more module here and nothing elsewhere.
+The pipeline knows only the two protocols here. A :class:`Source` reads items
+only it understands (chunks of lines, record runs of input partitions,
+replication messages) and turns each into events on a :class:`SourceOutput`,
+the pipeline's side: route, encode and send them, cut the checkpoint where the
+source can resume. A source also says where its acknowledged progress is kept
+(:meth:`Source.checkpoint_store`: the checkpoint file, the consumer group's
+committed offsets, a replication slot's confirmed position), so adding a
+source means one more folder here, its config model and one line in
+``cdcsink.source.config.SOURCES``, and nothing in the pipeline.
 """
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Protocol
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Protocol, Sequence
+
+if TYPE_CHECKING:
+    from cdcsink.checkpoint.store import Checkpoint, CheckpointStore
+    from cdcsink.decode.dead_letter import DeadLetter
+    from cdcsink.errors import InvalidEventError
+    from cdcsink.metrics import Metrics
 
 
 #: ``source.max-line-bytes`` by default: a line longer than this is invalid input.
@@ -226,16 +236,89 @@ class LineSplitter:
         return chunk
 
 
+class SourceOutput(Protocol):
+    """What the pipeline hands a source: where its events go, and how it cuts the checkpoint.
+
+    Events go through :meth:`process` in input order. The checkpoint moves in
+    segments: a :class:`~cdcsink.events.ResolvedEvent` among the events closes
+    one at its ts and position, :meth:`resolve` closes one at a position
+    without a new resolved ts (a source whose position moves between resolved
+    events). A segment's position is stored once every event before it is
+    acknowledged by Kafka, and never before.
+    """
+
+    #: The daemon's metrics (a source may export its own series).
+    metrics: "Metrics"
+    #: Where invalid input is set aside with ``source.on-invalid: dead-letter`` (None: fail).
+    dead_letter: "DeadLetter | None"
+
+    async def process(self, events: Sequence[Any], read_at: float = 0.0) -> None:
+        """Route, encode and hand over ``events`` in order (``read_at``: when they were read, monotonic)."""
+        ...
+
+    async def after_chunk(self, idle: bool) -> None:
+        """Hand over what the producer can take now (everything when ``idle``); waits under backpressure."""
+        ...
+
+    def resolve(self, position: dict[str, Any] | None) -> None:
+        """Cut the checkpoint here: once everything before it is acknowledged, ``position`` is stored
+        (with the latest resolved ts)."""
+        ...
+
+    def end_of_input(self, position: dict[str, Any] | None) -> None:
+        """The input ended (or stopped) at ``position``; stored once everything is acknowledged."""
+        ...
+
+    @property
+    def acked_position(self) -> dict[str, Any] | None:
+        """The position of the newest cut whose events are all acknowledged."""
+        ...
+
+    async def wait_acked(self, timeout: float, busy: Callable[[], bool] = lambda: False) -> bool:
+        """Wait (at most ``timeout`` seconds) until every event handed over is acknowledged and
+        ``busy()`` is false; False when the time ran out or delivery failed first."""
+        ...
+
+    def count_invalid(self, error: "InvalidEventError") -> None:
+        """Count an invalid input event by its reason code."""
+        ...
+
+
 class Source(Protocol):
+    """A source of change events for one run of the pipeline.
+
+    The pipeline calls :meth:`checkpoint_store` and :meth:`start_from` once, then
+    iterates :meth:`read` in one task and hands each item, in order, to
+    :meth:`take` in another (a bounded queue between them). When :meth:`read`
+    ends, or a stop is requested, :meth:`finish` is called, then :meth:`close`
+    in every case.
+    """
+
     #: A short human name for logs (``file:/data/events.ndjson``).
     description: str
 
-    def chunks(self, position: dict[str, Any] | None) -> AsyncIterator[Chunk]:
-        """Yield chunks in input order, starting just after ``position``
-        (from the beginning when None). Ends at the end of input unless the
-        source follows its input."""
+    def checkpoint_store(self, configured: "Callable[[], CheckpointStore]") -> "CheckpointStore":
+        """Where this source's acknowledged progress is kept: ``configured()`` (the
+        ``checkpoint.store`` file) or a store of the source's own."""
         ...
 
-    def end_position(self) -> dict[str, Any] | None:
-        """The position after the last line yielded (valid once iteration ended)."""
+    def start_from(self, stored: "Checkpoint | None", store: str) -> "Checkpoint | None":
+        """Where this run starts, given the stored checkpoint (``store`` names it for logs)."""
+        ...
+
+    def read(self, start: "Checkpoint | None", out: SourceOutput) -> AsyncIterator[Any]:
+        """Items in input order from just after ``start`` (the beginning when None).
+        Ends at the end of input unless the source follows its input."""
+        ...
+
+    async def take(self, item: Any, out: SourceOutput) -> "InvalidEventError | None":
+        """Turn one item into events on ``out``; the invalid event that stops the run, if any."""
+        ...
+
+    async def finish(self, out: SourceOutput, stopped: bool) -> None:
+        """The last item was taken: the input ended, or (``stopped``) a stop or an invalid event cut it short."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections; called once per run, after everything else."""
         ...

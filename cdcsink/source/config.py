@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import re
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -11,6 +12,9 @@ from cdcsink.configtypes import Bool, Duration, component_config
 from cdcsink.kafka.config import KafkaSecurityConfig, broker_address_problem
 from cdcsink.route.topic import topic_name_problem
 from cdcsink.source import DEFAULT_MAX_LINE_BYTES
+
+if TYPE_CHECKING:
+    from cdcsink.source import Source
 
 
 class SourceConfig(KafkaSecurityConfig):
@@ -98,18 +102,16 @@ class SourceConfig(KafkaSecurityConfig):
         return self
 
 
-def build_source(config: SourceConfig, client_id: str = "cdcsink"):
+#: Each ``source.type``: the module and class of its :class:`cdcsink.source.Source`
+#: (imported when chosen). A source is built as ``Class.from_config(config, client_id)``.
+SOURCES: dict[str, str] = {
+    "file": "cdcsink.source.file:FileSource",
+    "stdin": "cdcsink.source.stdin:StdinSource",
+    "kafka": "cdcsink.source.kafka:KafkaSource",
+}
+
+
+def build_source(config: SourceConfig, client_id: str = "cdcsink") -> "Source":
     """The :class:`cdcsink.source.Source` described by ``config``."""
-    if config.type == "kafka":
-        from cdcsink.source.kafka import KafkaSource
-
-        return KafkaSource(config, client_id)
-    if config.type == "stdin":
-        from cdcsink.source.stdin import StdinSource
-
-        return StdinSource(max_line_bytes=config.max_line_bytes)
-    from cdcsink.source.file import FileSource
-
-    return FileSource(
-        config.path, follow=config.follow, poll_interval=config.poll_interval, max_line_bytes=config.max_line_bytes
-    )
+    module, name = SOURCES[config.type].split(":")
+    return getattr(importlib.import_module(module), name).from_config(config, client_id)

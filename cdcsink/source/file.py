@@ -11,12 +11,16 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
-from typing import Any, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator
 
 import structlog
 
 from cdcsink.errors import ConfigError
-from cdcsink.source import DEFAULT_MAX_LINE_BYTES, Chunk, LineSplitter
+from cdcsink.source import BOM, DEFAULT_MAX_LINE_BYTES, Chunk, LineSplitter
+from cdcsink.source.lines import LineIntake, LineSource
+
+if TYPE_CHECKING:
+    from cdcsink.source.config import SourceConfig
 
 log = structlog.get_logger("cdcsink.source.file")
 
@@ -27,7 +31,21 @@ def _is_glob(pattern: str) -> bool:
     return any(c in _GLOB_CHARS for c in pattern)
 
 
-class FileSource:
+def _at_line_start(path: str, offset: int) -> bool:
+    """A stored offset follows a newline or the file's byte order mark, or ends a last
+    line that had no newline then (and has one now)."""
+    try:
+        with open(path, "rb") as f:
+            if offset == len(BOM) and f.read(len(BOM)) == BOM:
+                return True
+            f.seek(offset - 1)
+            around = f.read(2)
+    except OSError:
+        return True  # reading it will say what is wrong
+    return around[:1] == b"\n" or around[1:2] == b"\n"
+
+
+class FileSource(LineSource):
     def __init__(
         self,
         paths: list[str],
@@ -44,6 +62,11 @@ class FileSource:
         self.max_line_bytes = max_line_bytes
         self.description = "file:" + ",".join(paths)
         self._position: dict[str, Any] | None = None
+        self._intake = LineIntake(self.end_position)
+
+    @classmethod
+    def from_config(cls, config: "SourceConfig", client_id: str = "cdcsink") -> "FileSource":
+        return cls(config.path, follow=config.follow, poll_interval=config.poll_interval, max_line_bytes=config.max_line_bytes)
 
     def files(self) -> list[str]:
         """The input files in processing order: list order, each glob sorted."""
@@ -109,6 +132,11 @@ class FileSource:
             raise ConfigError(
                 f"checkpoint position {path}@{offset} is past the end of the file ({size} bytes): "
                 "the file was replaced or truncated since the checkpoint"
+            )
+        if 0 < offset < size and not _at_line_start(path, offset):
+            raise ConfigError(
+                f"checkpoint position {path}@{offset} (after line {line}) is inside a line: the file was replaced "
+                "or changed since the checkpoint; to read it from its start: cdcsink checkpoint reset"
             )
         return index, offset, int(line)
 

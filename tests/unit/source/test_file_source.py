@@ -39,6 +39,28 @@ async def test_resume_position_checks(tmp_path):
         await collect(FileSource([str(f)]), {"path": "/elsewhere", "offset": 0, "line": 0})
 
 
+async def test_a_position_inside_a_line_means_the_file_changed(tmp_path):
+    """A checkpoint's offset that no longer falls at a line start: the file was replaced
+    since (rotated, regenerated). Refused with a reason, never read from mid-line."""
+    f = tmp_path / "e.ndjson"
+    f.write_bytes(b"l1\nl2\n")
+    checkpoint = {"path": str(f), "offset": 3, "line": 1}
+    f.write_bytes(b"longer1\nlonger2\n")  # replaced: offset 3 is now inside line 1
+    with pytest.raises(ConfigError, match=r"e.ndjson@3 \(after line 1\) is inside a line: the file was replaced or changed"):
+        await collect(FileSource([str(f)]), checkpoint)
+
+
+async def test_a_position_after_an_unterminated_last_line_resumes_once_the_line_ends(tmp_path):
+    f = tmp_path / "e.ndjson"
+    f.write_bytes(b"l1\nl2")  # the writer had not ended the last line yet
+    source = FileSource([str(f)])
+    assert [l for _, _, l in await collect(source)] == [b"l1", b"l2"]
+    with f.open("ab") as out:
+        out.write(b"\nl3\n")
+    got = await collect(FileSource([str(f)]), source.end_position())
+    assert [l for _, _, l in got if l] == [b"l3"]
+
+
 async def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="no such file"):
         await collect(FileSource([str(tmp_path / "missing.ndjson")]))
