@@ -254,7 +254,7 @@ class CpuByThread:
         import threading
 
         poll_ids = {t.native_id for t in threading.enumerate() if t.name.endswith("-poll")}
-        own = threading.get_native_id()
+        own = self._thread.native_id  # the sampler itself
         for task in Path("/proc/self/task").iterdir():
             try:
                 stat = (task / "stat").read_text()
