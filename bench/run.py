@@ -48,6 +48,8 @@ SINK_MODES = {
 CPU_KINDS = ("interpreter", "poll", "librdkafka", "other")
 #: Opt-in (``--modes``): the kafka source, one daemon process and two in one consumer group.
 KAFKA_SOURCE_MODES = ("kafka-source-1", "kafka-source-2")
+#: Opt-in: a throw-away PostgreSQL streamed by the daemon's postgres source (bench/postgres.py).
+POSTGRES_MODE = "postgres"
 INPUT_PARTITIONS = 6
 #: Latency run: load offered before the measured part (every table's topic created).
 WARM_UP_SECONDS = 2.0
@@ -462,6 +464,10 @@ def _child(args: argparse.Namespace) -> None:
             result = uvloop.run(_confluent_ceiling(args.bootstrap, args.encoded))
         elif mode in KAFKA_SOURCE_MODES:
             result = uvloop.run(_kafka_source_mode(int(mode.rsplit("-", 1)[1]), args.bootstrap, args.input))
+        elif mode == POSTGRES_MODE:
+            from bench.postgres import postgres_mode
+
+            result = postgres_mode(args.bootstrap, args.pg_rows, args.tables, args.pg_rows_per_commit, args.pg_writers)
         elif mode == "latency":
             result = uvloop.run(_latency_mode(args.bootstrap, args.input, args.rate, args.latency_seconds))
         else:
@@ -517,7 +523,10 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per mode; figures are medians")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--modes", default=",".join(MODES),
-                        help=f"comma-separated, of {', '.join(MODES + KAFKA_SOURCE_MODES)} (default: the first six)")
+                        help=f"comma-separated, of {', '.join(MODES + KAFKA_SOURCE_MODES + (POSTGRES_MODE,))} (default: the first six)")
+    parser.add_argument("--pg-rows", type=int, default=300_000, help="postgres: rows written in the measured load (default 300,000)")
+    parser.add_argument("--pg-rows-per-commit", type=int, default=100, help="postgres: rows per transaction (default 100)")
+    parser.add_argument("--pg-writers", type=int, default=2, help="postgres: writer processes (default 2)")
     parser.add_argument("--rate", type=float, default=0.0, help="latency run: offered rows/s (default: half the measured cdcsink rate; 0 and no cdcsink mode: skip)")
     parser.add_argument("--latency-seconds", type=float, default=10.0, help="latency run: how long to offer load")
     parser.add_argument("--no-latency", dest="latency", action="store_false", help="skip the latency run")
@@ -532,7 +541,7 @@ def main() -> int:
         _child(args)
         return 0
     modes = [m for m in args.modes.split(",") if m]
-    unknown = set(modes) - set(MODES) - set(KAFKA_SOURCE_MODES)
+    unknown = set(modes) - set(MODES) - set(KAFKA_SOURCE_MODES) - {POSTGRES_MODE}
     if unknown:
         parser.error(f"unknown mode(s): {', '.join(sorted(unknown))}")
 
@@ -540,16 +549,21 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         files = {"events": f"{tmp}/events.ndjson", "encoded": f"{tmp}/encoded.bin"}
-        w = generate(args.events, tables=args.tables, keys=5000, resolved_every=1000, seed=args.seed)
-        w.write(Path(files["events"]))
-        del w
+        if set(modes) - {POSTGRES_MODE}:  # the postgres mode writes its own rows
+            w = generate(args.events, tables=args.tables, keys=5000, resolved_every=1000, seed=args.seed)
+            w.write(Path(files["events"]))
+            del w
         if {"naive", "ceiling", "ceiling-confluent"} & set(modes):
             _pre_encode(files["events"], files["encoded"])
         runs: dict[str, list[dict]] = {m: [] for m in modes}
         for r in range(args.repeat):
             for mode in modes:
                 verify = ["--check-order"] if args.verify and r == 0 and mode in ("cdcsink-canal-json", "cdcsink-confluent") else []
-                runs[mode].append(_run(mode, tmp, files, *verify))
+                extra = verify
+                if mode == POSTGRES_MODE:
+                    extra = ["--tables", str(args.tables), "--pg-rows", str(args.pg_rows),
+                             "--pg-rows-per-commit", str(args.pg_rows_per_commit), "--pg-writers", str(args.pg_writers)]
+                runs[mode].append(_run(mode, tmp, files, *extra))
         figures = _table(runs)
         rate = args.rate or (figures["cdcsink-canal-json"]["eps"] / 2 if "cdcsink-canal-json" in figures else 0)
         latency = None
@@ -588,6 +602,11 @@ def _table(runs: dict[str, list[dict]]) -> dict[str, dict]:
         print(f"{mode:<24}{fig['eps']:>12,.0f}{fig['mbs']:>8.1f}{fig['rss']:>13.0f}"
               f"{fig['p50'] if fig['p50'] is not None else na:>9}{fig['p99'] if fig['p99'] is not None else na:>9}"
               f"  {cpu:<34}  {', '.join(f'{x:,.0f}' for x in rates)}")
+        if mode == POSTGRES_MODE:
+            from bench.postgres import report_line
+
+            fig["run"], line = report_line(results)
+            print(line)
         if fig["verified"] is not None:
             print(f"{'':<24}read back {fig['verified']:,} messages: every row present, per-key order and DDL order hold")
     return figures
@@ -618,6 +637,10 @@ def _summary(figures: dict[str, dict], latency: dict | None) -> dict:
     for mode in KAFKA_SOURCE_MODES:
         if mode in figures:
             line[mode.replace("-", "_") + "_eps"] = eps(mode)
+    if POSTGRES_MODE in figures:
+        from bench.postgres import summary
+
+        line.update(summary(figures[POSTGRES_MODE]["run"]))
     if latency is not None:
         line.update(latency_rate=round(latency["offered_eps"]), latency_p50_ms=latency["p50_ms"],
                     latency_p99_ms=latency["p99_ms"], latency_max_ms=latency["max_ms"],

@@ -62,7 +62,13 @@ def pipe_report(pipe: StdinSource) -> str | None:
         return None
     which = f"line {read}" if read == stored + 1 else f"lines {stored + 1}-{read}"
     lines = "1 line read was" if read == stored + 1 else f"{read - stored} lines read were"
-    return f"stdin: {lines} not delivered ({which} of the pipe; the first {stored} are delivered and checkpointed)"
+    if stored == 0:
+        done = "no line of it is delivered"
+    elif stored == 1:
+        done = "the first line is delivered and checkpointed"
+    else:
+        done = f"the first {stored} are delivered and checkpointed"
+    return f"stdin: {lines} not delivered ({which} of the pipe; {done})"
 
 
 def is_restartable(error: BaseException) -> bool:

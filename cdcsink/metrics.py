@@ -79,6 +79,7 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "cdcsink_source_lag": ("gauge", ("topic", "partition"), "kafka source: records of an assigned input partition after the committed offset (log end as last fetched)."),
     "cdcsink_source_committed_offset": ("gauge", ("topic", "partition"), "kafka source: the offset committed for an assigned input partition (everything before it acknowledged)."),
     "cdcsink_source_rebalances_total": ("counter", (), "kafka source: consumer-group rebalances that took partitions from this instance."),
+    "cdcsink_source_lag_bytes": ("gauge", (), "postgres source: bytes of WAL between the server's current position and the slot's confirmed position (what the slot keeps from being recycled)."),
     "cdcsink_source_ddl_copies_dropped_total": ("counter", (), "kafka source: DDL copies from other input partitions dropped as already emitted."),
     "cdcsink_build_info": ("gauge", ("version", "python"), "Always 1; the labels name the running cdcsink version and Python version."),
 }
@@ -215,7 +216,7 @@ class Metrics:
         ).labels(changefeed)
         self._gauges: dict[str, Gauge] = {}
         for name in ("cdcsink_checkpoint_ts", "cdcsink_resolved_ts", "cdcsink_checkpoint_lag_seconds",
-                     "cdcsink_inflight_messages", "cdcsink_producer_inflight_requests"):
+                     "cdcsink_inflight_messages", "cdcsink_producer_inflight_requests", "cdcsink_source_lag_bytes"):
             self._gauges[name] = Gauge(name, doc(name), cf, registry=r)
         self._gauges["cdcsink_pipeline_queue_depth"] = Gauge(
             "cdcsink_pipeline_queue_depth", doc("cdcsink_pipeline_queue_depth"), cf + ("stage",), registry=r

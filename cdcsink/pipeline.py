@@ -99,12 +99,13 @@ async def prepare(settings: Settings, factory: Factory, clients: Clients) -> tup
         replication_factor=sink.replication_factor,
     )
     await topics.partitions(sink.topic)
-    return topics, encoder_options(sink, factory.options.max_encoded_bytes)
+    return topics, encoder_options(sink, factory.options.max_encoded_bytes, settings.changefeed)
 
 
-def encoder_options(sink: SinkConfig, max_message_bytes: int) -> EncoderOptions:
+def encoder_options(sink: SinkConfig, max_message_bytes: int, changefeed: str = "default") -> EncoderOptions:
     """What the encoder needs from the ``sink:`` settings; ``max_message_bytes`` is
-    the effective limit as the encoder counts it (see ``KafkaOptions.max_encoded_bytes``)."""
+    the effective limit as the encoder counts it (see ``KafkaOptions.max_encoded_bytes``);
+    the changefeed names the cluster in debezium messages."""
     return EncoderOptions(
         protocol=sink.protocol or "canal-json",
         enable_tidb_extension=sink.enable_tidb_extension,
@@ -116,6 +117,9 @@ def encoder_options(sink: SinkConfig, max_message_bytes: int) -> EncoderOptions:
         only_output_updated_columns=sink.only_output_updated_columns,
         delete_only_output_handle_key_columns=sink.delete_only_output_handle_key_columns,
         content_compatible=sink.content_compatible,
+        debezium_disable_schema=sink.debezium_disable_schema,
+        debezium_output_old_value=sink.debezium_output_old_value,
+        cluster_id=changefeed,
     )
 
 

@@ -104,7 +104,9 @@ _STRING_LITERAL = re.compile(r"\s*'((?:[^'\\]|''|\\.)*)'\s*(,|\))", re.S)
 _NUMBER_ARGS = re.compile(r"\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)")
 _CHARSET = re.compile(r"\b(?:character\s+set|charset)\s+(\w+)")
 _COLLATE = re.compile(r"\bcollate\s+(\w+)")
-_OBJECT_KEYS = frozenset(("type", "nullable", "charset", "collation", "unsigned", "zerofill", "unique", "indexed", "generated"))
+_OBJECT_KEYS = frozenset(
+    ("type", "nullable", "charset", "collation", "unsigned", "zerofill", "unique", "indexed", "generated", "source_type")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +142,9 @@ class Column:
     generated: bool = False
     #: enum / set members, in declared order.
     elems: tuple[str, ...] = ()
+    #: The column's type in the source database when it is not MySQL's (PostgreSQL:
+    #: ``numeric(10,2)``, ``jsonb``, ``uuid``), for formats that can carry it.
+    source_type: str | None = None
 
     @property
     def full_type(self) -> str:
@@ -203,11 +208,11 @@ def parse_column(name: str, spec: Any, position: int, primary_key: bool) -> Colu
                 if type(spec[key]) is not bool:
                     raise ValueError(f"column {name!r}: {key} must be true or false")
                 attributes[key] = spec[key]
-        for key in ("charset", "collation"):
+        for key in ("charset", "collation", "source_type"):
             if key in spec:
                 if type(spec[key]) is not str or not spec[key]:
                     raise ValueError(f"column {name!r}: {key} must be a non-empty string")
-                attributes[key] = spec[key].lower()
+                attributes[key] = spec[key] if key == "source_type" else spec[key].lower()
     elif type(spec) is str:
         declared = spec
     else:
@@ -290,6 +295,7 @@ def _column(name: str, declared: str, position: int, primary_key: bool, attribut
         multiple_key=attributes.get("indexed", False),
         generated=attributes.get("generated", False),
         elems=elems,
+        source_type=attributes.get("source_type"),
     )
 
 

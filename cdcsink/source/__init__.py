@@ -13,6 +13,7 @@ source means one more folder here, its config model and one line in
 
 from __future__ import annotations
 
+import zlib
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Protocol, Sequence
 
 if TYPE_CHECKING:
@@ -29,6 +30,27 @@ TOO_LONG_KEPT_BYTES = 1024
 #: A UTF-8 byte order mark; skipped at the very start of an input, invalid elsewhere.
 BOM = b"\xef\xbb\xbf"
 
+#: What a file position remembers of the line that ends at its offset: the line's
+#: length in bytes (with its newline, when it had one) and their CRC-32. A run
+#: resuming at the offset compares it with the file's bytes before the offset, so
+#: a file replaced since the checkpoint is refused, not read from a line that
+#: happens to start there.
+Fingerprint = tuple[int, int]
+
+
+def line_fingerprint(line: bytes, newline: bool = True) -> Fingerprint:
+    """The :data:`Fingerprint` of ``line`` (without its newline) and, when ``newline``, the newline after it."""
+    crc = zlib.crc32(line)
+    return (len(line) + 1, zlib.crc32(b"\n", crc)) if newline else (len(line), crc)
+
+
+def line_position(origin: str, offset: int, line: int, before: Fingerprint | None) -> dict[str, Any]:
+    """A line source's position: ``offset`` and ``line`` just after the line whose fingerprint is ``before``
+    (None at the start of the input, or when it is not known)."""
+    if before is None:
+        return {"path": origin, "offset": offset, "line": line}
+    return {"path": origin, "offset": offset, "line": line, "line_bytes": before[0], "line_crc32": before[1]}
+
 
 class Chunk:
     """Consecutive lines of one origin, without their newlines.
@@ -41,10 +63,15 @@ class Chunk:
 
     ``invalid`` is set when the source itself found the chunk's one line
     invalid (longer than ``source.max-line-bytes``): ``lines`` then holds only
-    the line's first bytes, and ``end_offset`` is still just after the whole line.
+    the line's first bytes, and ``end_offset`` is still just after the whole line;
+    ``whole_line`` is then the whole line's fingerprint.
+
+    ``before`` is the fingerprint of the line that ends at ``start_offset``
+    (None at the start of the input, or when it is not known): positions
+    before the chunk's first line carry it.
     """
 
-    __slots__ = ("origin", "lines", "first_line", "start_offset", "end_offset", "read_at", "invalid")
+    __slots__ = ("origin", "lines", "first_line", "start_offset", "end_offset", "read_at", "invalid", "before", "whole_line")
 
     def __init__(
         self,
@@ -54,6 +81,7 @@ class Chunk:
         start_offset: int,
         end_offset: int,
         invalid: str | None = None,
+        before: Fingerprint | None = None,
     ) -> None:
         self.origin = origin
         self.lines = lines
@@ -63,6 +91,8 @@ class Chunk:
         #: ``time.monotonic()`` when the pipeline received it (row latency starts here).
         self.read_at = 0.0
         self.invalid = invalid
+        self.before = before
+        self.whole_line: Fingerprint | None = None
 
 
 class LineSplitter:
@@ -75,15 +105,25 @@ class LineSplitter:
     chunk of its own holding its first :data:`TOO_LONG_KEPT_BYTES` bytes (at
     most ``max_line_bytes``), with ``invalid`` saying why; offsets and line
     numbers stay exact. A UTF-8 byte order mark at offset 0 is skipped.
+    ``tail`` is the fingerprint of the last complete line handed out (the one
+    ending at ``offset``; given when resuming at a stored position).
 
     Each byte is copied a bounded number of times (by the read, the split
     into lines, and for a line spanning reads one join).
     """
 
-    def __init__(self, origin: str, offset: int = 0, line: int = 0, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+    def __init__(
+        self,
+        origin: str,
+        offset: int = 0,
+        line: int = 0,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        tail: Fingerprint | None = None,
+    ) -> None:
         self.origin = origin
         self.offset = offset
         self.line = line
+        self.tail = tail
         self.max_line_bytes = max_line_bytes
         self._keep = min(TOO_LONG_KEPT_BYTES, max_line_bytes)
         #: The unfinished line's pieces, and their total length (at most max_line_bytes).
@@ -92,6 +132,7 @@ class LineSplitter:
         #: While dropping an over-long line: its first bytes and its length so far.
         self._too_long_head: bytes | None = None
         self._too_long_size = 0
+        self._too_long_crc = 0
         self._at_start = offset == 0
         #: At offset 0, the first bytes while they may still be a byte order mark.
         self._bom_prefix = b""
@@ -105,7 +146,9 @@ class LineSplitter:
             newline = data.find(b"\n")
             if newline < 0:
                 self._too_long_size += len(data)
+                self._too_long_crc = zlib.crc32(data, self._too_long_crc)
                 return out
+            self._too_long_crc = zlib.crc32(data[:newline], self._too_long_crc)
             out.append(self._too_long_chunk(self._too_long_size + newline, newline=True))
             data = data[newline + 1 :]
         cut = data.rfind(b"\n") + 1
@@ -151,7 +194,7 @@ class LineSplitter:
         data = b"".join(self._pieces)
         self._pieces.clear()
         self._held = 0
-        return self._chunk([data], len(data))
+        return self._chunk([data], len(data), newline=False)
 
     @property
     def has_partial(self) -> bool:
@@ -165,7 +208,7 @@ class LineSplitter:
 
     def position(self) -> dict[str, Any]:
         """The position after the last complete line handed out."""
-        return {"path": self.origin, "offset": self.offset, "line": self.line}
+        return line_position(self.origin, self.offset, self.line, self.tail)
 
     def _skip_bom(self, data: bytes) -> bytes:
         """``data`` without a byte order mark at offset 0 (held while it may still be one)."""
@@ -184,16 +227,19 @@ class LineSplitter:
         """Keep ``data`` as part of the unfinished line, or start dropping a line grown too long."""
         if self._too_long_head is not None:
             self._too_long_size += len(data)
+            self._too_long_crc = zlib.crc32(data, self._too_long_crc)
         elif self._held + len(data) <= self.max_line_bytes:
             self._pieces.append(data)
             self._held += len(data)
         else:
             self._pieces.append(data)
             head = b""
+            crc = 0
             for piece in self._pieces:  # more than max_line_bytes: enough to keep
-                head += piece[: self._keep - len(head)]
-                if len(head) == self._keep:
-                    break
+                crc = zlib.crc32(piece, crc)
+                if len(head) < self._keep:
+                    head += piece[: self._keep - len(head)]
+            self._too_long_crc = crc
             self._too_long_head = head
             self._too_long_size = self._held + len(data)
             self._pieces.clear()
@@ -215,6 +261,7 @@ class LineSplitter:
                 out.append(self._chunk(run, sum(map(len, run)) + len(run)))
                 run = []
             self._too_long_head = line[: self._keep]
+            self._too_long_crc = zlib.crc32(line)
             out.append(self._too_long_chunk(len(line), newline=True))
         if run:
             out.append(self._chunk(run, sum(map(len, run)) + len(run)))
@@ -222,15 +269,19 @@ class LineSplitter:
     def _too_long_chunk(self, size: int, *, newline: bool) -> Chunk:
         """The chunk of the over-long line of ``size`` bytes whose head is kept; ends dropping it."""
         head = self._too_long_head or b""
-        self._too_long_head, self._too_long_size = None, 0
+        crc = zlib.crc32(b"\n", self._too_long_crc) if newline else self._too_long_crc
+        self._too_long_head, self._too_long_size, self._too_long_crc = None, 0, 0
         reason = f"line longer than {self.max_line_bytes} bytes (it has {size}; source.max-line-bytes)"
-        chunk = Chunk(self.origin, [head], self.line + 1, self.offset, self.offset + size + newline, reason)
+        chunk = Chunk(self.origin, [head], self.line + 1, self.offset, self.offset + size + newline, reason, self.tail)
+        chunk.whole_line = self.tail = (size + newline, crc)
         self.offset += size + newline
         self.line += 1
         return chunk
 
-    def _chunk(self, lines: list[bytes], size: int) -> Chunk:
-        chunk = Chunk(self.origin, lines, self.line + 1, self.offset, self.offset + size)
+    def _chunk(self, lines: list[bytes], size: int, newline: bool = True) -> Chunk:
+        """A chunk of complete ``lines`` (``size`` bytes; the last one ends in a newline unless not ``newline``)."""
+        chunk = Chunk(self.origin, lines, self.line + 1, self.offset, self.offset + size, None, self.tail)
+        self.tail = line_fingerprint(lines[-1], newline)
         self.offset += size
         self.line += len(lines)
         return chunk

@@ -8,19 +8,23 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from cdcsink.configtypes import Bool, Duration, component_config
+from cdcsink.configtypes import Bool, Duration, component_config, parse_text_list
 from cdcsink.kafka.config import KafkaSecurityConfig, broker_address_problem
 from cdcsink.route.topic import topic_name_problem
 from cdcsink.source import DEFAULT_MAX_LINE_BYTES
+from cdcsink.source.postgres.config import PostgresSourceConfig
 
 if TYPE_CHECKING:
     from cdcsink.source import Source
 
 
-class SourceConfig(KafkaSecurityConfig):
+class SourceConfig(KafkaSecurityConfig, PostgresSourceConfig):
     model_config = component_config()
 
-    type: Literal["file", "stdin", "kafka"] = Field(default="file", description="file, stdin or kafka (an upstream topic read in a consumer group).")
+    type: Literal["file", "stdin", "kafka", "postgres"] = Field(
+        default="file",
+        description="file, stdin, kafka (an upstream topic read in a consumer group) or postgres (a database's logical replication stream).",
+    )
     path: list[str] = Field(
         default_factory=list, description="file: an NDJSON path, a list of paths, or a glob; read in order."
     )
@@ -58,11 +62,7 @@ class SourceConfig(KafkaSecurityConfig):
     @field_validator("path", "bootstrap", "topics", mode="before")
     @classmethod
     def _one_or_many(cls, value: object) -> object:
-        if isinstance(value, str):
-            if "," in value:
-                return [p.strip() for p in value.split(",") if p.strip()]
-            return [value] if value.strip() else []  # an empty env var: none
-        return value
+        return parse_text_list(value)  # a JSON list, or comma-separated (an empty env var: none)
 
     @model_validator(mode="after")
     def _check(self) -> "SourceConfig":
@@ -70,7 +70,7 @@ class SourceConfig(KafkaSecurityConfig):
         if self.type == "file" and not self.path:
             problems.append(
                 "path: required for a file source (source.type defaults to file; "
-                "set source.path, or source.type: stdin or kafka)"
+                "set source.path, or source.type: stdin, kafka or postgres)"
             )
         if self.type == "kafka":
             if not self.bootstrap:
@@ -92,6 +92,8 @@ class SourceConfig(KafkaSecurityConfig):
                     re.compile(self.topic_pattern)
                 except re.error as error:
                     problems.append(f"topic-pattern: not a regular expression ({error})")
+        if self.type == "postgres":
+            problems += self.postgres_problems()
         if self.dead_letter and not self.dead_letter.startswith("file://"):
             problem = topic_name_problem(self.dead_letter)
             if problem:
@@ -108,6 +110,7 @@ SOURCES: dict[str, str] = {
     "file": "cdcsink.source.file:FileSource",
     "stdin": "cdcsink.source.stdin:StdinSource",
     "kafka": "cdcsink.source.kafka:KafkaSource",
+    "postgres": "cdcsink.source.postgres:PostgresSource",
 }
 
 

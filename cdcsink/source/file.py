@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
+import zlib
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
 import structlog
 
 from cdcsink.errors import ConfigError
-from cdcsink.source import BOM, DEFAULT_MAX_LINE_BYTES, Chunk, LineSplitter
+from cdcsink.source import BOM, DEFAULT_MAX_LINE_BYTES, Chunk, Fingerprint, LineSplitter
 from cdcsink.source.lines import LineIntake, LineSource
 
 if TYPE_CHECKING:
@@ -43,6 +44,38 @@ def _at_line_start(path: str, offset: int) -> bool:
     except OSError:
         return True  # reading it will say what is wrong
     return around[:1] == b"\n" or around[1:2] == b"\n"
+
+
+def _ends_with_line(path: str, offset: int, fingerprint: Fingerprint) -> bool:
+    """Whether the bytes of ``path`` before ``offset`` end with the line of ``fingerprint``
+    (read in pieces: a line may be as long as source.max-line-bytes)."""
+    size, expected = fingerprint
+    if size > offset:
+        return False
+    crc = 0
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset - size)
+            left = size
+            while left:
+                piece = f.read(min(left, 1 << 20))
+                if not piece:
+                    return False
+                crc = zlib.crc32(piece, crc)
+                left -= len(piece)
+    except OSError:
+        return True  # reading it will say what is wrong
+    return crc == expected
+
+
+def _stored_fingerprint(position: dict[str, Any]) -> Fingerprint | None:
+    """The fingerprint of the line before a stored position (None in positions stored before they had one)."""
+    size, crc = position.get("line_bytes"), position.get("line_crc32")
+    if size is None and crc is None:
+        return None
+    if type(size) is not int or type(crc) is not int or size < 0 or not 0 <= crc < 2**32:
+        raise ConfigError(f"checkpoint position {position!r} is not a file position (line_bytes, line_crc32)")
+    return size, crc
 
 
 class FileSource(LineSource):
@@ -87,14 +120,15 @@ class FileSource(LineSource):
         files = self.files()
         if not files and not self.follow:
             raise ConfigError(f"source.path: no file matches {', '.join(self.patterns)}")
-        index, offset, line = self._resume(files, position)
+        index, offset, line, tail = self._resume(files, position)
         while True:
             if index < len(files):
                 path = files[index]
                 last = index == len(files) - 1
-                async for chunk in self._read(path, offset, line, follow=self.follow and last, files=files):
+                async for chunk in self._read(path, offset, line, tail, follow=self.follow and last, files=files):
                     yield chunk
                 offset = line = 0
+                tail = None
                 index += 1
                 continue
             if not self.follow:
@@ -108,20 +142,26 @@ class FileSource(LineSource):
         newer = [f for f in self.files() if f > current and f not in files]
         return files + newer
 
-    def _resume(self, files: list[str], position: dict[str, Any] | None) -> tuple[int, int, int]:
+    def _resume(self, files: list[str], position: dict[str, Any] | None) -> tuple[int, int, int, Fingerprint | None]:
+        """Where a run starting at a stored ``position`` reads from: the file's index, the
+        offset and line number in it, and the fingerprint of the line before the offset.
+
+        The file must still be the one the position was taken in: the offset within
+        its size and at a line start, and the line before it the one read then."""
         if not position:
-            return 0, 0, 0
+            return 0, 0, 0, None
         path, offset, line = position.get("path"), position.get("offset"), position.get("line", 0)
         if not isinstance(path, str) or not isinstance(offset, int):
             raise ConfigError(f"checkpoint position {position!r} is not a file position")
+        tail = _stored_fingerprint(position)
         if path in files:
             index = files.index(path)
         elif any(_is_glob(p) for p in self.patterns):
             # An already processed file may have been removed: resume at the first later one.
             later = [i for i, f in enumerate(files) if f > path]
             if not later:
-                return len(files), 0, 0
-            return later[0], 0, 0
+                return len(files), 0, 0, None
+            return later[0], 0, 0, None
         else:
             raise ConfigError(f"checkpoint position names {path}, which is not among source.path")
         try:
@@ -138,12 +178,18 @@ class FileSource(LineSource):
                 f"checkpoint position {path}@{offset} (after line {line}) is inside a line: the file was replaced "
                 "or changed since the checkpoint; to read it from its start: cdcsink checkpoint reset"
             )
-        return index, offset, int(line)
+        if offset > 0 and tail is not None and not _ends_with_line(path, offset, tail):
+            raise ConfigError(
+                f"checkpoint position {path}@{offset} (after line {line}) follows a line that is not the one read "
+                "there before: the file was replaced or changed since the checkpoint; to read it from its start: "
+                "cdcsink checkpoint reset"
+            )
+        return index, offset, int(line), tail
 
     async def _read(
-        self, path: str, offset: int, line: int, *, follow: bool, files: list[str]
+        self, path: str, offset: int, line: int, tail: Fingerprint | None, *, follow: bool, files: list[str]
     ) -> AsyncIterator[Chunk]:
-        splitter = LineSplitter(path, offset, line, self.max_line_bytes)
+        splitter = LineSplitter(path, offset, line, self.max_line_bytes, tail)
         handle = await self._open(path, follow)
         try:
             handle.seek(offset)

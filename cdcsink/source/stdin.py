@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, BinaryIO, Calla
 import structlog
 
 from cdcsink.checkpoint.store import Checkpoint, CheckpointStore
-from cdcsink.source import DEFAULT_MAX_LINE_BYTES, Chunk, LineSplitter
+from cdcsink.decode import position_before
+from cdcsink.source import DEFAULT_MAX_LINE_BYTES, Chunk, LineSplitter, line_fingerprint
 from cdcsink.source.lines import LineIntake, LineSource
 
 if TYPE_CHECKING:
@@ -266,6 +267,9 @@ def _cut(chunk: Chunk, offset: int) -> Chunk:
     at = chunk.start_offset
     for i, line in enumerate(chunk.lines):
         if at >= offset:
-            return Chunk(chunk.origin, chunk.lines[i:], chunk.first_line + i, at, chunk.end_offset)
+            before = chunk.before if i == 0 else line_fingerprint(chunk.lines[i - 1])
+            return Chunk(chunk.origin, chunk.lines[i:], chunk.first_line + i, at, chunk.end_offset, None, before)
         at += len(line) + 1
-    return Chunk(chunk.origin, [], chunk.first_line + len(chunk.lines), chunk.end_offset, chunk.end_offset)
+    end = position_before(chunk, len(chunk.lines))
+    before = (end["line_bytes"], end["line_crc32"]) if "line_bytes" in end else None
+    return Chunk(chunk.origin, [], chunk.first_line + len(chunk.lines), chunk.end_offset, chunk.end_offset, None, before)

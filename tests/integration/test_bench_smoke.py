@@ -47,3 +47,22 @@ def test_bench_kafka_source_modes_run(kafka_bootstrap):
     assert out.returncode == 0, out.stderr
     figures = json.loads(out.stdout.strip().splitlines()[-1])
     assert figures["kafka_source_1_eps"] > 0 and figures["kafka_source_2_eps"] > 0
+
+
+def test_bench_postgres_mode_runs(kafka_bootstrap):
+    env = {**os.environ, "CDCSINK_BENCH_BOOTSTRAP": kafka_bootstrap, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--modes", "postgres", "--repeat", "1", "--tables", "3", "--pg-rows", "3000",
+         "--no-latency"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[1].startswith("postgres ")
+    assert "rows per commit: committed at" in lines[2]
+    figures = json.loads(lines[-1])
+    for key in ("postgres_eps", "postgres_write_eps", "postgres_write_alone_eps", "postgres_lag_max_bytes",
+                "postgres_peak_rss_mb", "postgres_daemon_cpu_us_per_row", "postgres_single_row_ms"):
+        assert figures[key] > 0, key
+    assert figures["postgres_lag_p50_bytes"] <= figures["postgres_lag_p99_bytes"] <= figures["postgres_lag_max_bytes"]
+    assert figures["postgres_final_lag_bytes"] == 0  # the slot catches up once the load ends

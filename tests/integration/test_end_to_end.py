@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import orjson
@@ -80,7 +81,11 @@ async def test_every_row_arrives_in_order_with_ddls_and_final_checkpoint(kafka_b
         assert marks and marks[-1] == w.last_resolved, f"{topic}[{partition}]: {marks[-3:]}"
     stored = json.loads(checkpoint.read_text())
     assert stored["checkpoint_ts"] == w.last_resolved == result.checkpoint_ts
-    assert stored["position"] == {"path": str(path), "offset": path.stat().st_size, "line": len(w.lines)}
+    last = w.lines[-1] + b"\n"
+    assert stored["position"] == {
+        "path": str(path), "offset": path.stat().st_size, "line": len(w.lines),
+        "line_bytes": len(last), "line_crc32": zlib.crc32(last),
+    }
 
 
 async def test_resume_from_stored_checkpoint_sends_exactly_the_rest(kafka_bootstrap, unique, tmp_path):
@@ -106,6 +111,40 @@ async def test_resume_from_stored_checkpoint_sends_exactly_the_rest(kafka_bootst
     assert result.rows == rest.rows
     check_delivery(rest, seen)  # nothing before the checkpoint re-sent, nothing after it skipped
     assert json.loads(checkpoint.read_text())["checkpoint_ts"] == w.last_resolved
+
+
+async def test_a_replaced_input_file_is_refused_at_start_not_read_from_the_old_offset(kafka_bootstrap, unique, tmp_path):
+    """The input file replaced by another that has a line start at the stored offset too:
+    resuming there would never send the new file's first part, so the run exits 2."""
+    w = generate(100, tables=2, resolved_every=10)
+    path = w.write(tmp_path / "events.ndjson")
+    checkpoint = tmp_path / "cp.json"
+    await Pipeline(settings_for(kafka_bootstrap, path, checkpoint, f"replaced-{unique}")).run()
+    offset = json.loads(checkpoint.read_text())["position"]["offset"]
+    assert offset == path.stat().st_size
+    # A new export whose lines happen to end at the old offset too (a blank line fills up to
+    # it): resumed there, its first events would never be sent.
+    head = b"".join(line + b"\n" for line in generate(10, tables=2, resolved_every=5, start_ts=w.last_resolved + 10).lines)
+    tail = b"".join(line + b"\n" for line in generate(10, tables=2, resolved_every=5, start_ts=w.last_resolved + 1000).lines)
+    assert len(head) < offset - 1
+    path.write_bytes(head + b" " * (offset - 1 - len(head)) + b"\n" + tail)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDCSINK_")}
+    env.update(
+        PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+        CDCSINK_CHANGEFEED="e2e",
+        CDCSINK_SOURCE__PATH=str(path),
+        CDCSINK_SINK__URI=f"kafka://{kafka_bootstrap}/replaced-{unique}?protocol=canal-json",
+        CDCSINK_CHECKPOINT__STORE=f"file://{checkpoint}",
+        CDCSINK_HTTP__ENABLED="false",
+    )
+    run = subprocess.run([sys.executable, "-m", "cdcsink", "run"], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2, run.stderr[-3000:]
+    last = run.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"cdcsink: checkpoint position {path}@{offset} (after line {len(w.lines)}) follows a line that is not the one "
+        "read there before: the file was replaced or changed since the checkpoint; to read it from its start: "
+        "cdcsink checkpoint reset"
+    ), run.stderr[-3000:]
 
 
 async def test_cli_run_and_check(kafka_bootstrap, unique, tmp_path):

@@ -5,7 +5,7 @@ one consumer group.
 A fault proxy between the daemons and the broker records which output
 messages the broker acknowledged; a watcher reads the group's committed
 offsets every few milliseconds during the run and fails if one ever covers an
-input event whose output was not acknowledged yet. The broker advertises its
+input event whose output was not acknowledged yet, or goes back. The broker advertises its
 own address (the proxy rewrites it), and each group reads an input topic of
 its own, so the tests run as they are against CDCSINK_TEST_BOOTSTRAP's Kafka.
 """
@@ -51,7 +51,8 @@ def output_identity(value: bytes) -> tuple | None:
 
 
 class CommitWatcher:
-    """Polls the group's committed offsets; each must cover only acknowledged output."""
+    """Polls the group's committed offsets; each must cover only acknowledged output
+    and never go back (the partition's next reader would send its events again)."""
 
     def __init__(self, bootstrap: str, group: str, data: PartitionedInput, ledger: AckLedger) -> None:
         self.bootstrap = bootstrap
@@ -65,6 +66,10 @@ class CommitWatcher:
 
     def check(self, committed: dict[int, int]) -> None:
         for p, offset in committed.items():
+            if offset < self.committed.get(p, 0):
+                # Every owner settles and commits before a partition moves on: a commit
+                # going back would have the next owner replay what was delivered already.
+                self.failures.append(f"{self.data.topic}[{p}] committed offset went back from {self.committed[p]} to {offset}")
             idents = self.data.idents[p]
             for i in range(self.checked[p], min(offset, len(idents))):
                 ident = idents[i]

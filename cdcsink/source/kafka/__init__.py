@@ -15,6 +15,7 @@ to be acknowledged, and commits before the partitions are released.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from typing import Any, AsyncIterator, Callable, Protocol
@@ -32,6 +33,7 @@ from cdcsink.events import ResolvedEvent
 from cdcsink.kafka.aiokafka_client import security_kwargs, unreachable
 from cdcsink.source import Chunk, SourceOutput
 from cdcsink.source.config import SourceConfig
+from cdcsink.source.kafka.merge import Offsets
 from cdcsink.source.kafka.rebalance import SETTLE, PartitionIntake, Settle
 from cdcsink.source.kafka.store import ConsumerGroupStore
 
@@ -104,6 +106,8 @@ class KafkaSource:
         self.rebalances = 0
         self._paused: set[InputPartition] = set()
         self._withholding = False
+        #: Held by one commit at a time: checkpoint commits and a revoke's commit never interleave.
+        self._commit_lock = asyncio.Lock()
 
     @classmethod
     def from_config(cls, config: SourceConfig, client_id: str = "cdcsink") -> "KafkaSource":
@@ -266,19 +270,34 @@ class KafkaSource:
 
     async def commit(self, offsets: dict[InputPartition, int]) -> bool:
         """Commit ``offsets`` (next offset to read, per input partition) for the partitions
-        still assigned. False when a rebalance got in the way (the next commit retries)."""
-        consumer = self.consumer
-        wanted = {p: o for p, o in offsets.items() if p in self.assigned and self.committed.get(p) != o}
-        if consumer is None or not wanted:
+        still assigned. False when a rebalance got in the way (the next commit retries).
+
+        A committed offset never goes back. A checkpoint's position can be taken before
+        a rebalance and reach here after the revoke committed a later one: committed
+        then, the group's offset would move back, and whoever reads the partition next
+        (this instance too) would send its events again. So commits go one at a time,
+        an offset below what this assignment committed is left out, and so is a
+        position of an earlier assignment (:class:`Offsets`; plain offsets count as
+        the current assignment's): the revoke that ended it committed as far."""
+        async with self._commit_lock:
+            consumer = self.consumer
+            epoch = getattr(offsets, "epoch", self.epoch)
+            if epoch != self.epoch:
+                log.debug("offsets of an earlier assignment not committed", epoch=epoch,
+                          current_epoch=self.epoch, offsets=_describe(offsets))
+                return True
+            committed = self.committed
+            wanted = {p: o for p, o in offsets.items() if p in self.assigned and o > committed.get(p, -1)}
+            if consumer is None or not wanted:
+                return True
+            try:
+                await consumer.commit({TopicPartition(*p): o for p, o in wanted.items()})
+            except (CommitFailedError, IllegalStateError) as error:
+                log.warning("offset commit skipped: the group is rebalancing", error=str(error), offsets=_describe(wanted))
+                return False
+            committed.update(wanted)
+            log.debug("offsets committed", offsets=_describe(wanted))
             return True
-        try:
-            await consumer.commit({TopicPartition(*p): o for p, o in wanted.items()})
-        except (CommitFailedError, IllegalStateError) as error:
-            log.warning("offset commit skipped: the group is rebalancing", error=str(error), offsets=_describe(wanted))
-            return False
-        self.committed.update(wanted)
-        log.debug("offsets committed", offsets=_describe(wanted))
-        return True
 
     def owns_all_partitions(self) -> bool:
         """Whether every partition of the input topics is assigned here. Only then may a

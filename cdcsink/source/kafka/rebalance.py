@@ -21,7 +21,7 @@ import structlog
 from cdcsink.decode import Decoder, decode_records
 from cdcsink.errors import InvalidEventError
 from cdcsink.source import SourceOutput
-from cdcsink.source.kafka.merge import InputPartition, PartitionMerger
+from cdcsink.source.kafka.merge import InputPartition, Offsets, PartitionMerger
 
 if TYPE_CHECKING:
     from cdcsink.source.kafka import KafkaChunk, KafkaSource
@@ -119,10 +119,11 @@ class PartitionIntake:
                 "the next owner replays from the last commit",
                 revoke_timeout_s=timeout,
             )
-        position = out.acked_position or {}
-        settled = {key: position[key] for key in partitions if key in position}
-        if settled:
-            await self.source.commit(settled)
+        position = out.acked_position
+        if isinstance(position, Offsets):  # the merger's snapshot at the last acknowledged cut; None before one
+            settled = position.only(partitions)
+            if settled:
+                await self.source.commit(settled)
         merger.forget(partitions)
 
     def partitions_assigned(self, partitions: set[InputPartition], epoch: int) -> None:
