@@ -199,7 +199,6 @@ class SinkConfig(KafkaSecurityConfig):
         problems += [f"client-conf: {problem}" for problem in client_conf_problems(self.client_conf)]
         return problems
 
-
     def _refused_options(self, protocol: str) -> list[str]:
         """One line per option set (to other than its default) that ``protocol`` does not take."""
         problems = []
