@@ -414,13 +414,16 @@ async def test_kill_9_mid_stream_and_a_broker_outage_lose_nothing_and_replay_onl
             await asyncio.sleep(1.0)
             feed.kill()  # kill -9 mid-stream
             killed_at = feed.confirmed()
-            feed.start(CDCSINK_SINK__WRITE_TIMEOUT="1s")
+            feed.start(CDCSINK_SINK__WRITE_TIMEOUT="1s", CDCSINK_SINK__READ_TIMEOUT="1s")  # a request times out within the outage
             await asyncio.sleep(1.0)
             feed.proxy.drop()  # the broker goes away while the database writes on
             feed.proxy.blackhole()
+            # Changes keep coming during the outage whether or not the first writer is done,
+            # so a batch is in flight when the broker stops answering.
+            during_outage = asyncio.create_task(write_counters(feed, 200, 30, pause=0.05))
             await asyncio.sleep(3.0)
             feed.proxy.heal()
-            await writer
+            await asyncio.gather(writer, during_outage)
             await feed.caught_up(timeout=90)
         messages = await feed.output(["c"])
         by_key = rows_by_key(messages)
