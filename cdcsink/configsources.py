@@ -34,7 +34,7 @@ from cdcsink.sink.config import same_setting_value, split_uri
 ENV_PREFIX = "CDCSINK_"
 #: ``CDCSINK_*`` variables that are not settings: the config file's path, and
 #: the broker address the test suite and the benchmark use.
-NOT_SETTINGS = frozenset({"CDCSINK_CONFIG", "CDCSINK_TEST_BOOTSTRAP", "CDCSINK_BENCH_BOOTSTRAP", "CDCSINK_IMAGE_TEST_BASE"})
+NOT_SETTINGS = frozenset({"CDCSINK_CONFIG", "CDCSINK_TEST_BOOTSTRAP", "CDCSINK_TEST_KAFKA_CLIENT", "CDCSINK_BENCH_BOOTSTRAP", "CDCSINK_IMAGE_TEST_BASE"})
 SECRET_FILE_SUFFIX = "_FILE"
 #: Variables Kubernetes sets for a Service named ``cdcsink`` (service links).
 _SERVICE_LINK = re.compile(r"^CDCSINK_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\d+_(TCP|UDP|SCTP)(_\w+)?)?)$")
@@ -320,6 +320,12 @@ def env_layer(environ: Mapping[str, str], model: type[BaseModel]) -> Layer:
                 parsed = json.loads(value)
             except ValueError as error:
                 layer.problems.append(f"env {name}: {dotted(loc)} takes a JSON list (of {{matcher, topic, partition, columns}}): {error}")
+                continue
+        elif typing.get_origin(fields[loc].annotation) is dict:
+            try:
+                parsed = json.loads(value)
+            except ValueError as error:
+                layer.problems.append(f"env {name}: {dotted(loc)} takes a JSON object: {error}")
                 continue
         _set(layer.data, loc, parsed)
         layer.origins[loc] = Origin(f"env {name}", secret_file=secret)

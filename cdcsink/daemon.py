@@ -30,7 +30,7 @@ from cdcsink.errors import (
     MessageTooLargeError,
 )
 from cdcsink.http import HttpServer, Readiness
-from cdcsink.kafka.aiokafka_client import is_retriable, security_refusal
+from cdcsink.kafka.errors import is_retriable, security_refusal
 from cdcsink.metrics import Metrics
 from cdcsink.pipeline import Pipeline, RunResult
 from cdcsink.progress import Progress

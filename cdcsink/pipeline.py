@@ -28,7 +28,7 @@ from cdcsink.errors import InvalidEventError
 from cdcsink.http import Readiness
 from cdcsink.metrics import Metrics
 from cdcsink.kafka import AdminClient, AsyncProducer, Factory, SyncProducer, new_factory
-from cdcsink.kafka.options import KafkaOptions
+from cdcsink.kafka.options import KafkaOptions, property_value
 from cdcsink.kafka.topics import TopicManager, adjust_max_message_bytes, check_default_topic_partitions
 from cdcsink.route.router import Router
 from cdcsink.sink.config import SinkConfig
@@ -66,6 +66,7 @@ def kafka_options(settings: Settings) -> KafkaOptions:
         read_timeout=sink.read_timeout,
         write_timeout=sink.write_timeout,
         security=sink.security_options("sink"),
+        client_conf={key: property_value(value) for key, value in sink.client_conf.items()},
     )
 
 
@@ -321,6 +322,7 @@ class Pipeline:
         m.observe("cdcsink_pipeline_queue_depth", lambda: sink.buffered_rows, stage="buffer")
         producer = clients.producer
         m.observe("cdcsink_producer_inflight_requests", lambda: producer.inflight_requests() if producer else 0)
+        m.watch_kafka_client(producer)
 
     async def _watch_kafka(self, admin: AdminClient, topic: str) -> None:
         """Keep /readyz honest while the pipeline is idle: Kafka must answer."""

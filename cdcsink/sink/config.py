@@ -40,9 +40,16 @@ class SinkConfig(KafkaSecurityConfig):
     max_retry: int = Field(default=5, ge=0, description="Retries of DDL and checkpoint messages.")
     kafka_version: str | None = Field(default=None, description="Accepted for TiCDC compatibility; the version is detected.")
     kafka_client_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]+$", description="Client id sent to Kafka; default cdcsink-<changefeed>.")
-    kafka_client: Literal["aiokafka"] = Field(default="aiokafka", description="Kafka client library.")
+    kafka_client: Literal["aiokafka", "confluent"] = Field(
+        default="aiokafka",
+        description="Kafka client library: aiokafka, or confluent (librdkafka; idempotent, client-conf, statistics as metrics; needs the confluent extra).",
+    )
+    client_conf: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="kafka-client=confluent: raw librdkafka properties ({linger.ms: 5, ...}), checked at start; keys that sink settings set or that would break ordering are refused. Env: a JSON object.",
+    )
     auto_create_topic: Bool = Field(default=True, description="Create missing topics (partition-num, replication-factor).")
-    dial_timeout: Duration = Field(default=10.0, gt=0, description="Accepted for TiCDC compatibility (connection set-up is bounded by read/write-timeout).")
+    dial_timeout: Duration = Field(default=10.0, gt=0, description="confluent: connection set-up (TCP, TLS, SASL) at most this long (at least 1s); aiokafka: accepted for TiCDC compatibility (set-up is bounded by read/write-timeout).")
     read_timeout: Duration = Field(default=10.0, gt=0, description="Kafka request timeout (the larger of read/write-timeout is used).")
     write_timeout: Duration = Field(default=10.0, gt=0, description="Kafka request timeout; a batch not acknowledged in time fails the run.")
     enable_tidb_extension: Bool = Field(
@@ -152,6 +159,7 @@ class SinkConfig(KafkaSecurityConfig):
                 " (0 gives no acknowledgement, so no checkpoint could ever advance)"
             )
         problems += self.security_problems()
+        problems += self._client_problems()
         if self.protocol is not None:
             problems += self._refused_options(self.protocol)
         if self.large_message_handle_option != "none" and self.protocol == "canal-json" and not self.enable_tidb_extension:
@@ -168,6 +176,28 @@ class SinkConfig(KafkaSecurityConfig):
             raise ValueError("\n".join(problems))
         return self
 
+    def _client_problems(self) -> list[str]:
+        """kafka-client's library is installed; client-conf only with confluent, each key
+        accepted by librdkafka and none refused (see cdcsink.kafka.confluent.config)."""
+        from cdcsink.kafka import client_missing
+
+        if self.kafka_client != "confluent":
+            if self.client_conf:
+                return ["client-conf: librdkafka properties, for kafka-client=confluent only"]
+            return []
+        missing = client_missing(self.kafka_client)
+        if missing is not None:
+            return [f"kafka-client: {missing}"]
+        problems = []
+        if self.required_acks != -1:
+            problems.append(
+                "required-acks: kafka-client=confluent needs -1: its idempotent producer, which keeps a failed"
+                " batch's successors out of Kafka, requires acks from all in-sync replicas"
+            )
+        from cdcsink.kafka.confluent.config import client_conf_problems
+
+        problems += [f"client-conf: {problem}" for problem in client_conf_problems(self.client_conf)]
+        return problems
 
     def _refused_options(self, protocol: str) -> list[str]:
         """One line per option set (to other than its default) that ``protocol`` does not take."""
@@ -184,7 +214,7 @@ class SinkConfig(KafkaSecurityConfig):
 
 #: Keys a URI may carry as parameters (TiCDC's names, hyphenated).
 URI_PARAMETERS = frozenset(
-    name.replace("_", "-") for name in SinkConfig.model_fields if name not in ("uri", "dispatchers")
+    name.replace("_", "-") for name in SinkConfig.model_fields if name not in ("uri", "dispatchers", "client_conf")
 )
 
 

@@ -16,8 +16,9 @@ from cdcsink.errors import InvalidEventError
 from cdcsink.devtools.readback import read_back
 from cdcsink.pipeline import Pipeline
 from tests.workload import Seen, check_delivery, decode_canal, generate
+from tests.kafka_client import with_client
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.each_client]
 
 BAD = [b"{not json", b'{"kind":"row","schema":"s"}', b'{"kind":"resolved","commit_ts":1}']
 
@@ -36,7 +37,7 @@ def input_with_bad_lines(tmp_path):
 def settings(bootstrap, path, cp, topic, **source):
     return Settings(
         source={"type": "file", "path": str(path), **source},
-        sink={"uri": f"kafka://{bootstrap}/{topic}?protocol=canal-json&enable-tidb-extension=true&partition-num=2"},
+        sink={"uri": with_client(f"kafka://{bootstrap}/{topic}?protocol=canal-json&enable-tidb-extension=true&partition-num=2")},
         checkpoint={"store": f"file://{cp}", "interval": "50ms"},
     )
 

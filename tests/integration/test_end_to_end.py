@@ -17,8 +17,9 @@ from cdcsink.devtools.readback import read_back
 from cdcsink.codec.open_protocol.message import decode_open_protocol
 from cdcsink.pipeline import Pipeline
 from tests.workload import Seen, Workload, check_delivery, decode_canal, generate
+from tests.kafka_client import with_client
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.each_client]
 
 
 def settings_for(bootstrap: str, input_path: Path, checkpoint: Path, topic: str, *, protocol: str = "canal-json",
@@ -27,7 +28,7 @@ def settings_for(bootstrap: str, input_path: Path, checkpoint: Path, topic: str,
         changefeed="e2e",
         source={"type": "file", "path": str(input_path)},
         sink={
-            "uri": f"kafka://{bootstrap}/{topic}?protocol={protocol}&partition-num=3&enable-tidb-extension=true{extra}",
+            "uri": with_client(f"kafka://{bootstrap}/{topic}?protocol={protocol}&partition-num=3&enable-tidb-extension=true{extra}"),
             "dispatchers": [{"matcher": ["shop.*"], "topic": topic + "_{table}", "partition": partition}],
         },
         checkpoint={"store": f"file://{checkpoint}", "interval": "50ms"},
@@ -156,7 +157,7 @@ source:
   type: file
   path: {path}
 sink:
-  uri: kafka://{kafka_bootstrap}/cli-{unique}?protocol=canal-json&enable-tidb-extension=true
+  uri: {with_client(f'kafka://{kafka_bootstrap}/cli-{unique}?protocol=canal-json&enable-tidb-extension=true')}
   partition-num: 2
 checkpoint:
   store: file://{tmp_path}/cp.json
@@ -233,7 +234,7 @@ def test_a_checkpoint_store_that_cannot_be_written_exits_2_naming_it(kafka_boots
     env.update(
         PYTHONPATH=str(Path(__file__).resolve().parents[2]),
         CDCSINK_SOURCE__PATH=str(path),
-        CDCSINK_SINK__URI=f"kafka://{kafka_bootstrap}/store-{unique}?protocol=canal-json",
+        CDCSINK_SINK__URI=with_client(f"kafka://{kafka_bootstrap}/store-{unique}?protocol=canal-json"),
         CDCSINK_CHECKPOINT__STORE=f"file://{tmp_path}/a-file/cp.json",  # under a file: cannot be created
         CDCSINK_HTTP__ENABLED="false",
     )
@@ -253,8 +254,8 @@ async def test_check_reports_the_claim_check_and_dead_letter_targets(kafka_boots
     def settings_with(dead_letter: str | None) -> Settings:
         return Settings(
             source={"type": "file", "path": str(path), "on-invalid": "dead-letter", "dead-letter": dead_letter},
-            sink={"uri": f"kafka://{kafka_bootstrap}/chk-{unique}?protocol=canal-json&enable-tidb-extension=true"
-                         f"&large-message-handle-option=claim-check&claim-check-storage-uri=file://{tmp_path}/claims"},
+            sink={"uri": with_client(f"kafka://{kafka_bootstrap}/chk-{unique}?protocol=canal-json&enable-tidb-extension=true"
+                                     f"&large-message-handle-option=claim-check&claim-check-storage-uri=file://{tmp_path}/claims")},
             checkpoint={"store": f"file://{tmp_path}/cp.json"},
         )
 

@@ -17,8 +17,9 @@ import pytest
 from cdcsink.devtools.readback import read_back
 from tests.conftest import broker_to_front
 from tests.workload import Seen, check_delivery, decode_canal, generate
+from tests.kafka_client import with_client
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.each_client]
 
 
 async def test_events_piped_on_stdin_arrive_in_order(kafka_bootstrap, unique, tmp_path):
@@ -28,7 +29,7 @@ async def test_events_piped_on_stdin_arrive_in_order(kafka_bootstrap, unique, tm
         **os.environ,
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
         "CDCSINK_SOURCE__TYPE": "stdin",
-        "CDCSINK_SINK__URI": f"kafka://{kafka_bootstrap}/{topic}?protocol=canal-json&enable-tidb-extension=true&partition-num=1",
+        "CDCSINK_SINK__URI": with_client(f"kafka://{kafka_bootstrap}/{topic}?protocol=canal-json&enable-tidb-extension=true&partition-num=1"),
         "CDCSINK_CHECKPOINT__STORE": f"file://{tmp_path}/cp.json",
     }
     env.pop("CDCSINK_CONFIG", None)
@@ -47,7 +48,7 @@ def stdin_env(bootstrap: str, topic: str, checkpoint: Path, **more: str) -> dict
     env.update(
         PYTHONPATH=str(Path(__file__).resolve().parents[2]),
         CDCSINK_SOURCE__TYPE="stdin",
-        CDCSINK_SINK__URI=f"kafka://{bootstrap}/{topic}?protocol=canal-json&enable-tidb-extension=true&partition-num=1",
+        CDCSINK_SINK__URI=with_client(f"kafka://{bootstrap}/{topic}?protocol=canal-json&enable-tidb-extension=true&partition-num=1"),
         CDCSINK_CHECKPOINT__STORE=f"file://{checkpoint}",
         CDCSINK_HTTP__ENABLED="false",
         CDCSINK_LOG__FORMAT="json",
