@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test unit bench image-test clean
+.PHONY: run demo-postgres test unit bench image-test clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 ## run: start the dev broker and run the daemon on the bundled sample events
 run: $(STAMP)
 	$(PY) -m cdcsink.devtools.run config/sample.yaml
+
+## demo-postgres: a local PostgreSQL (its own cluster, needs Debian's postgresql package) streamed into the dev broker
+demo-postgres: $(STAMP)
+	$(PY) -m cdcsink.devtools.pgdemo
 
 ## test: the full suite (unit + integration against the dev broker, or CDCSINK_TEST_BOOTSTRAP)
 test: $(STAMP)

@@ -3,7 +3,13 @@ side on the same input and topic layout, then a latency run at a fixed rate.
 
 - naive: one ``await producer.send()`` per pre-encoded message (futures gathered in windows),
 - ceiling: per-partition ``create_batch``/``send_batch`` of the same pre-encoded messages,
-- cdcsink: the daemon's pipeline, file -> route -> encode -> Kafka -> acks -> final checkpoint.
+- ceiling-confluent: librdkafka's ``produce()`` of the same messages, with cdcsink's
+  row-producer settings (idempotent, acks=all), callbacks served by a poll thread,
+- cdcsink: the daemon's pipeline, file -> route -> encode -> Kafka -> acks -> final checkpoint;
+  cdcsink-confluent is the same with ``kafka-client=confluent``.
+
+Each run also reports its CPU time split by thread: the interpreter's (the
+event loop), the poll threads', librdkafka's own threads', and the rest.
 
 Every run is a fresh process (peak RSS is that run's) against a fresh dev
 broker (or ``CDCSINK_BENCH_BOOTSTRAP``); modes alternate within each
@@ -31,23 +37,34 @@ from typing import Iterator
 
 TABLES_DEFAULT = 20
 PARTITIONS = 6
-MODES = ("naive", "ceiling", "cdcsink-canal-json", "cdcsink-open-protocol")
+MODES = ("naive", "ceiling", "ceiling-confluent", "cdcsink-canal-json", "cdcsink-confluent", "cdcsink-open-protocol")
+#: The cdcsink modes: (protocol, kafka-client).
+SINK_MODES = {
+    "cdcsink-canal-json": ("canal-json", "aiokafka"),
+    "cdcsink-open-protocol": ("open-protocol", "aiokafka"),
+    "cdcsink-confluent": ("canal-json", "confluent"),
+}
+#: CPU time per thread kind, in the order the table prints them.
+CPU_KINDS = ("interpreter", "poll", "librdkafka", "other")
 #: Opt-in (``--modes``): the kafka source, one daemon process and two in one consumer group.
 KAFKA_SOURCE_MODES = ("kafka-source-1", "kafka-source-2")
+#: Opt-in: a throw-away PostgreSQL streamed by the daemon's postgres source (bench/postgres.py).
+POSTGRES_MODE = "postgres"
 INPUT_PARTITIONS = 6
 #: Latency run: load offered before the measured part (every table's topic created).
 WARM_UP_SECONDS = 2.0
 _RECORD = struct.Struct(">HHI")  # table index, partition, value length
 
 
-def _settings(bootstrap: str, path: str, topic: str, protocol: str, checkpoint: str, *, follow: bool = False):
+def _settings(bootstrap: str, path: str, topic: str, protocol: str, checkpoint: str, *, follow: bool = False, client: str = "aiokafka"):
     from cdcsink.config import Settings
 
     return Settings(
         changefeed="bench",
         source={"type": "file", "path": path, "follow": follow},
         sink={
-            "uri": f"kafka://{bootstrap}/{topic}?protocol={protocol}&partition-num={PARTITIONS}&enable-tidb-extension=true",
+            "uri": f"kafka://{bootstrap}/{topic}?protocol={protocol}&partition-num={PARTITIONS}&enable-tidb-extension=true"
+                   f"&kafka-client={client}",
             "dispatchers": [{"matcher": ["*.*"], "topic": topic + "_{table}", "partition": "index-value"}],
         },
         checkpoint={"store": f"file://{checkpoint}", "interval": "1s"},
@@ -147,6 +164,123 @@ async def _client_mode(mode: str, bootstrap: str, encoded: str) -> dict:
     return {"events": len(messages), "seconds": elapsed, "bytes": sum(len(v) for _, _, v in messages), "latencies": latencies}
 
 
+async def _confluent_ceiling(bootstrap: str, encoded: str) -> dict:
+    """librdkafka at full speed on the pre-encoded messages: one ``produce()`` each,
+    with the row producer's settings; a delivery callback on every 1,000th message
+    of a partition (send-to-ack latency) and on each partition's last."""
+    import threading
+
+    from confluent_kafka import Producer
+
+    from cdcsink.kafka.confluent.config import LibrdkafkaLogger, librdkafka_config
+    from cdcsink.kafka.options import KafkaOptions
+
+    topic = f"bench-ceiling-confluent-{uuid.uuid4().hex[:6]}"
+    messages = _read_encoded(encoded, topic)
+    await _create_topics(bootstrap, {t for t, _, _ in messages})
+    conf = librdkafka_config(KafkaOptions(brokers=[bootstrap], client="confluent", client_id="bench"), "rows")
+    conf.update({"logger": LibrdkafkaLogger(), "statistics.interval.ms": 0})
+    producer = Producer(conf)
+    latencies: list[float] = []
+    last: dict[tuple[str, int], int] = {}
+    for i, (t, p, _) in enumerate(messages):
+        last[(t, p)] = i
+    remaining = [len(last)]
+    done = threading.Event()
+    stop = False
+
+    def poll() -> None:
+        while not stop:
+            producer.poll(0.2)
+
+    poller = threading.Thread(target=poll, name="cdcsink-rows-poll", daemon=True)
+    poller.start()
+    counts: dict[tuple[str, int], int] = {}
+    started = time.perf_counter()
+    produce = producer.produce
+    for i, (t, p, value) in enumerate(messages):
+        n = counts[(t, p)] = counts.get((t, p), 0) + 1
+        while True:
+            try:
+                if n % 1000 == 0 or last[(t, p)] == i:
+                    sent_at = time.perf_counter()
+
+                    def report(error, message, sent_at=sent_at, final=last[(t, p)] == i):
+                        latencies.append(time.perf_counter() - sent_at)
+                        if final:
+                            remaining[0] -= 1
+                            if not remaining[0]:
+                                done.set()
+
+                    produce(t, value, None, p, on_delivery=report)
+                else:
+                    produce(t, value, None, p)
+                break
+            except BufferError:
+                await asyncio.sleep(0.005)
+    await asyncio.to_thread(done.wait, 600)
+    elapsed = time.perf_counter() - started
+    stop = True
+    poller.join()
+    producer.flush(10)
+    return {"events": len(messages), "seconds": elapsed, "bytes": sum(len(v) for _, _, v in messages), "latencies": latencies}
+
+
+class CpuByThread:
+    """CPU time of this process's threads, read from /proc every 0.2 s (a thread that
+    ends keeps its last reading), split into the interpreter's main thread, the
+    poll threads (named ``*-poll``), librdkafka's threads (``rdk:*``) and the rest."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.seconds: dict[int, tuple[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-cpu", daemon=True)
+        self._ticks = os.sysconf("SC_CLK_TCK")
+
+    def __enter__(self) -> "CpuByThread":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self._sample()
+
+    def _sample(self) -> None:
+        import threading
+
+        poll_ids = {t.native_id for t in threading.enumerate() if t.name.endswith("-poll")}
+        own = self._thread.native_id  # the sampler itself
+        for task in Path("/proc/self/task").iterdir():
+            try:
+                stat = (task / "stat").read_text()
+            except OSError:
+                continue
+            tid = int(task.name)
+            if tid == own:
+                continue
+            comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2 :].split()
+            used = (int(fields[11]) + int(fields[12])) / self._ticks  # utime, stime
+            kind = ("interpreter" if tid == os.getpid() else "poll" if tid in poll_ids
+                    else "librdkafka" if comm.startswith("rdk:") else "other")
+            previous = self.seconds.get(tid)
+            if previous is None or previous[0] == "other" or used >= previous[1]:
+                self.seconds[tid] = (kind if previous is None or previous[0] == "other" else previous[0], used)
+
+    def split(self) -> dict[str, float]:
+        out = dict.fromkeys(CPU_KINDS, 0.0)
+        for kind, used in self.seconds.values():
+            out[kind] += used
+        return {k: round(v, 2) for k, v in out.items()}
+
+
 class _Recorder:
     """Stands in for the read-to-ack histogram: keeps every observation."""
 
@@ -159,14 +293,15 @@ class _Recorder:
         self.changed.set()
 
 
-def _pipeline(bootstrap: str, path: str, protocol: str, tmp: str, *, follow: bool = False):
+def _pipeline(bootstrap: str, path: str, protocol: str, tmp: str, *, follow: bool = False, client: str = "aiokafka"):
     from cdcsink.metrics import Metrics
     from cdcsink.pipeline import Pipeline
 
     metrics = Metrics("bench")
     recorder = metrics.read_to_ack = _Recorder()  # type: ignore[assignment]
     topic = f"bench-sink-{uuid.uuid4().hex[:6]}"
-    pipeline = Pipeline(_settings(bootstrap, path, topic, protocol, f"{tmp}/cp.json", follow=follow), metrics=metrics)
+    settings = _settings(bootstrap, path, topic, protocol, f"{tmp}/cp.json", follow=follow, client=client)
+    pipeline = Pipeline(settings, metrics=metrics)
     return pipeline, recorder, topic
 
 
@@ -178,10 +313,10 @@ def _quiet() -> None:
     tune_gc()
 
 
-async def _sink_mode(protocol: str, bootstrap: str, path: str, verify: bool) -> dict:
+async def _sink_mode(protocol: str, client: str, bootstrap: str, path: str, verify: bool) -> dict:
     _quiet()
     with tempfile.TemporaryDirectory() as tmp:
-        pipeline, recorder, topic = _pipeline(bootstrap, path, protocol, tmp)
+        pipeline, recorder, topic = _pipeline(bootstrap, path, protocol, tmp, client=client)
         started = time.perf_counter()
         result = await pipeline.run()
         elapsed = time.perf_counter() - started
@@ -321,14 +456,24 @@ def _child(args: argparse.Namespace) -> None:
     import uvloop
 
     mode = args.child
-    if mode in ("naive", "ceiling"):
-        result = uvloop.run(_client_mode(mode, args.bootstrap, args.encoded))
-    elif mode in KAFKA_SOURCE_MODES:
-        result = uvloop.run(_kafka_source_mode(int(mode.rsplit("-", 1)[1]), args.bootstrap, args.input))
-    elif mode == "latency":
-        result = uvloop.run(_latency_mode(args.bootstrap, args.input, args.rate, args.latency_seconds))
-    else:
-        result = uvloop.run(_sink_mode(mode.removeprefix("cdcsink-"), args.bootstrap, args.input, args.check_order))
+    cpu = CpuByThread()
+    with cpu:
+        if mode in ("naive", "ceiling"):
+            result = uvloop.run(_client_mode(mode, args.bootstrap, args.encoded))
+        elif mode == "ceiling-confluent":
+            result = uvloop.run(_confluent_ceiling(args.bootstrap, args.encoded))
+        elif mode in KAFKA_SOURCE_MODES:
+            result = uvloop.run(_kafka_source_mode(int(mode.rsplit("-", 1)[1]), args.bootstrap, args.input))
+        elif mode == POSTGRES_MODE:
+            from bench.postgres import postgres_mode
+
+            result = postgres_mode(args.bootstrap, args.pg_rows, args.tables, args.pg_rows_per_commit, args.pg_writers)
+        elif mode == "latency":
+            result = uvloop.run(_latency_mode(args.bootstrap, args.input, args.rate, args.latency_seconds))
+        else:
+            protocol, client = SINK_MODES[mode]
+            result = uvloop.run(_sink_mode(protocol, client, args.bootstrap, args.input, args.check_order))
+    result["cpu"] = cpu.split()
     lat = sorted(result.pop("latencies", []))
     for name, q in (("p50_ms", 0.5), ("p99_ms", 0.99)):
         result[name] = round(lat[min(len(lat) - 1, int(len(lat) * q))] * 1000, 1) if lat else None
@@ -378,7 +523,10 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per mode; figures are medians")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--modes", default=",".join(MODES),
-                        help=f"comma-separated, of {', '.join(MODES + KAFKA_SOURCE_MODES)} (default: the first four)")
+                        help=f"comma-separated, of {', '.join(MODES + KAFKA_SOURCE_MODES + (POSTGRES_MODE,))} (default: the first six)")
+    parser.add_argument("--pg-rows", type=int, default=300_000, help="postgres: rows written in the measured load (default 300,000)")
+    parser.add_argument("--pg-rows-per-commit", type=int, default=100, help="postgres: rows per transaction (default 100)")
+    parser.add_argument("--pg-writers", type=int, default=2, help="postgres: writer processes (default 2)")
     parser.add_argument("--rate", type=float, default=0.0, help="latency run: offered rows/s (default: half the measured cdcsink rate; 0 and no cdcsink mode: skip)")
     parser.add_argument("--latency-seconds", type=float, default=10.0, help="latency run: how long to offer load")
     parser.add_argument("--no-latency", dest="latency", action="store_false", help="skip the latency run")
@@ -393,7 +541,7 @@ def main() -> int:
         _child(args)
         return 0
     modes = [m for m in args.modes.split(",") if m]
-    unknown = set(modes) - set(MODES) - set(KAFKA_SOURCE_MODES)
+    unknown = set(modes) - set(MODES) - set(KAFKA_SOURCE_MODES) - {POSTGRES_MODE}
     if unknown:
         parser.error(f"unknown mode(s): {', '.join(sorted(unknown))}")
 
@@ -401,16 +549,21 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         files = {"events": f"{tmp}/events.ndjson", "encoded": f"{tmp}/encoded.bin"}
-        w = generate(args.events, tables=args.tables, keys=5000, resolved_every=1000, seed=args.seed)
-        w.write(Path(files["events"]))
-        del w
-        if {"naive", "ceiling"} & set(modes):
+        if set(modes) - {POSTGRES_MODE}:  # the postgres mode writes its own rows
+            w = generate(args.events, tables=args.tables, keys=5000, resolved_every=1000, seed=args.seed)
+            w.write(Path(files["events"]))
+            del w
+        if {"naive", "ceiling", "ceiling-confluent"} & set(modes):
             _pre_encode(files["events"], files["encoded"])
         runs: dict[str, list[dict]] = {m: [] for m in modes}
         for r in range(args.repeat):
             for mode in modes:
-                verify = ["--check-order"] if args.verify and r == 0 and mode == "cdcsink-canal-json" else []
-                runs[mode].append(_run(mode, tmp, files, *verify))
+                verify = ["--check-order"] if args.verify and r == 0 and mode in ("cdcsink-canal-json", "cdcsink-confluent") else []
+                extra = verify
+                if mode == POSTGRES_MODE:
+                    extra = ["--tables", str(args.tables), "--pg-rows", str(args.pg_rows),
+                             "--pg-rows-per-commit", str(args.pg_rows_per_commit), "--pg-writers", str(args.pg_writers)]
+                runs[mode].append(_run(mode, tmp, files, *extra))
         figures = _table(runs)
         rate = args.rate or (figures["cdcsink-canal-json"]["eps"] / 2 if "cdcsink-canal-json" in figures else 0)
         latency = None
@@ -429,7 +582,8 @@ def main() -> int:
 
 def _table(runs: dict[str, list[dict]]) -> dict[str, dict]:
     figures = {}
-    print(f"{'mode':<24}{'events/s':>12}{'MB/s':>8}{'peak RSS MB':>13}{'p50 ms':>9}{'p99 ms':>9}  runs (events/s)")
+    print(f"{'mode':<24}{'events/s':>12}{'MB/s':>8}{'peak RSS MB':>13}{'p50 ms':>9}{'p99 ms':>9}"
+          f"  {'CPU s: interp/poll/rdkafka/other':<34}  runs (events/s)")
     for mode, results in runs.items():
         rates = [r["events"] / r["seconds"] for r in results]
         fig = {
@@ -439,12 +593,20 @@ def _table(runs: dict[str, list[dict]]) -> dict[str, dict]:
             "p50": statistics.median(r["p50_ms"] for r in results) if results[0]["p50_ms"] is not None else None,
             "p99": statistics.median(r["p99_ms"] for r in results) if results[0]["p99_ms"] is not None else None,
             "verified": next((r["verified"] for r in results if "verified" in r), None),
+            # CPU seconds per million events, by thread kind (median over the runs).
+            "cpu": {k: statistics.median(r["cpu"][k] / r["events"] * 1e6 for r in results) for k in CPU_KINDS},
         }
         figures[mode] = fig
         na = "n/a"
+        cpu = "/".join(f"{fig['cpu'][k]:.1f}" for k in CPU_KINDS)
         print(f"{mode:<24}{fig['eps']:>12,.0f}{fig['mbs']:>8.1f}{fig['rss']:>13.0f}"
               f"{fig['p50'] if fig['p50'] is not None else na:>9}{fig['p99'] if fig['p99'] is not None else na:>9}"
-              f"  {', '.join(f'{x:,.0f}' for x in rates)}")
+              f"  {cpu:<34}  {', '.join(f'{x:,.0f}' for x in rates)}")
+        if mode == POSTGRES_MODE:
+            from bench.postgres import report_line
+
+            fig["run"], line = report_line(results)
+            print(line)
         if fig["verified"] is not None:
             print(f"{'':<24}read back {fig['verified']:,} messages: every row present, per-key order and DDL order hold")
     return figures
@@ -463,10 +625,22 @@ def _summary(figures: dict[str, dict], latency: dict | None) -> dict:
         "ratio_ceiling": round(sink / ceiling, 3) if sink and ceiling else None,
         "peak_rss_mb": round(figures["cdcsink-canal-json"]["rss"], 1) if sink else None,
         "open_protocol_eps": eps("cdcsink-open-protocol"),
+        "confluent_eps": eps("cdcsink-confluent"),
+        "ceiling_confluent_eps": eps("ceiling-confluent"),
+        "ratio_confluent_ceiling": (
+            round(eps("cdcsink-confluent") / eps("ceiling-confluent"), 3)
+            if eps("cdcsink-confluent") and eps("ceiling-confluent") else None
+        ),
+        # CPU seconds per million events, by thread kind.
+        "cpu_per_million_events": {mode: {k: round(v, 2) for k, v in fig["cpu"].items()} for mode, fig in figures.items()},
     }
     for mode in KAFKA_SOURCE_MODES:
         if mode in figures:
             line[mode.replace("-", "_") + "_eps"] = eps(mode)
+    if POSTGRES_MODE in figures:
+        from bench.postgres import summary
+
+        line.update(summary(figures[POSTGRES_MODE]["run"]))
     if latency is not None:
         line.update(latency_rate=round(latency["offered_eps"]), latency_p50_ms=latency["p50_ms"],
                     latency_p99_ms=latency["p99_ms"], latency_max_ms=latency["max_ms"],

@@ -121,6 +121,10 @@ async def check(settings: Settings) -> list[str]:
     report += check_outputs(settings)
     if settings.source.type == "kafka":
         report.append(await check_kafka_source(settings))
+    if settings.source.type == "postgres":
+        from cdcsink.source.postgres.check import check_postgres_source
+
+        report += await check_postgres_source(settings.source)
     factory = new_factory(kafka_options(settings))
     clients = Clients()
     try:

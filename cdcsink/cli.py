@@ -113,14 +113,21 @@ async def _run(settings: Settings) -> int:
     from cdcsink.daemon import Daemon
     from cdcsink.preflight import preflight
 
-    preflight(settings)  # the input and output files, before anything connects or creates a topic
-    daemon = Daemon(settings)
-    loop = asyncio.get_running_loop()
-    for signum in STOP_SIGNALS:
-        loop.add_signal_handler(signum, daemon.on_signal, signum)
-    for signum in _early_signals:  # received while starting: stop before reading anything
-        daemon.on_signal(signum)
-    _early_signals.clear()
+    try:
+        preflight(settings)  # the input and output files, before anything connects or creates a topic
+        daemon = Daemon(settings)
+        loop = asyncio.get_running_loop()
+        for signum in STOP_SIGNALS:
+            loop.add_signal_handler(signum, daemon.on_signal, signum)
+        # Received while starting: noted before the event loop ran, or held back since
+        # (see _main) and taken here; either way the daemon stops before reading anything.
+        while (held := signal.sigtimedwait(STOP_SIGNALS, 0)) is not None:
+            _early_signals.append(held.si_signo)
+        for signum in _early_signals:
+            daemon.on_signal(signum)
+        _early_signals.clear()
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     result = await daemon.run()
     if result is not None:
         structlog.get_logger("cdcsink").info(
@@ -150,6 +157,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = _catch_stop_signals_early()
     try:
         return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C in a command that is not the daemon: interrupted, no traceback
+        return EXIT_FORCED
+    except BrokenPipeError:  # the reader of stdout went away (`cdcsink config show | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return EXIT_FAILURE
     finally:  # for a caller in the same process (the command itself exits next)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -208,6 +220,11 @@ def _main(argv: Sequence[str] | None) -> int:
     log_format = settings.log.format
     configure_logging(log_format, settings.log.level, settings.changefeed)
     _event_loop_policy()
+    if args.command == "run":
+        # From the moment the event loop starts, a signal would reach both the early handler
+        # and the loop's wakeup fd, and so count twice (a drain turned into 'second signal'):
+        # it is held back until the daemon's handlers are in place, then delivered once.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         return asyncio.run(_run(settings) if args.command == "run" else _check(settings))
     except ConfigError as error:
@@ -220,14 +237,16 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_FORCED
     except Exception as error:  # a client library error that escaped classification
         return _fail(EXIT_FAILURE, f"{type(error).__name__}: {error}", log_format)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 def _consume_arguments(cmd: Any) -> None:
     cmd.add_argument("--bootstrap", "-b", help="brokers, host:port[,host:port...] (default: the config's sink.uri)")
     cmd.add_argument("--topic", "-t", help="the topic (default: the config's default topic)")
-    from cdcsink.codec.registry import DECODERS  # (light: no protocol module is imported)
+    from cdcsink.codec.registry import PROTOCOLS  # (light: no protocol module is imported)
 
-    cmd.add_argument("--protocol", "-p", choices=list(DECODERS), help="the messages' protocol (default: the config's sink.protocol)")
+    cmd.add_argument("--protocol", "-p", choices=list(PROTOCOLS), help="the messages' protocol (default: the config's sink.protocol)")
     cmd.add_argument("--partition", type=int, action="append", help="read only this partition (repeatable)")
     start = cmd.add_mutually_exclusive_group()
     start.add_argument("--since", help="from this time: 2025-01-02T10:00:00Z, ms since the epoch, or a duration before now (15m, 2h, 1d)")
@@ -269,10 +288,10 @@ def _consume(args: Any) -> int:
         sink = settings.sink if settings is not None else None
         bootstrap = [b.strip() for b in args.bootstrap.split(",") if b.strip()] if args.bootstrap else sink.brokers  # type: ignore[union-attr]
         protocol = args.protocol or (sink.protocol if sink is not None else None)
-        from cdcsink.codec.registry import DECODERS
+        from cdcsink.codec.registry import PROTOCOLS
 
-        if protocol not in DECODERS:
-            raise ConfigError(f"consume: --protocol {protocol!r} is not one of {', '.join(DECODERS)}")
+        if protocol not in PROTOCOLS:
+            raise ConfigError(f"consume: --protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
         if args.count is not None and args.count < 1:
             raise ConfigError("consume: --count must be 1 or more")
         if args.offset is not None and args.offset < 0:

@@ -26,6 +26,7 @@ from cdcsink.configsources import (
     dotted,
     env_layer,
     env_name,
+    fold_choice_case,
     is_secret_key,
     merge,
     model_at,
@@ -137,6 +138,7 @@ def _load(path: str | os.PathLike[str] | None) -> tuple[Settings, Layer]:
     if path is not None and not file.settings and not file.problems and ("sink", "uri") not in env.settings:
         raise ConfigError("\n".join([*env.problems, f"{path}: no settings in the file (sink.uri, and source.path for a file source, are needed)"]))
     merged = merge(file, env)
+    fold_choice_case(merged.data, Settings)
     for name, info in Settings.model_fields.items():
         if model_at(Settings, (name,)) is not None:
             merged.data.setdefault(name, {})  # so each section's own checks run and name their keys
@@ -168,6 +170,8 @@ def _flatten(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ..
 def _mask_uri(uri: str) -> str:
     """A URI with secret query values (sasl-password, ...) and user:password@ masked."""
     masked = re.sub(r"//([^:/@]+):([^@/]+)@", r"//\1:****@", uri)
+    if "://" not in masked:  # a libpq key=value string
+        masked = re.sub(r"\bpassword\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", "password=****", masked)
     return re.sub(r"([?&])([^=&]*)=[^&]*", lambda m: f"{m[1]}{m[2]}=****" if is_secret_key(m[2]) else m[0], masked)
 
 
@@ -185,7 +189,7 @@ def show_config(path: str | os.PathLike[str] | None = None) -> str:
             source += f", over {merged.overridden[loc]}"
         if is_secret_key(str(loc[-1])) and value not in (None, ""):
             value = "****"
-        if loc[-1] == "uri" and isinstance(value, str):
+        if loc[-1] in ("uri", "dsn") and isinstance(value, str):
             value = _mask_uri(value)
         shown = f"{value}" if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
         out.append(f"{dotted(loc)} = {shown}  # {source}")

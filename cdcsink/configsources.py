@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import types
 import typing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,7 +34,7 @@ from cdcsink.sink.config import same_setting_value, split_uri
 ENV_PREFIX = "CDCSINK_"
 #: ``CDCSINK_*`` variables that are not settings: the config file's path, and
 #: the broker address the test suite and the benchmark use.
-NOT_SETTINGS = frozenset({"CDCSINK_CONFIG", "CDCSINK_TEST_BOOTSTRAP", "CDCSINK_BENCH_BOOTSTRAP", "CDCSINK_IMAGE_TEST_BASE"})
+NOT_SETTINGS = frozenset({"CDCSINK_CONFIG", "CDCSINK_TEST_BOOTSTRAP", "CDCSINK_TEST_KAFKA_CLIENT", "CDCSINK_BENCH_BOOTSTRAP", "CDCSINK_IMAGE_TEST_BASE"})
 SECRET_FILE_SUFFIX = "_FILE"
 #: Variables Kubernetes sets for a Service named ``cdcsink`` (service links).
 _SERVICE_LINK = re.compile(r"^CDCSINK_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\d+_(TCP|UDP|SCTP)(_\w+)?)?)$")
@@ -116,6 +117,50 @@ def setting_fields(model: type[BaseModel]) -> dict[Loc, FieldInfo]:
             if not key_info.exclude:
                 fields[(name, key)] = key_info
     return fields
+
+
+def _choices(annotation: Any) -> tuple[str, ...]:
+    """The values of a setting with a fixed set of them (a ``Literal``, maybe optional), else ()."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return tuple(arg for arg in typing.get_args(annotation) if isinstance(arg, str))
+    if origin in (typing.Union, types.UnionType, typing.Annotated):
+        return tuple(choice for arg in typing.get_args(annotation) for choice in _choices(arg))
+    return ()
+
+
+def _fold_case(value: Any, annotation: Any) -> Any:
+    """``value`` as the choice it names in other case (``JSON`` -> ``json``), else as it is."""
+    if not isinstance(value, str):
+        return value
+    choices = _choices(annotation)
+    if not choices or value in choices:
+        return value
+    lowered = value.strip().lower()
+    return lowered if lowered in choices else value
+
+
+def fold_choice_case(data: dict[str, Any], model: type[BaseModel]) -> None:
+    """Take the value of every setting with a fixed set of choices (``log.format``,
+    ``source.type``, ``sink.protocol``, a dispatcher's ``partition``, ...) in any case:
+    ``CDCSINK_LOG__FORMAT=JSON`` means ``json``. Other values are left for the model to refuse."""
+    for loc, info in setting_fields(model).items():
+        try:
+            value = _get(data, loc)
+        except (KeyError, TypeError):
+            continue
+        item = _item_model(info)
+        if item is None:
+            folded = _fold_case(value, info.annotation)
+            if folded is not value:
+                _set(data, loc, folded)
+        elif isinstance(value, list):
+            for entry in value:
+                if not isinstance(entry, dict):
+                    continue
+                for name, key_info in item.model_fields.items():
+                    for key in {name, name.replace("_", "-")} & entry.keys():
+                        entry[key] = _fold_case(entry[key], key_info.annotation)
 
 
 def model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
@@ -276,6 +321,12 @@ def env_layer(environ: Mapping[str, str], model: type[BaseModel]) -> Layer:
             except ValueError as error:
                 layer.problems.append(f"env {name}: {dotted(loc)} takes a JSON list (of {{matcher, topic, partition, columns}}): {error}")
                 continue
+        elif typing.get_origin(fields[loc].annotation) is dict:
+            try:
+                parsed = json.loads(value)
+            except ValueError as error:
+                layer.problems.append(f"env {name}: {dotted(loc)} takes a JSON object: {error}")
+                continue
         _set(layer.data, loc, parsed)
         layer.origins[loc] = Origin(f"env {name}", secret_file=secret)
         layer.settings.add(loc)
@@ -286,7 +337,7 @@ def env_layer(environ: Mapping[str, str], model: type[BaseModel]) -> Layer:
 def _unknown_env_var(name: str, upper: str, by_name: Mapping[str, Loc], sections: set[str]) -> str:
     if upper in sections:
         return f"env {name}: names the section {upper[len(ENV_PREFIX):].lower()}; set its keys one by one, as {upper}__<KEY>"
-    hint = did_you_mean(upper, [*by_name, *NOT_SETTINGS])
+    hint = "" if _SERVICE_LINK.match(upper) else did_you_mean(upper, [*by_name, *NOT_SETTINGS])
     if not hint and _SERVICE_LINK.match(upper):
         hint = " (set by Kubernetes for a Service named cdcsink: give the pod enableServiceLinks: false)"
     return f"env {name}: not a cdcsink setting{hint}"

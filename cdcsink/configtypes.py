@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from typing import Annotated, Iterable
 
@@ -43,6 +44,25 @@ def _parse_bool(value: object) -> object:
 
 Bool = Annotated[bool, BeforeValidator(_parse_bool)]
 """A boolean that also accepts the strings a URI or an env var carries."""
+
+
+#: Text meant as a JSON list of strings (``["a", ...``, ``[]``), not a glob such as ``[0-9]*.ndjson``.
+_JSON_LIST = re.compile(r'^\s*\[\s*("|\])')
+
+
+def parse_text_list(value: object) -> object:
+    """A list of strings given as text (an env var, a URI parameter, a YAML string):
+    a JSON list (``["a","b"]``, for items that hold a comma) or comma-separated
+    text (``a,b``); empty text is an empty list. Other values are left to the model."""
+    if not isinstance(value, str):
+        return value
+    if value.lstrip().startswith("["):
+        try:
+            return json.loads(value)  # whether its items are strings, the model checks
+        except ValueError as error:
+            if _JSON_LIST.match(value):
+                raise ValueError(f"not a JSON list ({error}): give a JSON list of strings or comma-separated text") from None
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def component_config() -> ConfigDict:

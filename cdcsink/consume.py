@@ -1,9 +1,9 @@
 """``cdcsink consume``: read a topic, decode its messages, print the events.
 
-Any protocol :data:`cdcsink.codec.registry.DECODERS` knows, read by TiCDC's
+Any protocol :data:`cdcsink.codec.registry.PROTOCOLS` knows, read by TiCDC's
 consumer rules (:class:`cdcsink.decode.messages.MessageReader`). The input
 partitions are merged as the kafka source merges them
-(:class:`cdcsink.source.merge.PartitionMerger`): a DDL copied to every
+(:class:`cdcsink.source.kafka.merge.PartitionMerger`): a DDL copied to every
 partition is printed once, after every partition's earlier rows; a resolved
 event is printed when the lowest watermark over the partitions rises. So the
 output, one event per line in cdcsink's NDJSON input format
@@ -156,7 +156,7 @@ class Consumer:
         from aiokafka.structs import TopicPartition
 
         from cdcsink.kafka.aiokafka_client import unreachable
-        from cdcsink.source.merge import PartitionMerger
+        from cdcsink.source.kafka.merge import PartitionMerger
 
         options = self.options
         consumer = AIOKafkaConsumer(

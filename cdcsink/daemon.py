@@ -30,7 +30,7 @@ from cdcsink.errors import (
     MessageTooLargeError,
 )
 from cdcsink.http import HttpServer, Readiness
-from cdcsink.kafka.aiokafka_client import is_retriable, security_refusal
+from cdcsink.kafka.errors import is_retriable, security_refusal
 from cdcsink.metrics import Metrics
 from cdcsink.pipeline import Pipeline, RunResult
 from cdcsink.progress import Progress
@@ -62,7 +62,13 @@ def pipe_report(pipe: StdinSource) -> str | None:
         return None
     which = f"line {read}" if read == stored + 1 else f"lines {stored + 1}-{read}"
     lines = "1 line read was" if read == stored + 1 else f"{read - stored} lines read were"
-    return f"stdin: {lines} not delivered ({which} of the pipe; the first {stored} are delivered and checkpointed)"
+    if stored == 0:
+        done = "no line of it is delivered"
+    elif stored == 1:
+        done = "the first line is delivered and checkpointed"
+    else:
+        done = f"the first {stored} are delivered and checkpointed"
+    return f"stdin: {lines} not delivered ({which} of the pipe; {done})"
 
 
 def is_restartable(error: BaseException) -> bool:

@@ -18,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from cdcsink import __version__
 from cdcsink.decode import REASON_CODES
+from cdcsink.kafka.errors import KafkaClientError
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384)
@@ -45,7 +46,8 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "cdcsink_bytes_sent_total": ("counter", ("topic",), "Bytes of message values acknowledged, by topic."),
     "cdcsink_send_errors_total": (
         "counter", ("topic", "error"),
-        "Failed deliveries, by topic and error class (a pair's series appears with its first error).",
+        "Failed deliveries, by topic and error class (confluent: librdkafka's error code name, e.g. _MSG_TIMED_OUT; a"
+        " pair's series appears with its first error).",
     ),
     "cdcsink_send_latency_seconds": ("histogram", (), "Time from handing a row batch to the producer to its ack."),
     "cdcsink_batch_size": ("histogram", (), "Messages per row batch handed to the producer."),
@@ -64,10 +66,20 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "cdcsink_restarts_total": ("counter", (), "Pipeline restarts from the checkpoint after a retriable failure."),
     "cdcsink_ddl_duration_seconds": ("histogram", (), "DDL barrier plus send time."),
     "cdcsink_large_messages_total": ("counter", ("handling",), "Rows over max-message-bytes sent reduced, by large-message-handle-option (handle-key-only, claim-check)."),
-    "cdcsink_producer_inflight_requests": ("gauge", (), "Produce requests the Kafka client has in flight."),
+    "cdcsink_producer_inflight_requests": ("gauge", (), "Produce requests the Kafka client has in flight (confluent: row batches handed to librdkafka, not yet acknowledged)."),
+    "cdcsink_kafka_broker_rtt_seconds": (
+        "gauge", ("broker", "quantile"),
+        "kafka-client=confluent: request round-trip time to each broker (host:port) over librdkafka's last statistics"
+        " window, at quantiles 0.5, 0.95 and 0.99 (absent for a window without requests).",
+    ),
+    "cdcsink_kafka_broker_outbuf_requests": ("gauge", ("broker",), "confluent: requests waiting to be sent to each broker."),
+    "cdcsink_kafka_broker_waitresp_requests": ("gauge", ("broker",), "confluent: requests sent to each broker, waiting for its response."),
+    "cdcsink_kafka_retries_total": ("counter", (), "confluent: requests librdkafka sent again (retries), over the daemon's life."),
+    "cdcsink_kafka_queue_messages": ("gauge", (), "confluent: messages in librdkafka's queues (waiting to be sent or in flight)."),
     "cdcsink_source_lag": ("gauge", ("topic", "partition"), "kafka source: records of an assigned input partition after the committed offset (log end as last fetched)."),
     "cdcsink_source_committed_offset": ("gauge", ("topic", "partition"), "kafka source: the offset committed for an assigned input partition (everything before it acknowledged)."),
     "cdcsink_source_rebalances_total": ("counter", (), "kafka source: consumer-group rebalances that took partitions from this instance."),
+    "cdcsink_source_lag_bytes": ("gauge", (), "postgres source: bytes of WAL between the server's current position and the slot's confirmed position (what the slot keeps from being recycled)."),
     "cdcsink_source_ddl_copies_dropped_total": ("counter", (), "kafka source: DDL copies from other input partitions dropped as already emitted."),
     "cdcsink_build_info": ("gauge", ("version", "python"), "Always 1; the labels name the running cdcsink version and Python version."),
 }
@@ -119,6 +131,51 @@ class _SourceCollector:
         self.source, self.merger = source, merger
 
 
+class _ClientCollector:
+    """Exports the row producer's client statistics at scrape time (librdkafka's,
+    with kafka-client=confluent; a client without them exports none of these).
+    Retries carry over the producers of earlier runs."""
+
+    def __init__(self, changefeed: str) -> None:
+        self.changefeed = changefeed
+        self.producer: Any = None
+        self.earlier_retries = 0
+
+    def watch(self, producer: Any) -> None:
+        previous = getattr(self.producer, "statistics", None)
+        if previous is not None:
+            self.earlier_retries += previous.retries
+        self.producer = producer if hasattr(producer, "statistics") else None
+
+    def collect(self):
+        if self.producer is None:
+            return
+        cf = self.changefeed
+        stats = self.producer.statistics
+        rtt = GaugeMetricFamily("cdcsink_kafka_broker_rtt_seconds", METRICS["cdcsink_kafka_broker_rtt_seconds"][2], labels=["changefeed", "broker", "quantile"])
+        per_broker = {
+            name: GaugeMetricFamily(name, METRICS[name][2], labels=["changefeed", "broker"])
+            for name in ("cdcsink_kafka_broker_outbuf_requests", "cdcsink_kafka_broker_waitresp_requests")
+        }
+        retries = CounterMetricFamily("cdcsink_kafka_retries", METRICS["cdcsink_kafka_retries_total"][2], labels=["changefeed"])
+        queue = GaugeMetricFamily("cdcsink_kafka_queue_messages", METRICS["cdcsink_kafka_queue_messages"][2], labels=["changefeed"])
+        if stats is not None:
+            for broker, b in sorted(stats.brokers.items()):
+                for quantile, seconds in b.rtt.items():
+                    rtt.add_metric([cf, broker, quantile], seconds)
+                per_broker["cdcsink_kafka_broker_outbuf_requests"].add_metric([cf, broker], b.outbuf_requests)
+                per_broker["cdcsink_kafka_broker_waitresp_requests"].add_metric([cf, broker], b.waitresp_requests)
+        retries.add_metric([cf], self.earlier_retries + (stats.retries if stats is not None else 0))
+        queue.add_metric([cf], stats.queue_messages if stats is not None else 0)
+        yield rtt
+        yield from per_broker.values()
+        yield retries
+        yield queue
+
+    def describe(self):
+        return []
+
+
 class Metrics:
     """The metrics of one daemon process, in their own registry.
 
@@ -159,7 +216,7 @@ class Metrics:
         ).labels(changefeed)
         self._gauges: dict[str, Gauge] = {}
         for name in ("cdcsink_checkpoint_ts", "cdcsink_resolved_ts", "cdcsink_checkpoint_lag_seconds",
-                     "cdcsink_inflight_messages", "cdcsink_producer_inflight_requests"):
+                     "cdcsink_inflight_messages", "cdcsink_producer_inflight_requests", "cdcsink_source_lag_bytes"):
             self._gauges[name] = Gauge(name, doc(name), cf, registry=r)
         self._gauges["cdcsink_pipeline_queue_depth"] = Gauge(
             "cdcsink_pipeline_queue_depth", doc("cdcsink_pipeline_queue_depth"), cf + ("stage",), registry=r
@@ -189,10 +246,16 @@ class Metrics:
         ).set(1)
         self._source = _SourceCollector(changefeed)
         r.register(self._source)  # type: ignore[arg-type]
+        self._client = _ClientCollector(changefeed)
+        r.register(self._client)  # type: ignore[arg-type]
 
     def watch_source(self, source: Any, merger: Any) -> None:
         """Export a Kafka source's per-partition lag, committed offsets and rebalances."""
         self._source.watch(source, merger)
+
+    def watch_kafka_client(self, producer: Any) -> None:
+        """Export the statistics of a new run's row producer (when its client has them)."""
+        self._client.watch(producer)
 
     def observe(self, name: str, read: Callable[[], float], **labels: str) -> None:
         """Make gauge ``name`` read ``read()`` at scrape time."""
@@ -235,5 +298,8 @@ class Metrics:
             self.received.labels(cf, "resolved").inc(resolved)
 
     def send_error(self, topic: str, error: BaseException) -> None:
+        """Count a failed delivery by its error class; a translated client error by
+        the library's own code for it (``_MSG_TIMED_OUT``, a Kafka error name)."""
         cause = getattr(error, "cause", None) or error
-        self.send_errors.labels(self.changefeed, topic, type(cause).__name__).inc()
+        name = cause.name if isinstance(cause, KafkaClientError) else type(cause).__name__
+        self.send_errors.labels(self.changefeed, topic, name).inc()

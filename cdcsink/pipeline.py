@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import structlog
 
@@ -19,7 +19,7 @@ from cdcsink.checkpoint.owner import Owner
 from cdcsink.checkpoint.store import Checkpoint, CheckpointStore, open_store
 from cdcsink.checkpoint.tracker import CheckpointTracker
 from cdcsink.config import Settings
-from cdcsink.decode import Decoder, chunk_after, decode_chunk, decode_records, position_before, reason_code
+from cdcsink.decode import reason_code
 from cdcsink.decode.dead_letter import DeadLetter, FileDeadLetter, open_dead_letter
 from cdcsink.codec.registry import build_encoder
 from cdcsink.codec.common.large import ClaimCheckStorage
@@ -28,22 +28,17 @@ from cdcsink.errors import InvalidEventError
 from cdcsink.http import Readiness
 from cdcsink.metrics import Metrics
 from cdcsink.kafka import AdminClient, AsyncProducer, Factory, SyncProducer, new_factory
-from cdcsink.kafka.options import KafkaOptions
+from cdcsink.kafka.options import KafkaOptions, property_value
 from cdcsink.kafka.topics import TopicManager, adjust_max_message_bytes, check_default_topic_partitions
 from cdcsink.route.router import Router
 from cdcsink.sink.config import SinkConfig
 from cdcsink.sink.kafka_sink import KafkaSink
-from cdcsink.source import Chunk, Source
+from cdcsink.source import Source
 from cdcsink.source.config import build_source
-from cdcsink.source.kafka import ConsumerGroupStore, InputPartition, KafkaChunk, KafkaSource
-from cdcsink.source.merge import PartitionMerger
-from cdcsink.source.stdin import StdinSource
 
 log = structlog.get_logger("cdcsink.pipeline")
 
-_EOF = None
-#: Put in the source queue to have the consume loop settle the merger (no records with it).
-_SETTLE = object()
+_EOF = object()
 SOURCE_QUEUE_CHUNKS = 8
 
 
@@ -71,6 +66,7 @@ def kafka_options(settings: Settings) -> KafkaOptions:
         read_timeout=sink.read_timeout,
         write_timeout=sink.write_timeout,
         security=sink.security_options("sink"),
+        client_conf={key: property_value(value) for key, value in sink.client_conf.items()},
     )
 
 
@@ -103,12 +99,13 @@ async def prepare(settings: Settings, factory: Factory, clients: Clients) -> tup
         replication_factor=sink.replication_factor,
     )
     await topics.partitions(sink.topic)
-    return topics, encoder_options(sink, factory.options.max_encoded_bytes)
+    return topics, encoder_options(sink, factory.options.max_encoded_bytes, settings.changefeed)
 
 
-def encoder_options(sink: SinkConfig, max_message_bytes: int) -> EncoderOptions:
+def encoder_options(sink: SinkConfig, max_message_bytes: int, changefeed: str = "default") -> EncoderOptions:
     """What the encoder needs from the ``sink:`` settings; ``max_message_bytes`` is
-    the effective limit as the encoder counts it (see ``KafkaOptions.max_encoded_bytes``)."""
+    the effective limit as the encoder counts it (see ``KafkaOptions.max_encoded_bytes``);
+    the changefeed names the cluster in debezium messages."""
     return EncoderOptions(
         protocol=sink.protocol or "canal-json",
         enable_tidb_extension=sink.enable_tidb_extension,
@@ -123,6 +120,9 @@ def encoder_options(sink: SinkConfig, max_message_bytes: int) -> EncoderOptions:
         send_bootstrap_interval_in_sec=sink.send_bootstrap_interval_in_sec,
         send_bootstrap_in_msg_count=sink.send_bootstrap_in_msg_count,
         send_bootstrap_to_all_partition=sink.send_bootstrap_to_all_partition,
+        debezium_disable_schema=sink.debezium_disable_schema,
+        debezium_output_old_value=sink.debezium_output_old_value,
+        cluster_id=changefeed,
     )
 
 
@@ -136,14 +136,11 @@ class Checkpointer:
         store: CheckpointStore,
         start: Checkpoint | None,
         metrics: Metrics,
-        on_stored: Callable[[Checkpoint], None] | None = None,
     ):
         self.tracker = tracker
         self.sink = sink
         self.store = store
         self.metrics = metrics
-        #: Told each checkpoint once it is stored (a source that keeps unacknowledged input).
-        self.on_stored = on_stored
         self.written_ts = start.checkpoint_ts if start else None
         #: The highest watermark sent: a watermark never goes back.
         self.broadcast_ts = self.written_ts
@@ -162,15 +159,10 @@ class Checkpointer:
             await self.sink.broadcast_watermark(ts)
             self.broadcast_ts = ts
         checkpoint = Checkpoint(ts, position)
-        if getattr(self.store, "is_async", False):
-            if await self.store.save(checkpoint) is False:  # type: ignore[func-returns-value]
-                return  # not stored (a rebalance got in the way): the next advance tries again
-        else:
-            await asyncio.to_thread(self.store.save, checkpoint)
+        if not await self.store.save(checkpoint):
+            return  # not stored (a rebalance got in the way): the next advance tries again
         self.written_ts, self.written_position = ts, position
         self.metrics.checkpoint_written(commit_time_ms, read_at)
-        if self.on_stored is not None:
-            self.on_stored(checkpoint)
         self.writes += 1
         self.metrics.checkpoint_writes.inc()
         self.metrics.resolved_acked.inc(resolved_done - self._resolved_counted)
@@ -190,13 +182,55 @@ class Checkpointer:
         self._stop.set()
 
 
-async def _next_chunk(queue: asyncio.Queue[Chunk | None], sink: KafkaSink) -> Chunk | None:
-    """The next chunk; when none is waiting, the sink hands over what it buffered first."""
+async def _next_item(queue: asyncio.Queue[Any], sink: KafkaSink) -> Any:
+    """The next item; when none is waiting, the sink hands over what it buffered first."""
     try:
         return queue.get_nowait()
     except asyncio.QueueEmpty:
         await sink.after_chunk(idle=True)
         return await queue.get()
+
+
+class Output:
+    """The pipeline's side of a run as a source sees it (:class:`cdcsink.source.SourceOutput`)."""
+
+    def __init__(self, sink: KafkaSink, tracker: CheckpointTracker, metrics: Metrics, dead_letter: DeadLetter | None) -> None:
+        self.sink = sink
+        self.tracker = tracker
+        self.metrics = metrics
+        self.dead_letter = dead_letter
+
+    async def process(self, events: Sequence[Any], read_at: float = 0.0) -> None:
+        await self.sink.process(events, read_at)
+
+    async def after_chunk(self, idle: bool) -> None:
+        await self.sink.after_chunk(idle)
+
+    def resolve(self, position: dict[str, Any] | None) -> None:
+        self.tracker.resolve(self.tracker.resolved_ts, position, is_event=False)
+
+    def end_of_input(self, position: dict[str, Any] | None) -> None:
+        self.tracker.end_of_input(position)
+
+    @property
+    def acked_position(self) -> dict[str, Any] | None:
+        return self.tracker.position
+
+    def _all_acked(self) -> bool:
+        tracker = self.tracker
+        return tracker.pending_segments <= 1 and not tracker.current.pending and not self.sink.unacked_rows
+
+    async def wait_acked(self, timeout: float, busy: Callable[[], bool] = lambda: False) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while busy() or not self._all_acked():
+            if loop.time() >= deadline or self.sink.failed.done():
+                return False
+            await asyncio.sleep(0.005)
+        return True
+
+    def count_invalid(self, error: InvalidEventError) -> None:
+        self.metrics.invalid.labels(self.metrics.changefeed, reason_code(error.reason)).inc()
 
 
 class Pipeline:
@@ -214,21 +248,15 @@ class Pipeline:
         self.readiness = readiness or Readiness()
         self.source = source if source is not None else build_source(settings.source, f"cdcsink-{settings.changefeed}")
         if store is None:
-            if isinstance(self.source, KafkaSource):
-                store = ConsumerGroupStore(self.source)
-            else:
-                store = open_store(settings.checkpoint.store, owner=Owner.of(settings))
+            store = self.source.checkpoint_store(
+                lambda: open_store(settings.checkpoint.store, owner=Owner.of(settings))
+            )
         self.store = store
-        self.merger: PartitionMerger | None = None
-        #: True while a chunk is between the merger and its cut (a revoke must wait for it).
-        self._in_chunk = False
         self.stop_requested = asyncio.Event()
         self.sink: KafkaSink | None = None
         self.tracker: CheckpointTracker | None = None
         self.checkpointer: Checkpointer | None = None
         self.dead_letter: DeadLetter | None = None
-        self._queue: asyncio.Queue[Any] | None = None
-        self._read_backs: set[asyncio.Task[None]] = set()
 
     def request_stop(self) -> None:
         """Stop reading; what was read is still delivered and checkpointed."""
@@ -239,7 +267,7 @@ class Pipeline:
         self.store.check_writable()
         if settings.sink.claim_check_storage_uri and settings.sink.large_message_handle_option == "claim-check":
             ClaimCheckStorage(settings.sink.claim_check_storage_uri).check_writable()
-        start = self._start_from(self.store.load())
+        start = self.source.start_from(self.store.load(), self.store.description)
         factory = new_factory(kafka_options(settings))
         clients = Clients()
         try:
@@ -272,59 +300,22 @@ class Pipeline:
                 )
                 if isinstance(self.dead_letter, FileDeadLetter):
                     self.dead_letter.check_writable()
-            on_stored = self.source.stored_checkpoint if isinstance(self.source, StdinSource) else None
-            checkpointer = self.checkpointer = Checkpointer(tracker, sink, self.store, start, self.metrics, on_stored)
+            checkpointer = self.checkpointer = Checkpointer(tracker, sink, self.store, start, self.metrics)
             self._observe(sink, tracker, checkpointer, clients)
             assert clients.admin is not None
             self.readiness.set(True)
-            if isinstance(self.source, KafkaSource):
-                source = self.source
-                self.merger = PartitionMerger(
-                    pause=source.pause, resume=source.resume, covers_all=source.owns_all_partitions
-                )
-                source.handler = self
-                self.metrics.watch_source(source, self.merger)
-            resumable = start is not None and start.position is not None
-            decoder = Decoder(start.checkpoint_ts if resumable and start else 0)
-            position = start.position if resumable and start else None
+            out = Output(sink, tracker, self.metrics, self.dead_letter)
             watcher = asyncio.create_task(self._watch_kafka(clients.admin, settings.sink.topic), name="ready-check")
             try:
-                return await self._run(sink, tracker, checkpointer, decoder, position)
+                return await self._run(sink, tracker, checkpointer, out, start)
             finally:
                 watcher.cancel()
                 await asyncio.gather(watcher, return_exceptions=True)
         finally:
             self.readiness.set(False, "pipeline stopped")
-            close_source = getattr(self.source, "close", None)
-            if close_source is not None:
-                with contextlib.suppress(Exception):
-                    await close_source()
+            with contextlib.suppress(Exception):
+                await self.source.close()
             await clients.close()
-
-    def _start_from(self, stored: Checkpoint | None) -> Checkpoint | None:
-        """Where this run starts: the stored checkpoint, except for a pipe, which only
-        this process can replay (from the lines it kept since its last stored checkpoint)."""
-        description = getattr(self.store, "description", "")
-        pipe = self.source
-        if not isinstance(pipe, StdinSource):
-            if stored is not None:
-                log.info("resuming from checkpoint", checkpoint_ts=stored.checkpoint_ts, position=stored.position,
-                         store=description)
-            elif not getattr(self.store, "is_async", False):
-                log.info("no checkpoint yet: reading the input from its start", store=description)
-            return stored
-        own = pipe.stored
-        if own is not None:
-            log.info("replaying the pipe from the checkpoint (its later lines were kept in memory)",
-                     checkpoint_ts=own.checkpoint_ts, position=own.position)
-        elif not pipe.started:
-            if stored is not None:
-                log.info("a pipe cannot be resumed: the stored checkpoint of an earlier run is not used; "
-                         "reading this pipe from its start",
-                         stored_checkpoint_ts=stored.checkpoint_ts, stored_position=stored.position, store=description)
-            else:
-                log.info("no checkpoint yet: reading the pipe from its start", store=description)
-        return own
 
     def _observe(self, sink: KafkaSink, tracker: CheckpointTracker, checkpointer: Checkpointer, clients: Clients) -> None:
         m = self.metrics
@@ -334,6 +325,7 @@ class Pipeline:
         m.observe("cdcsink_pipeline_queue_depth", lambda: sink.buffered_rows, stage="buffer")
         producer = clients.producer
         m.observe("cdcsink_producer_inflight_requests", lambda: producer.inflight_requests() if producer else 0)
+        m.watch_kafka_client(producer)
 
     async def _watch_kafka(self, admin: AdminClient, topic: str) -> None:
         """Keep /readyz honest while the pipeline is idle: Kafka must answer."""
@@ -352,19 +344,14 @@ class Pipeline:
         sink: KafkaSink,
         tracker: CheckpointTracker,
         checkpointer: Checkpointer,
-        decoder: Decoder,
-        position: dict[str, Any] | None,
+        out: Output,
+        start: Checkpoint | None,
     ) -> RunResult:
-        queue: asyncio.Queue[Chunk | None] = asyncio.Queue(SOURCE_QUEUE_CHUNKS)
-        self._queue = queue
+        queue: asyncio.Queue[Any] = asyncio.Queue(SOURCE_QUEUE_CHUNKS)
         self.metrics.observe("cdcsink_pipeline_queue_depth", queue.qsize, stage="source")
-        reader = asyncio.create_task(self._read(queue, position), name="source")
+        reader = asyncio.create_task(self._read(queue, start, out), name="source")
         ticker = asyncio.create_task(checkpointer.run_every(self.settings.checkpoint.interval), name="checkpoint")
-        if isinstance(self.source, KafkaSource):
-            consume = self._consume_partitions(queue, sink, tracker, decoder)
-        else:
-            consume = self._consume(queue, sink, tracker, decoder)
-        consumer = asyncio.create_task(consume, name="pipeline")
+        consumer = asyncio.create_task(self._consume(queue, sink, out), name="pipeline")
         stopper = asyncio.create_task(self.stop_requested.wait(), name="stop")
         try:
             waiting: set[asyncio.Future[Any]] = {consumer, sink.failed, ticker, reader, stopper}
@@ -404,182 +391,28 @@ class Pipeline:
                 watermarks=sink.stats.watermarks_acked,
             )
         finally:
-            for task in (reader, ticker, consumer, stopper, *self._read_backs):
+            for task in (reader, ticker, consumer, stopper):
                 task.cancel()
-            await asyncio.gather(reader, ticker, consumer, stopper, *self._read_backs, return_exceptions=True)
+            await asyncio.gather(reader, ticker, consumer, stopper, return_exceptions=True)
 
-    async def _read(self, queue: asyncio.Queue[Chunk | None], position: dict[str, Any] | None) -> None:
-        async for chunk in self.source.chunks(position):
-            chunk.read_at = time.monotonic()
-            await queue.put(chunk)
+    async def _read(self, queue: asyncio.Queue[Any], start: Checkpoint | None, out: Output) -> None:
+        async for item in self.source.read(start, out):
+            await queue.put(item)
         await queue.put(_EOF)
 
-    async def _consume(
-        self, queue: asyncio.Queue[Chunk | None], sink: KafkaSink, tracker: CheckpointTracker, decoder: Decoder
-    ) -> InvalidEventError | None:
-        """Process chunks until the end of input; returns the invalid event that stopped it, if any."""
+    async def _consume(self, queue: asyncio.Queue[Any], sink: KafkaSink, out: Output) -> InvalidEventError | None:
+        """Hand items to the source until the end of input; returns the invalid event that stopped it, if any."""
+        source = self.source
         invalid: InvalidEventError | None = None
-        #: The last chunk processed and how many of its lines were (all, or those before an
-        #: invalid one): where a stopped run's position moves once everything is acked.
-        last: Chunk | None = None
-        last_lines = 0
-        #: A pipe is kept in memory until the checkpoint covers it: let the checkpoint move with every chunk.
-        cut_every_chunk = isinstance(self.source, StdinSource)
         while True:
-            chunk = await _next_chunk(queue, sink)
-            if chunk is _EOF:
+            item = await _next_item(queue, sink)
+            if item is _EOF:
                 break
-            events, invalid = decode_chunk(decoder, chunk)
-            await sink.process(events, chunk.read_at)
-            while invalid is not None:
-                self.metrics.invalid.labels(self.metrics.changefeed, reason_code(invalid.reason)).inc()
-                if self.dead_letter is None:
-                    break
-                # Set aside before moving past it: the checkpoint never skips a line.
-                await self.dead_letter.put(invalid)
-                log.warning(
-                    "invalid input event set aside",
-                    origin=invalid.origin,
-                    reason=invalid.reason,
-                    dead_letter=self.dead_letter.description,
-                )
-                chunk = chunk_after(chunk, invalid.index or 0)
-                events, invalid = decode_chunk(decoder, chunk)
-                await sink.process(events, chunk.read_at)
+            invalid = await source.take(item, out)
             if invalid is not None:
-                log.error("invalid input event; stopping", origin=invalid.origin, reason=invalid.reason)
-                last, last_lines = chunk, invalid.index or 0
                 break
-            last, last_lines = chunk, len(chunk.lines)
-            if cut_every_chunk:
-                # A cut at the chunk's end: once its events are acknowledged the checkpoint
-                # covers it, so a source replaying from memory can let it go.
-                tracker.resolve(tracker.resolved_ts, position_before(chunk, last_lines), is_event=False)
             await sink.after_chunk(idle=False)
             await asyncio.sleep(0)
-        if invalid is None and not self.stop_requested.is_set():
-            tracker.end_of_input(self.source.end_position())
-        elif last is not None:
-            # Stopped by a signal or an invalid line: what was processed is delivered
-            # once acked, so the position moves past it (never past the invalid line)
-            # and a restart sends none of it again. The ts stays at the last resolved.
-            tracker.end_of_input(position_before(last, last_lines))
+        await source.finish(out, stopped=invalid is not None or self.stop_requested.is_set())
         await sink.barrier()
         return invalid
-
-    # -- partitioned input (Kafka) -------------------------------------------------
-
-    async def _consume_partitions(
-        self,
-        queue: asyncio.Queue[Chunk | None],
-        sink: KafkaSink,
-        tracker: CheckpointTracker,
-        decoder: Decoder,
-    ) -> InvalidEventError | None:
-        """Process record runs of many input partitions through the merger. Each run
-        ends in a cut: a tracker segment whose position is the merger's offsets."""
-        merger = self.merger
-        assert merger is not None
-        invalid: InvalidEventError | None = None
-        while invalid is None:
-            chunk = await _next_chunk(queue, sink)
-            if chunk is _EOF:
-                break
-            if chunk is _SETTLE:
-                self._in_chunk = True
-                try:
-                    settled: list[Any] = []
-                    merger.settle(settled)
-                    await sink.process(settled)
-                    tracker.resolve(tracker.resolved_ts, merger.snapshot(), is_event=False)
-                finally:
-                    self._in_chunk = False
-                continue
-            assert isinstance(chunk, KafkaChunk)
-            part = merger.parts.get(chunk.input)
-            if part is None or part.epoch != chunk.epoch:
-                continue  # read before its partition was revoked: the next owner reads it again
-            self._in_chunk = True
-            try:
-                decoder.last_resolved_ts = part.decode_resolved
-                events: list[Any] = []
-                end = chunk.end_offset
-                start = 0
-                while True:
-                    decoded, invalid = decode_records(decoder, chunk, start)
-                    events.extend(decoded)
-                    if invalid is None:
-                        break
-                    self.metrics.invalid.labels(self.metrics.changefeed, reason_code(invalid.reason)).inc()
-                    if self.dead_letter is None:
-                        end = chunk.offsets[invalid.index or 0]  # the offset never passes it
-                        log.error("invalid input event; stopping", origin=invalid.origin, reason=invalid.reason)
-                        break
-                    await self.dead_letter.put(invalid)
-                    log.warning("invalid input event set aside", origin=invalid.origin, reason=invalid.reason,
-                                dead_letter=self.dead_letter.description)
-                    start = (invalid.index or 0) + 1
-                    invalid = None
-                part.decode_resolved = decoder.last_resolved_ts
-                if merger.parts.get(chunk.input) is part:
-                    await sink.process(merger.feed(chunk.input, events, end), chunk.read_at)
-                if merger.pending_release:
-                    merger.pending_release = False
-                    released: list[Any] = []
-                    merger.release(released)
-                    await sink.process(released, chunk.read_at)
-                tracker.resolve(tracker.resolved_ts, merger.snapshot(), is_event=False)
-            finally:
-                self._in_chunk = False
-            await sink.after_chunk(idle=False)
-            await asyncio.sleep(0)
-        await sink.barrier()
-        return invalid
-
-    async def partitions_revoked(self, partitions: set[InputPartition]) -> None:
-        """Stop taking the partitions' records, wait (bounded by source.revoke-timeout)
-        until what was taken is acknowledged, and commit it before they are released."""
-        merger, tracker, sink = self.merger, self.tracker, self.sink
-        if merger is None or tracker is None or sink is None:
-            return
-        merger.revoke(partitions)
-        merger.pending_release = True
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.source.revoke_timeout
-        while self._in_chunk or tracker.pending_segments > 1 or tracker.current.pending or sink.unacked_rows:
-            if loop.time() >= deadline or sink.failed.done():
-                log.warning(
-                    "revoke-timeout passed before every event of the revoked partitions was acknowledged; "
-                    "the next owner replays from the last commit",
-                    revoke_timeout_s=self.settings.source.revoke_timeout,
-                    unacked_rows=sink.unacked_rows,
-                )
-                break
-            await asyncio.sleep(0.005)
-        position = tracker.position or {}
-        settled = {key: position[key] for key in partitions if key in position}
-        if settled:
-            assert isinstance(self.source, KafkaSource)
-            await self.source.commit(settled)
-        merger.forget(partitions)
-
-    def partitions_assigned(self, partitions: set[InputPartition], epoch: int) -> None:
-        if self.merger is not None:
-            self.merger.assign(partitions, epoch)
-            task = asyncio.get_running_loop().create_task(self._read_back_resolved(partitions, epoch))
-            self._read_backs.add(task)
-            task.add_done_callback(self._read_backs.discard)
-
-    async def _read_back_resolved(self, partitions: set[InputPartition], epoch: int) -> None:
-        """Give newly assigned partitions the resolved ts they had at their committed
-        offsets, so a DDL or the watermark need not wait for their next resolved event."""
-        assert isinstance(self.source, KafkaSource) and self.merger is not None
-        try:
-            found = await self.source.last_resolved(partitions)
-        except Exception as error:
-            log.warning("reading back the assigned partitions' last resolved events failed; "
-                        "each resolves with its next one", error=f"{type(error).__name__}: {error}")
-            return
-        if self.merger.seed(found, epoch) and self._queue is not None:
-            with contextlib.suppress(asyncio.QueueFull):  # a full queue is read soon anyway
-                self._queue.put_nowait(_SETTLE)

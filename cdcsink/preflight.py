@@ -23,6 +23,10 @@ def check_input(source: SourceConfig) -> str:
     if source.type == "kafka":
         what = f"topics {', '.join(source.topics)}" if source.topics else f"topic-pattern {source.topic_pattern}"
         return f"input: kafka {','.join(source.bootstrap)} {what}, group {source.group}"
+    if source.type == "postgres":
+        from cdcsink.source.postgres.connection import describe_dsn
+
+        return f"input: {describe_dsn(source.dsn or '')} publication {source.publication}, slot {source.slot}"
     from cdcsink.source.file import FileSource
 
     files = FileSource(source.path, follow=source.follow).files()  # a missing plain path: ConfigError

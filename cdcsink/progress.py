@@ -30,7 +30,7 @@ class Progress:
     @classmethod
     def start_if_terminal(cls, pipeline: "Pipeline", settings: "Settings", stream: TextIO | None = None) -> "Progress | None":
         out = log_stream() if stream is None else LogStream(stream)
-        if (settings.source.type == "file" and settings.source.follow) or settings.source.type == "kafka":
+        if (settings.source.type == "file" and settings.source.follow) or settings.source.type in ("kafka", "postgres"):
             return None  # a run that does not end by itself
         if not out.isatty():
             return None

@@ -48,6 +48,16 @@ def broker_to_front(directory: Path, name: str = "broker") -> Iterator[str]:
         yield broker.bootstrap
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--kafka-client",
+        choices=("aiokafka", "confluent", "both"),
+        default=os.environ.get("CDCSINK_TEST_KAFKA_CLIENT", "both"),
+        help="the Kafka client(s) the integration tests marked each_client run the sink with"
+        " (default: both, or $CDCSINK_TEST_KAFKA_CLIENT)",
+    )
+
+
 @pytest.fixture(scope="session", autouse=True)
 def state_home(tmp_path_factory: pytest.TempPathFactory):
     """The default checkpoint store lives in the user's state directory: point it

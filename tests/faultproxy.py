@@ -19,7 +19,10 @@ broker advertises. It can:
 While forwarding it reads the Kafka frames it carries: produce requests
 (which records went to which partition) and their responses. A record counts
 as acknowledged when a response without error for its partition has been
-*handed to the daemon* by the proxy. :class:`AckLedger` keeps those, so a test
+*handed to the daemon* by the proxy; DUPLICATE_SEQUENCE_NUMBER counts as no
+error, as it does for an idempotent producer (librdkafka's): the broker says
+it already holds those records, written by an earlier try whose response was
+lost (a dropped connection). :class:`AckLedger` keeps those, so a test
 can check at any moment that a stored checkpoint covers nothing the daemon
 could not have seen acknowledged.
 """
@@ -36,6 +39,8 @@ from aiokafka.record.default_records import DefaultRecordBatch
 from tests.proxies import AsyncListeners, ResponseRewriter, UnsupportedVersion, FrameReader, framed
 
 _PRODUCE = 0
+#: Produce response error codes that mean the records are in the log: none, DUPLICATE_SEQUENCE_NUMBER.
+_WRITTEN = (0, 46)
 _REQUESTS = {3: ProduceRequest_v3, 4: ProduceRequest_v4, 5: ProduceRequest_v5, 6: ProduceRequest_v6, 7: ProduceRequest_v7}
 
 #: Turns a record value into the identity the ledger keeps (None: not tracked).
@@ -68,11 +73,12 @@ class AckLedger:
         return out
 
     def acknowledge(self, pending: dict[tuple[str, int], list[tuple]], response: bytes, version: int) -> None:
-        """Mark a request's records acknowledged where the response says so (error code 0)."""
+        """Mark a request's records acknowledged where the response says so (error code 0,
+        or 46, DUPLICATE_SEQUENCE_NUMBER: already written)."""
         decoded = _REQUESTS[version].RESPONSE_TYPE.decode(response)
-        ok = {(topic, p[0]): p[1] for topic, partitions in decoded.topics for p in partitions}
+        codes = {(topic, p[0]): p[1] for topic, partitions in decoded.topics for p in partitions}
         for tp, ids in pending.items():
-            if ok.get(tp) == 0:
+            if codes.get(tp) in _WRITTEN:
                 self.acked.update(ids)
 
 

@@ -24,7 +24,10 @@ all of them alike. Responses are rewritten for the non-flexible versions
 (Metadata v0–v8, FindCoordinator v0–v2; aiokafka uses v0–v5 and v0–v1); a
 client asking for a later one gets its connection closed with
 :class:`UnsupportedVersion` in :attr:`AdvertisedAddresses.errors`, rather than
-bypassing the proxy unnoticed.
+bypassing the proxy unnoticed. So that a client which would ask for a later
+one (librdkafka) does not, the proxy lowers the highest Metadata and
+FindCoordinator versions the broker's ApiVersions response offers to those,
+and Produce to v7, the last one :mod:`tests.faultproxy`'s ledger reads.
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ _SASL_AUTHENTICATION_FAILED, _UNSUPPORTED_SASL_MECHANISM = 58, 33
 _METADATA, _FIND_COORDINATOR = 3, 10
 #: The last version of each response the rewrite reads (the non-flexible ones).
 _REWRITTEN_UP_TO = {_METADATA: 8, _FIND_COORDINATOR: 2}
+#: The last version of each API offered to clients (ApiVersions rewritten): those read here and by the ledger.
+_OFFERED_UP_TO = {**_REWRITTEN_UP_TO, 0: 7}
 _LOCAL = "127.0.0.1"
 
 
@@ -108,6 +113,9 @@ class ResponseRewriter:
 
     def request(self, frame: bytes) -> None:
         api_key, version, correlation = struct.unpack_from(">hhi", frame)
+        if api_key == _API_VERSIONS:
+            self._expected[correlation] = (api_key, version)
+            return
         last = _REWRITTEN_UP_TO.get(api_key)
         if last is None:
             return
@@ -124,6 +132,8 @@ class ResponseRewriter:
         if entry is None:
             return frame
         api_key, version = entry
+        if api_key == _API_VERSIONS:
+            return frame[:4] + _cap_api_versions(memoryview(frame)[4:], version)
         rewrite = _rewrite_metadata if api_key == _METADATA else _rewrite_find_coordinator
         return frame[:4] + rewrite(memoryview(frame)[4:], version, self.addresses.local)
 
@@ -167,6 +177,43 @@ def _broker(host: str, port: int) -> bytes:
 
 
 Address = Callable[[str, int], tuple[str, int]]
+
+
+def _uvarint(data: memoryview | bytearray, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+
+
+def _cap_api_versions(data: memoryview, version: int) -> bytes:
+    """error_code, api_keys [api_key, min, max (, tagged fields v3+)], ...: each max
+    of an API the rewrite reads lowered to the last version it reads (in place)."""
+    out = bytearray(data)
+    if struct.unpack_from(">h", out, 0)[0] != 0:  # an error (e.g. a version the broker lacks): nothing listed
+        return bytes(out)
+    if version >= 3:
+        count, pos = _uvarint(out, 2)
+        count -= 1
+    else:
+        count, pos = struct.unpack_from(">i", out, 2)[0], 6
+    for _ in range(max(count, 0)):
+        api_key, _low, high = struct.unpack_from(">hhh", out, pos)
+        last = _OFFERED_UP_TO.get(api_key)
+        if last is not None and high > last:
+            struct.pack_into(">h", out, pos + 4, last)
+        pos += 6
+        if version >= 3:
+            tags, pos = _uvarint(out, pos)
+            for _ in range(tags):
+                _tag, pos = _uvarint(out, pos)
+                size, pos = _uvarint(out, pos)
+                pos += size
+    return bytes(out)
 
 
 def _rewrite_metadata(data: memoryview, version: int, address: Address) -> bytes:

@@ -31,6 +31,8 @@ class Owner:
         if config.type == "file":
             # Absolute, so the same relative path run from another directory is another input.
             source = "file:" + ",".join(os.path.abspath(path) for path in config.path)
+        elif config.type == "postgres":
+            source = f"postgres slot {config.slot}"
         else:
             source = config.type
         return cls(settings.changefeed, source, settings.sink.topic, tuple(settings.sink.brokers))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import sys
@@ -40,8 +41,9 @@ class CheckpointStore(Protocol):
         """The stored checkpoint, or None on a first start."""
         ...
 
-    def save(self, checkpoint: Checkpoint) -> None:
-        """Persist ``checkpoint`` durably before returning."""
+    async def save(self, checkpoint: Checkpoint) -> bool:
+        """Persist ``checkpoint`` durably before returning True; False when it could not be
+        stored this time and nothing changed (the next advance tries again)."""
         ...
 
     def check_writable(self) -> None:
@@ -101,12 +103,24 @@ class FileCheckpointStore:
         else:
             differences = self.owner.differences(data)
         if differences:
+            if data.get("changefeed") == self.changefeed:  # two feeds left at one name share its default file
+                advice = (
+                    f"another feed of the same changefeed name {self.changefeed!r}: give this feed a changefeed "
+                    f"name of its own (or its own checkpoint.store); if it replaces that feed, {RESET_HINT}"
+                )
+            else:
+                advice = f"{RESET_HINT} (or give this feed its own checkpoint.store)"
             raise ConfigError(
-                f"checkpoint.store: {self.path} is another feed's checkpoint ({'; '.join(differences)}); "
-                f"{RESET_HINT} (or give this feed its own checkpoint.store)"
+                f"checkpoint.store: {self.path} is another feed's checkpoint ({'; '.join(differences)}); {advice}"
             )
 
-    def save(self, checkpoint: Checkpoint) -> None:
+    async def save(self, checkpoint: Checkpoint) -> bool:
+        """:meth:`write` in a worker thread (the fsyncs never hold up the event loop)."""
+        await asyncio.to_thread(self.write, checkpoint)
+        return True
+
+    def write(self, checkpoint: Checkpoint) -> None:
+        """Write ``checkpoint`` durably (blocking)."""
         owner = self.owner.record() if self.owner is not None else {"changefeed": self.changefeed}
         data = {
             "checkpoint_ts": checkpoint.checkpoint_ts,

@@ -7,8 +7,8 @@ every codec reads; ``registry`` maps a protocol name to its encoder.
 Every protocol implements :class:`Encoder`. The sink encodes each row as it
 routes it (``encode_row``, while the event is fresh in memory) and buffers the
 result per topic-partition; when it hands a partition's rows to the producer,
-``pack`` turns them into messages: one per row for canal-json, several rows
-per message for open-protocol.
+``pack`` turns them into messages: one per row for canal-json and debezium,
+several rows per message for open-protocol and maxwell.
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ class Encoder(Protocol):
         """``pack`` of ``encode_row`` of each event."""
         ...
 
-    def encode_ddl(self, event: DDLEvent) -> Message:
-        """Encode a DDL event."""
+    def encode_ddl(self, event: DDLEvent) -> Message | None:
+        """Encode a DDL event; None when the protocol has no message for its kind
+        (TiCDC skips it, and so does the sink)."""
         ...
 
     def encode_watermark(self, ts: int) -> Message | None:

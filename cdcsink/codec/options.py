@@ -39,6 +39,13 @@ class EncoderOptions:
     send_bootstrap_in_msg_count: int = 10000
     #: simple: bootstrap messages go to every partition of the table's topic (else partition 0).
     send_bootstrap_to_all_partition: bool = True
+    #: debezium: leave the Kafka Connect ``schema`` out of keys and values.
+    debezium_disable_schema: bool = False
+    #: debezium: an update carries its old image in ``before``.
+    debezium_output_old_value: bool = True
+    #: debezium: the cluster name in ``source.name`` / ``source.cluster_id`` and
+    #: the schema names (``<cluster>.<db>.<table>.Value``): the changefeed's name.
+    cluster_id: str = "default"
     #: Called with the handling option for each row sent in a reduced form (a metric).
     on_large_message: Callable[[str], None] | None = field(default=None, compare=False)
     #: Wall clock in ms, for canal-json's ``ts`` (build time). Injectable for golden tests.

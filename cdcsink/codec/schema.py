@@ -87,6 +87,9 @@ _TYPE_TO_STR = {
     VARCHAR: "varchar", VARSTRING: "var_string", YEAR: "year",
 }
 
+#: Every type code the model knows.
+KNOWN_TYPES = frozenset(_TYPE_TO_STR)
+
 #: Two-word names, folded before parsing.
 _SYNONYMS = (
     (re.compile(r"^double\s+precision\b"), "double"),
@@ -101,7 +104,9 @@ _STRING_LITERAL = re.compile(r"\s*'((?:[^'\\]|''|\\.)*)'\s*(,|\))", re.S)
 _NUMBER_ARGS = re.compile(r"\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)")
 _CHARSET = re.compile(r"\b(?:character\s+set|charset)\s+(\w+)")
 _COLLATE = re.compile(r"\bcollate\s+(\w+)")
-_OBJECT_KEYS = frozenset(("type", "nullable", "charset", "collation", "unsigned", "zerofill", "unique", "indexed", "generated"))
+_OBJECT_KEYS = frozenset(
+    ("type", "nullable", "charset", "collation", "unsigned", "zerofill", "unique", "indexed", "generated", "source_type")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +147,9 @@ class Column:
     #: content-compatible, open-protocol): then ``flen``/``decimal``/``elems``
     #: being unset means unknown, not the type's default.
     sized: bool = True
+    #: The column's type in the source database when it is not MySQL's (PostgreSQL:
+    #: ``numeric(10,2)``, ``jsonb``, ``uuid``), for formats that can carry it.
+    source_type: str | None = None
 
     @property
     def full_type(self) -> str:
@@ -205,11 +213,11 @@ def parse_column(name: str, spec: Any, position: int, primary_key: bool) -> Colu
                 if type(spec[key]) is not bool:
                     raise ValueError(f"column {name!r}: {key} must be true or false")
                 attributes[key] = spec[key]
-        for key in ("charset", "collation"):
+        for key in ("charset", "collation", "source_type"):
             if key in spec:
                 if type(spec[key]) is not str or not spec[key]:
                     raise ValueError(f"column {name!r}: {key} must be a non-empty string")
-                attributes[key] = spec[key].lower()
+                attributes[key] = spec[key] if key == "source_type" else spec[key].lower()
     elif type(spec) is str:
         declared = spec
     else:
@@ -253,6 +261,7 @@ def _column(name: str, declared: str, position: int, primary_key: bool, attribut
     if tp in TEMPORAL and tp != DATE:
         # TIME(6), DATETIME(3): the parentheses give fractional seconds.
         decimal, flen = flen, None
+    _check_widths(tp, declared, flen, decimal)
     words = rest.split()
     unsigned = attributes.get("unsigned", "unsigned" in words)
     zerofill = attributes.get("zerofill", "zerofill" in words)
@@ -271,11 +280,7 @@ def _column(name: str, declared: str, position: int, primary_key: bool, attribut
     nullable = attributes.get("nullable", not (primary_key or not_null))
     if primary_key and nullable:
         raise ValueError("a primary-key column cannot be nullable")
-    type_name = _TYPE_TO_STR[tp]
-    if binary and tp in BLOBS:
-        type_name = type_name.replace("text", "blob")
-    elif binary and tp in CHARS:
-        type_name = type_name.replace("char", "binary")
+    type_name = tidb_type_name(tp, binary)
     return Column(
         name=name,
         position=position,
@@ -295,7 +300,37 @@ def _column(name: str, declared: str, position: int, primary_key: bool, attribut
         multiple_key=attributes.get("indexed", False),
         generated=attributes.get("generated", False),
         elems=elems,
+        source_type=attributes.get("source_type"),
     )
+
+
+def _check_widths(tp: int, declared: str, flen: int | None, decimal: int | None) -> None:
+    """Lengths and precisions MySQL and TiDB refuse to declare: what such a column
+    would hold, no TiDB table holds, so no TiCDC message carries it."""
+    problem = None
+    if tp in TEMPORAL and decimal is not None and decimal > 6:
+        problem = f"fractional seconds precision {decimal} is more than 6"
+    elif tp == NEWDECIMAL and flen is not None and flen > 65:
+        problem = f"decimal precision {flen} is more than 65"
+    elif tp == NEWDECIMAL and decimal is not None and decimal > 30:
+        problem = f"decimal scale {decimal} is more than 30"
+    elif tp == NEWDECIMAL and flen is not None and decimal is not None and decimal > flen:
+        problem = f"decimal scale {decimal} is more than the precision {flen}"
+    elif tp == BIT and flen is not None and not 1 <= flen <= 64:
+        problem = f"bit({flen}): at {'most 64 bits' if flen > 64 else 'least 1 bit'}"
+    if problem is not None:
+        raise ValueError(f"{problem} in {declared!r}")
+
+
+def tidb_type_name(tp: int, binary: bool) -> str:
+    """TiDB's ``types.TypeToStr``: the type name for a type code and charset
+    (``varchar`` with the binary charset is ``varbinary``, ``text`` ``blob``)."""
+    name = _TYPE_TO_STR[tp]
+    if binary and tp in BLOBS:
+        return name.replace("text", "blob")
+    if binary and tp in CHARS:
+        return name.replace("char", "binary")
+    return name
 
 
 def _members(rest: str, declared: str) -> tuple[tuple[str, ...], str]:

@@ -10,6 +10,7 @@ the table's :class:`~cdcsink.decode.values.ImageRules`.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from typing import Annotated, Any, Literal
@@ -20,7 +21,7 @@ from cdcsink.codec.schema import TableSchema, table_schema
 from cdcsink.decode.values import ImageRules
 from cdcsink.errors import InvalidEventError
 from cdcsink.events import DELETE, INSERT, UPDATE, DDLEvent, Event, ResolvedEvent, RowEvent
-from cdcsink.source import BOM, Chunk
+from cdcsink.source import BOM, Chunk, Fingerprint, line_fingerprint, line_position
 
 _IMAGES = {INSERT: (False, True), UPDATE: (True, True), DELETE: (True, False)}
 
@@ -38,7 +39,7 @@ _Name = Annotated[str, msgspec.Meta(min_length=1)]
 _Ts = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]  # wider ones (to 2^64 - 1) take the slow path
 
 
-class _Row(msgspec.Struct, tag_field="kind", tag="row"):
+class _Row(msgspec.Struct, tag_field="kind", tag="row", forbid_unknown_fields=True):
     schema: _Name
     table: _Name
     commit_ts: _Ts
@@ -50,12 +51,12 @@ class _Row(msgspec.Struct, tag_field="kind", tag="row"):
     commit_time_ms: _Ts | None = None
 
 
-class _Resolved(msgspec.Struct, tag_field="kind", tag="resolved"):
+class _Resolved(msgspec.Struct, tag_field="kind", tag="resolved", forbid_unknown_fields=True):
     commit_ts: _Ts
     commit_time_ms: _Ts | None = None
 
 
-class _DDL(msgspec.Struct, tag_field="kind", tag="ddl"):
+class _DDL(msgspec.Struct, tag_field="kind", tag="ddl", forbid_unknown_fields=True):
     schema: _Name
     commit_ts: _Ts
     query: str
@@ -65,6 +66,26 @@ class _DDL(msgspec.Struct, tag_field="kind", tag="ddl"):
 
 _decode_typed = msgspec.json.Decoder(_Row | _Resolved | _DDL).decode
 _decode_any = msgspec.json.Decoder().decode
+
+#: The fields each kind of event has; any other is refused (a misspelt field
+#: would otherwise be dropped unseen: a lost before image, a missing commit time).
+FIELDS: dict[str, tuple[str, ...]] = {
+    "row": ("kind", "schema", "table", "commit_ts", "op", "pk", "columns", "before", "after", "commit_time_ms"),
+    "ddl": ("kind", "schema", "table", "commit_ts", "query", "commit_time_ms"),
+    "resolved": ("kind", "commit_ts", "commit_time_ms"),
+}
+
+
+def _unknown_field(kind: str, obj: dict[str, Any]) -> str | None:
+    """Why ``obj`` cannot be a ``kind`` event for a field it should not have (None: it has none)."""
+    known = FIELDS[kind]
+    for name in obj:
+        if name not in known:
+            close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
+            if close:
+                return f"unknown field {name!r} (did you mean {close[0]!r}?)"
+            return f"unknown field {name!r} (a {kind} event has {', '.join(known)})"
+    return None
 
 
 def _check_shape(schema: str, table: str, columns: Any, pk: Any) -> tuple[TableSchema, ImageRules]:
@@ -115,6 +136,10 @@ class Decoder:
             raise InvalidEventError(f"{origin}:{line}", "not a JSON object", _raw(raw))
         try:
             kind = obj.get("kind")
+            if type(kind) is str and kind in FIELDS:
+                unknown = _unknown_field(kind, obj)
+                if unknown is not None:
+                    raise ValueError(unknown)
             if kind == "row":
                 return self._row(obj, line)
             if kind == "resolved":
@@ -267,6 +292,8 @@ def reason_code(reason: str) -> str:
     for a column declaration or pk that cannot be read, ``json``, ``utf8``,
     ``too_long``, ``kind``, ``op``, ``order``, ``not_object`` and ``field`` for
     the rest."""
+    if reason.startswith("unknown field "):  # before the texts below: a field's name may hold one
+        return "field"
     if reason.startswith(("before: ", "after: ")):
         return "image" if reason.endswith((" is not declared in columns", " is missing")) else "value"
     if reason.startswith(("column '", "columns must", "pk must", "pk column")):
@@ -306,8 +333,23 @@ def not_json_reason(raw: bytes | str, error: Exception) -> str:
     except (ValueError, RecursionError):
         pass
     # What the standard parser accepts and the decoder does not (NaN, a number out of range).
-    detail = _MSGSPEC_BYTE.sub(lambda m: f"near byte offset {m.group(1)}", str(error).removeprefix("JSON is malformed: "))
-    return f"not valid JSON ({detail})"
+    detail = str(error).removeprefix("JSON is malformed: ")
+    at = _MSGSPEC_BYTE.search(detail)
+    if at is None:
+        return f"not valid JSON ({detail})"
+    data = _raw(raw)
+    offset = int(at.group(1))
+    constant = _JSON_CONSTANT.match(data, max(offset - 1, 0)) or _JSON_CONSTANT.match(data, offset)
+    if constant is not None:  # NaN, Infinity, -Infinity: numbers JSON has no form for
+        offset = constant.start()
+        what = f"{constant.group().decode()} is not a JSON number"
+    else:
+        what = _MSGSPEC_BYTE.sub("", detail).strip().lower()
+    column = len(data[:offset].decode(errors="replace")) + 1
+    return f"not valid JSON ({what} at column {column}, byte offset {offset})"
+
+
+_JSON_CONSTANT = re.compile(rb"-?(?:NaN|Infinity)")
 
 
 def _raw(raw: bytes | str) -> bytes:
@@ -338,7 +380,9 @@ def decode_chunk(decoder: Decoder, chunk: Chunk) -> tuple[list[Any], InvalidEven
         if type(event) is ResolvedEvent:
             offset += sum(map(len, lines[counted : i + 1])) + (i + 1 - counted)
             counted = i + 1
-            event.position = {"path": origin, "offset": min(offset, end), "line": first + i}
+            # The last line of the input may have no newline: the offset stops at its end.
+            newline = offset <= end
+            event.position = line_position(origin, offset if newline else end, first + i, line_fingerprint(line, newline))
         append(event)
     return events, None
 
@@ -372,15 +416,24 @@ def decode_records(decoder: Decoder, chunk: Any, start: int = 0) -> tuple[list[A
 
 def chunk_after(chunk: Chunk, index: int) -> Chunk:
     """The rest of ``chunk`` after its line ``index``."""
-    position = position_before(chunk, index + 1)
-    return Chunk(chunk.origin, chunk.lines[index + 1 :], position["line"] + 1, position["offset"], chunk.end_offset)
+    offset, tail = _offset_before(chunk, index + 1)
+    return Chunk(chunk.origin, chunk.lines[index + 1 :], chunk.first_line + index + 1, offset, chunk.end_offset, None, tail)
 
 
 def position_before(chunk: Chunk, index: int) -> dict[str, Any]:
     """The source position just before ``chunk``'s line ``index`` (after all of
     its lines when ``index`` is their count): the form a resolved event records."""
-    if index >= len(chunk.lines):
-        offset = chunk.end_offset
-    else:
-        offset = min(chunk.start_offset + sum(len(line) + 1 for line in chunk.lines[:index]), chunk.end_offset)
-    return {"path": chunk.origin, "offset": offset, "line": chunk.first_line + index - 1}
+    offset, tail = _offset_before(chunk, index)
+    return line_position(chunk.origin, offset, chunk.first_line + index - 1, tail)
+
+
+def _offset_before(chunk: Chunk, index: int) -> tuple[int, Fingerprint | None]:
+    """The byte offset before ``chunk``'s line ``index``, and the fingerprint of the line that ends there."""
+    if index == 0:
+        return chunk.start_offset, chunk.before
+    if chunk.invalid is not None:  # one over-long line, of which only the head is kept
+        return chunk.end_offset, chunk.whole_line
+    offset = chunk.start_offset + sum(len(line) + 1 for line in chunk.lines[:index])
+    # The last line of the input may have no newline: the offset stops at its end.
+    newline = offset <= chunk.end_offset
+    return (offset if newline else chunk.end_offset), line_fingerprint(chunk.lines[index - 1], newline)

@@ -1,5 +1,5 @@
 """CDC messages as input: Kafka records written by TiCDC, Debezium, Maxwell (or
-cdcsink) in one of the protocols :data:`cdcsink.codec.registry.DECODERS` knows,
+cdcsink) in one of the protocols :data:`cdcsink.codec.registry.PROTOCOLS` knows,
 read as cdcsink events (``source.format`` of the kafka source, ``cdcsink consume``).
 
 Each record goes through the protocol's decoder (TiCDC's consumer rules), then
@@ -12,7 +12,7 @@ through the rules every input follows, per input partition:
 
 A message that carries no commit ts (canal-json without the TiDB extension)
 gives commit_ts 0, as TiCDC's decoder does. Such a DDL is no barrier between
-input partitions (see :class:`cdcsink.source.merge.PartitionMerger`), and
+input partitions (see :class:`cdcsink.source.kafka.merge.PartitionMerger`), and
 with no commit ts a copy cannot be told from a repeat: only partition 0's is
 taken, as TiCDC's consumer takes every DDL (each protocol writes DDL there,
 canal-json only there).
@@ -36,9 +36,9 @@ NDJSON = "cdcsink"
 
 def formats() -> tuple[str, ...]:
     """Every ``source.format``: cdcsink's NDJSON, then each protocol with a decoder."""
-    from cdcsink.codec.registry import DECODERS
+    from cdcsink.codec.registry import PROTOCOLS
 
-    return (NDJSON, *DECODERS)
+    return (NDJSON, *PROTOCOLS)
 
 
 def decoder_options(protocol: str, compression: str = "none") -> EncoderOptions:

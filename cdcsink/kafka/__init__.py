@@ -1,8 +1,10 @@
 """The Kafka client layer: one small interface, one implementation per client library.
 
-The sink (``cdcsink.sink``) only sees these protocols, so a second client
-(confluent-kafka) is added as one more module behind ``kafka-client=...``
-without touching routing, encoding or checkpointing:
+The sink (``cdcsink.sink``) only sees these protocols, so each client library
+(aiokafka, the default; confluent-kafka, i.e. librdkafka) is one module behind
+``kafka-client=...``, and routing, encoding and checkpointing do not know
+which one runs. Errors reach the daemon as the client's own errors carrying a
+``retriable`` flag (see :mod:`cdcsink.kafka.errors`):
 
 - :class:`Factory` builds the three clients from :class:`KafkaOptions`.
 - :class:`AdminClient` reads partition counts and configs, creates topics.
@@ -104,10 +106,33 @@ class Factory(Protocol):
     async def sync_producer(self) -> SyncProducer: ...
 
 
+#: ``kafka-client`` values, each with the extra that installs its library (None: always installed).
+CLIENTS: dict[str, str | None] = {"aiokafka": None, "confluent": "confluent"}
+
+
+def client_missing(client: str) -> str | None:
+    """Why ``client`` cannot be used here (its library is not installed), or None."""
+    if client == "confluent":
+        try:
+            import confluent_kafka  # noqa: F401
+        except ImportError:
+            return "kafka-client=confluent needs the confluent-kafka package: pip install 'cdcsink[confluent]'"
+    return None
+
+
 def new_factory(options: KafkaOptions) -> Factory:
     """The factory of the client library named by ``kafka-client``."""
     if options.client == "aiokafka":
         from cdcsink.kafka.aiokafka_client import AiokafkaFactory
 
         return AiokafkaFactory(options)
+    if options.client == "confluent":
+        missing = client_missing("confluent")
+        if missing is not None:
+            from cdcsink.errors import ConfigError
+
+            raise ConfigError(f"sink.kafka-client: {missing}")
+        from cdcsink.kafka.confluent import ConfluentFactory
+
+        return ConfluentFactory(options)
     raise ValueError(f"kafka-client: unknown client {options.client!r}")

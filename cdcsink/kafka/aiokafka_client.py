@@ -35,9 +35,13 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.structs import TopicPartition
 
 from cdcsink.kafka import AckCallback
-from cdcsink.errors import AuthenticationError, ConfigError, KafkaUnreachableError
+from cdcsink.errors import AuthenticationError, ConfigError
 from cdcsink.kafka.options import RECORD_BATCH_OVERHEAD, KafkaOptions, SecurityOptions
+from cdcsink.kafka.errors import is_retriable, register_checks, tls_refusal
+from cdcsink.kafka.reachability import unreachable
 from cdcsink.kafka.tls import TlsFileError, tls_context
+
+__all__ = ["AiokafkaFactory", "is_retriable", "security_kwargs", "unreachable"]
 
 _COMPRESSION = {"none": None, "gzip": "gzip", "snappy": "snappy", "lz4": "lz4", "zstd": "zstd"}
 _TOPIC_ALREADY_EXISTS = 36
@@ -46,47 +50,18 @@ _NO_HEADERS: list[tuple[str, bytes]] = []  # the record writer wants a list
 
 #: SASL errors that repeat on every attempt: wrong credentials, a mechanism the broker does not offer.
 _SASL_REFUSALS = (SaslAuthenticationFailed, UnsupportedSaslMechanismError, IllegalSaslStateError, AuthenticationFailedError)
-#: Words in OpenSSL's reason for a TLS session refused for good: a certificate
-#: refused by either side, no common protocol version or cipher. A connection
-#: that merely went away (EOF) or a damaged record is not among them.
-_TLS_REFUSALS = ("CERTIFICATE", "UNKNOWN_CA", "HANDSHAKE_FAILURE", "PROTOCOL_VERSION", "ACCESS_DENIED", "INSUFFICIENT_SECURITY", "CIPHER")
 
 
-def tls_refusal(error: BaseException) -> str | None:
-    """Why TLS with a broker is refused, if ``error`` says it is for good."""
-    reason = getattr(error, "reason", None) or ""
-    if isinstance(error, ssl.SSLCertVerificationError):
-        return f"TLS certificate verification failed: {getattr(error, 'verify_message', None) or reason or error}"
-    if isinstance(error, ssl.SSLError) and any(word in reason for word in _TLS_REFUSALS):
-        return f"TLS handshake failed: {reason}"
-    return None
+def _sasl_refusal(error: BaseException) -> str | None:
+    return f"SASL authentication failed: {error}" if isinstance(error, _SASL_REFUSALS) else None
 
 
-def security_refusal(error: BaseException) -> str | None:
-    """The TLS or SASL refusal behind ``error``, following its causes: aiokafka
-    wraps a failed connection in a (retriable) KafkaConnectionError whose cause
-    is the transport's error."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, _SASL_REFUSALS):
-            return f"SASL authentication failed: {current}"
-        reason = tls_refusal(current)
-        if reason is not None:
-            return reason
-        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
-    return None
+def _timeout_is_retriable(error: BaseException) -> bool | None:
+    # aiokafka's own timeout error does not say it is retriable; it is.
+    return True if isinstance(error, KafkaTimeoutError) else None
 
 
-def is_retriable(error: BaseException) -> bool:
-    """Whether retrying the same request may succeed (broker down, leader moved,
-    timeout); never when TLS or SASL refused us, whatever wraps that."""
-    if security_refusal(error) is not None:
-        return False
-    if isinstance(error, (asyncio.TimeoutError, ConnectionError, KafkaTimeoutError)):
-        return True
-    return isinstance(error, KafkaError) and bool(getattr(error, "retriable", False))
+register_checks(_sasl_refusal, _timeout_is_retriable)
 
 
 def _common(options: KafkaOptions) -> dict[str, Any]:
@@ -180,36 +155,6 @@ def _tls_refusal(host: str, port: int, context: ssl.SSLContext, timeout: float =
     except OSError:
         return None
     return None
-
-
-async def _connect_problem(broker: str, timeout: float) -> str:
-    """Why a plain TCP connection to ``broker`` fails, in words (or what it shows when it succeeds)."""
-    host, _, port = broker.rpartition(":")
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port)), timeout)
-    except ConnectionRefusedError:
-        return "connection refused"
-    except socket.gaierror as error:
-        return f"host name not resolved ({error.strerror})"
-    except (asyncio.TimeoutError, TimeoutError):
-        return f"no answer within {timeout:g}s"
-    except OSError as error:
-        return (error.strerror or str(error)).lower()
-    writer.close()
-    with contextlib.suppress(Exception):
-        await writer.wait_closed()
-    return "connected, but no Kafka answer (not a Kafka listener, or it needs TLS or SASL?)"
-
-
-async def unreachable(brokers: Sequence[str], where: str = "kafka", timeout: float = 3.0) -> KafkaUnreachableError:
-    """One line saying why none of ``brokers`` could be reached at bootstrap, e.g.
-    ``kafka 127.0.0.1:9092: cannot connect (bootstrap): connection refused``."""
-    problems = await asyncio.gather(*(_connect_problem(broker, timeout) for broker in brokers))
-    if len(set(problems)) == 1:
-        reason = problems[0]
-    else:
-        reason = "; ".join(f"{broker}: {problem}" for broker, problem in zip(brokers, problems))
-    return KafkaUnreachableError(f"{where} {','.join(brokers)}: cannot connect (bootstrap): {reason}")
 
 
 async def _close(client: AIOKafkaAdminClient | AIOKafkaProducer) -> None:

@@ -48,6 +48,8 @@ class KafkaOptions:
     read_timeout: float = 10.0
     write_timeout: float = 10.0
     security: SecurityOptions = field(default_factory=SecurityOptions)
+    #: Raw client properties (``sink.client-conf``; librdkafka's, for kafka-client=confluent).
+    client_conf: dict[str, str] = field(default_factory=dict)
 
     @property
     def max_encoded_bytes(self) -> int:
@@ -61,3 +63,10 @@ class KafkaOptions:
         """Target size of one DML record batch: big enough to amortise a request,
         never above the cap (a batch of many records is checked as one message)."""
         return max(16 * 1024, min(self.max_message_bytes - RECORD_BATCH_OVERHEAD, 1024 * 1024))
+
+
+def property_value(value: object) -> str:
+    """A raw client property's value (``client-conf``) as text; booleans as true/false."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -13,20 +13,20 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from cdcsink.codec.registry import PROTOCOLS, protocols_taking, refused_options
 from cdcsink.configtypes import Bool, Duration, component_config, did_you_mean
 from cdcsink.kafka.config import KafkaSecurityConfig, broker_address_problem
 from cdcsink.route.config import DispatcherConfig
 from cdcsink.route.topic import topic_name_problem
-
-PROTOCOLS = ("canal-json", "open-protocol", "simple")
 
 
 class SinkConfig(KafkaSecurityConfig):
     model_config = component_config()
 
     uri: str = Field(description="kafka://host:port[,host:port...]/default-topic?param=value&...")
-    protocol: Literal["canal-json", "open-protocol", "simple"] | None = Field(
-        default=None, description="Message protocol (required: in the URI or here)."
+    protocol: str | None = Field(
+        default=None,
+        description=f"Message protocol: {', '.join(PROTOCOLS)} (required: in the URI or here).",
     )
     partition_num: int | None = Field(
         default=None, ge=1, description="Partitions for created topics; default topic: checked against the real count."
@@ -40,12 +40,22 @@ class SinkConfig(KafkaSecurityConfig):
     max_retry: int = Field(default=5, ge=0, description="Retries of DDL and checkpoint messages.")
     kafka_version: str | None = Field(default=None, description="Accepted for TiCDC compatibility; the version is detected.")
     kafka_client_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]+$", description="Client id sent to Kafka; default cdcsink-<changefeed>.")
-    kafka_client: Literal["aiokafka"] = Field(default="aiokafka", description="Kafka client library.")
+    kafka_client: Literal["aiokafka", "confluent"] = Field(
+        default="aiokafka",
+        description="Kafka client library: aiokafka, or confluent (librdkafka; idempotent, client-conf, statistics as metrics; needs the confluent extra).",
+    )
+    client_conf: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="kafka-client=confluent: raw librdkafka properties ({linger.ms: 5, ...}), checked at start; keys that sink settings set or that would break ordering are refused. Env: a JSON object.",
+    )
     auto_create_topic: Bool = Field(default=True, description="Create missing topics (partition-num, replication-factor).")
-    dial_timeout: Duration = Field(default=10.0, gt=0, description="Accepted for TiCDC compatibility (connection set-up is bounded by read/write-timeout).")
+    dial_timeout: Duration = Field(default=10.0, gt=0, description="confluent: connection set-up (TCP, TLS, SASL) at most this long (at least 1s); aiokafka: accepted for TiCDC compatibility (set-up is bounded by read/write-timeout).")
     read_timeout: Duration = Field(default=10.0, gt=0, description="Kafka request timeout (the larger of read/write-timeout is used).")
     write_timeout: Duration = Field(default=10.0, gt=0, description="Kafka request timeout; a batch not acknowledged in time fails the run.")
-    enable_tidb_extension: Bool = Field(default=False, description="canal-json: add _tidb.commitTs and send TIDB_WATERMARK messages.")
+    enable_tidb_extension: Bool = Field(
+        default=False,
+        description="canal-json: add _tidb.commitTs and send TIDB_WATERMARK messages; debezium: add tidb_type to column schemas and commit_ts/cluster_id to the source schema, and send watermark messages (op m).",
+    )
     max_batch_size: int = Field(default=16, ge=1, description="open-protocol: rows per message at most.")
     large_message_handle_option: Literal["none", "handle-key-only", "claim-check"] = Field(
         default="none",
@@ -55,17 +65,23 @@ class SinkConfig(KafkaSecurityConfig):
         default=None, description="claim-check: a file:// directory for the full messages (created if missing)."
     )
     large_message_handle_compression: Literal["none", "lz4", "snappy", "zstd"] = Field(
-        default="none", description="Compress every message value the encoder writes (rows, DDL, canal-json watermarks) before the size check: none, lz4, snappy, zstd."
+        default="none", description="Compress every message value the encoder writes (rows, DDL, canal-json watermarks; debezium keys too) before the size check: none, lz4, snappy, zstd. Not for maxwell."
     )
     only_output_updated_columns: Bool = Field(
-        default=False, description="An update's old image (canal-json old, open-protocol p) carries only the columns whose value changed."
+        default=False, description="An update's old image (canal-json old, open-protocol p) carries only the columns whose value changed. Not for debezium or maxwell."
     )
     delete_only_output_handle_key_columns: Bool = Field(
-        default=False, description="A delete carries only its handle-key (pk) columns (a table without a pk keeps them all)."
+        default=False, description="A delete carries only its handle-key (pk) columns (a table without a pk keeps them all). Not for debezium."
     )
     content_compatible: Bool = Field(
         default=False,
-        description="canal-json: mysqlType carries the full column type (int(11), decimal(10,2), enum('a','b')) and, as in TiCDC, an update's old image only the changed columns; ignored by open-protocol.",
+        description="canal-json: mysqlType carries the full column type (int(11), decimal(10,2), enum('a','b')) and, as in TiCDC, an update's old image only the changed columns; ignored by open-protocol; not for debezium or maxwell.",
+    )
+    debezium_disable_schema: Bool = Field(
+        default=False, description="debezium: leave the Kafka Connect schema out of keys and values (payload only)."
+    )
+    debezium_output_old_value: Bool = Field(
+        default=True, description="debezium: an update carries the old row in before (TiCDC's [sink.debezium] output-old-value)."
     )
     send_bootstrap_interval_in_sec: int = Field(
         default=120, description="simple: send a table's bootstrap (table schema) message again once this many seconds passed since its last one (checked at each of its rows)."
@@ -125,6 +141,15 @@ class SinkConfig(KafkaSecurityConfig):
             raise ValueError("\n".join(problems))
         return merged
 
+    @field_validator("protocol")
+    @classmethod
+    def _known_protocol(cls, protocol: str | None) -> str | None:
+        if protocol is not None and protocol.lower() in PROTOCOLS:
+            return protocol.lower()  # a choice, taken in any case as the other choices are
+        if protocol is not None:
+            raise ValueError(f"{protocol!r} is not a protocol cdcsink writes (one of {', '.join(PROTOCOLS)})")
+        return protocol
+
     @field_validator("uri")
     @classmethod
     def _valid_uri(cls, uri: str) -> str:
@@ -147,6 +172,9 @@ class SinkConfig(KafkaSecurityConfig):
                 " (0 gives no acknowledgement, so no checkpoint could ever advance)"
             )
         problems += self.security_problems()
+        problems += self._client_problems()
+        if self.protocol is not None:
+            problems += self._refused_options(self.protocol)
         if self.large_message_handle_option != "none" and self.protocol == "canal-json" and not self.enable_tidb_extension:
             problems.append(
                 f"large-message-handle-option: {self.large_message_handle_option} with canal-json needs"
@@ -179,23 +207,47 @@ class SinkConfig(KafkaSecurityConfig):
                 "send-all-bootstrap-at-start: not supported; cdcsink knows a table only from its rows, and sends each "
                 "table's bootstrap message before its first row"
             )
-        not_simple = {
-            "enable_tidb_extension": "canal-json only",
-            "content_compatible": "canal-json only",
-            "only_output_updated_columns": "the simple protocol writes the whole old image, as TiCDC does",
-            "delete_only_output_handle_key_columns": "the simple protocol writes the whole old image, as TiCDC does",
-        }
-        for key, why in not_simple.items():
-            if getattr(self, key):
-                problems.append(f"{key.replace('_', '-')}: does not apply to the simple protocol ({why})")
-        if "max_batch_size" in self.model_fields_set:
-            problems.append("max-batch-size: does not apply to the simple protocol (open-protocol only: simple sends one row per message)")
+        return problems
+
+    def _client_problems(self) -> list[str]:
+        """kafka-client's library is installed; client-conf only with confluent, each key
+        accepted by librdkafka and none refused (see cdcsink.kafka.confluent.config)."""
+        from cdcsink.kafka import client_missing
+
+        if self.kafka_client != "confluent":
+            if self.client_conf:
+                return ["client-conf: librdkafka properties, for kafka-client=confluent only"]
+            return []
+        missing = client_missing(self.kafka_client)
+        if missing is not None:
+            return [f"kafka-client: {missing}"]
+        problems = []
+        if self.required_acks != -1:
+            problems.append(
+                "required-acks: kafka-client=confluent needs -1: its idempotent producer, which keeps a failed"
+                " batch's successors out of Kafka, requires acks from all in-sync replicas"
+            )
+        from cdcsink.kafka.confluent.config import client_conf_problems
+
+        problems += [f"client-conf: {problem}" for problem in client_conf_problems(self.client_conf)]
+        return problems
+
+    def _refused_options(self, protocol: str) -> list[str]:
+        """One line per option set (to other than its default) that ``protocol`` does not take."""
+        problems = []
+        for option in sorted(refused_options(protocol)):
+            name = option.replace("-", "_")
+            field = type(self).model_fields.get(name)
+            if field is None or name not in self.model_fields_set or getattr(self, name) == field.default:
+                continue
+            taking = ", ".join(protocols_taking(option)) or "none"
+            problems.append(f"{option}: not used by protocol {protocol} (TiCDC applies it to {taking}); remove it")
         return problems
 
 
 #: Keys a URI may carry as parameters (TiCDC's names, hyphenated).
 URI_PARAMETERS = frozenset(
-    name.replace("_", "-") for name in SinkConfig.model_fields if name not in ("uri", "dispatchers")
+    name.replace("_", "-") for name in SinkConfig.model_fields if name not in ("uri", "dispatchers", "client_conf")
 )
 
 

@@ -390,15 +390,21 @@ class KafkaSink:
         started = time.monotonic()
         await self.barrier()
         topic = self.router.ddl_topic(event.schema, event.table)
+        message = None
         try:
             partitions = await self.topics.partitions(topic)
-            key, value = self.encoder.encode_ddl(event)
-            if self.encoder.ddl_to_all_partitions:
+            message = self.encoder.encode_ddl(event)
+            if message is None:
+                log.warning("DDL not sent: the protocol has no message for this kind of DDL (TiCDC skips it too)",
+                            schema=event.schema, table=event.table, commit_ts=event.commit_ts, query=event.query)
+            elif self.encoder.ddl_to_all_partitions:
+                key, value = message
                 await self.sync_producer.send_messages(topic, partitions, key, value)
                 for partition in range(partitions):
                     self.stats.add(topic, partition, 1, len(value))
                 self.metrics.sent(topic, partitions, len(value) * partitions)
             else:
+                key, value = message
                 await self.sync_producer.send_message(topic, 0, key, value)
                 self.stats.add(topic, 0, 1, len(value))
                 self.metrics.sent(topic, 1, len(value))
@@ -417,7 +423,8 @@ class KafkaSink:
                 error=str(error),
             )
             self._raise_if_failed()
-        self.written_topics.add(topic)
+        if message is not None:
+            self.written_topics.add(topic)
         self.stats.ddls_acked += 1
         self.metrics.ddl_acked.inc()
         self.metrics.ddl_duration.observe(time.monotonic() - started)

@@ -1,15 +1,26 @@
-"""Source: where change events come from.
+"""Source: where change events come from, and how acknowledged progress is kept.
 
-A source yields :class:`Chunk` objects, runs of raw lines from one origin.
-It knows how to resume from a position it produced earlier (the checkpoint
-store keeps it), so a restart re-reads from the last acknowledged resolved
-event and never skips. Adding a source (a Kafka topic, an HTTP endpoint)
-means one more module here and nothing elsewhere.
+The pipeline knows only the two protocols here. A :class:`Source` reads items
+only it understands (chunks of lines, record runs of input partitions,
+replication messages) and turns each into events on a :class:`SourceOutput`,
+the pipeline's side: route, encode and send them, cut the checkpoint where the
+source can resume. A source also says where its acknowledged progress is kept
+(:meth:`Source.checkpoint_store`: the checkpoint file, the consumer group's
+committed offsets, a replication slot's confirmed position), so adding a
+source means one more folder here, its config model and one line in
+``cdcsink.source.config.SOURCES``, and nothing in the pipeline.
 """
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Protocol
+import zlib
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Protocol, Sequence
+
+if TYPE_CHECKING:
+    from cdcsink.checkpoint.store import Checkpoint, CheckpointStore
+    from cdcsink.decode.dead_letter import DeadLetter
+    from cdcsink.errors import InvalidEventError
+    from cdcsink.metrics import Metrics
 
 
 #: ``source.max-line-bytes`` by default: a line longer than this is invalid input.
@@ -18,6 +29,27 @@ DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
 TOO_LONG_KEPT_BYTES = 1024
 #: A UTF-8 byte order mark; skipped at the very start of an input, invalid elsewhere.
 BOM = b"\xef\xbb\xbf"
+
+#: What a file position remembers of the line that ends at its offset: the line's
+#: length in bytes (with its newline, when it had one) and their CRC-32. A run
+#: resuming at the offset compares it with the file's bytes before the offset, so
+#: a file replaced since the checkpoint is refused, not read from a line that
+#: happens to start there.
+Fingerprint = tuple[int, int]
+
+
+def line_fingerprint(line: bytes, newline: bool = True) -> Fingerprint:
+    """The :data:`Fingerprint` of ``line`` (without its newline) and, when ``newline``, the newline after it."""
+    crc = zlib.crc32(line)
+    return (len(line) + 1, zlib.crc32(b"\n", crc)) if newline else (len(line), crc)
+
+
+def line_position(origin: str, offset: int, line: int, before: Fingerprint | None) -> dict[str, Any]:
+    """A line source's position: ``offset`` and ``line`` just after the line whose fingerprint is ``before``
+    (None at the start of the input, or when it is not known)."""
+    if before is None:
+        return {"path": origin, "offset": offset, "line": line}
+    return {"path": origin, "offset": offset, "line": line, "line_bytes": before[0], "line_crc32": before[1]}
 
 
 class Chunk:
@@ -31,10 +63,15 @@ class Chunk:
 
     ``invalid`` is set when the source itself found the chunk's one line
     invalid (longer than ``source.max-line-bytes``): ``lines`` then holds only
-    the line's first bytes, and ``end_offset`` is still just after the whole line.
+    the line's first bytes, and ``end_offset`` is still just after the whole line;
+    ``whole_line`` is then the whole line's fingerprint.
+
+    ``before`` is the fingerprint of the line that ends at ``start_offset``
+    (None at the start of the input, or when it is not known): positions
+    before the chunk's first line carry it.
     """
 
-    __slots__ = ("origin", "lines", "first_line", "start_offset", "end_offset", "read_at", "invalid")
+    __slots__ = ("origin", "lines", "first_line", "start_offset", "end_offset", "read_at", "invalid", "before", "whole_line")
 
     def __init__(
         self,
@@ -44,6 +81,7 @@ class Chunk:
         start_offset: int,
         end_offset: int,
         invalid: str | None = None,
+        before: Fingerprint | None = None,
     ) -> None:
         self.origin = origin
         self.lines = lines
@@ -53,6 +91,8 @@ class Chunk:
         #: ``time.monotonic()`` when the pipeline received it (row latency starts here).
         self.read_at = 0.0
         self.invalid = invalid
+        self.before = before
+        self.whole_line: Fingerprint | None = None
 
 
 class LineSplitter:
@@ -65,15 +105,25 @@ class LineSplitter:
     chunk of its own holding its first :data:`TOO_LONG_KEPT_BYTES` bytes (at
     most ``max_line_bytes``), with ``invalid`` saying why; offsets and line
     numbers stay exact. A UTF-8 byte order mark at offset 0 is skipped.
+    ``tail`` is the fingerprint of the last complete line handed out (the one
+    ending at ``offset``; given when resuming at a stored position).
 
     Each byte is copied a bounded number of times (by the read, the split
     into lines, and for a line spanning reads one join).
     """
 
-    def __init__(self, origin: str, offset: int = 0, line: int = 0, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+    def __init__(
+        self,
+        origin: str,
+        offset: int = 0,
+        line: int = 0,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        tail: Fingerprint | None = None,
+    ) -> None:
         self.origin = origin
         self.offset = offset
         self.line = line
+        self.tail = tail
         self.max_line_bytes = max_line_bytes
         self._keep = min(TOO_LONG_KEPT_BYTES, max_line_bytes)
         #: The unfinished line's pieces, and their total length (at most max_line_bytes).
@@ -82,6 +132,7 @@ class LineSplitter:
         #: While dropping an over-long line: its first bytes and its length so far.
         self._too_long_head: bytes | None = None
         self._too_long_size = 0
+        self._too_long_crc = 0
         self._at_start = offset == 0
         #: At offset 0, the first bytes while they may still be a byte order mark.
         self._bom_prefix = b""
@@ -95,7 +146,9 @@ class LineSplitter:
             newline = data.find(b"\n")
             if newline < 0:
                 self._too_long_size += len(data)
+                self._too_long_crc = zlib.crc32(data, self._too_long_crc)
                 return out
+            self._too_long_crc = zlib.crc32(data[:newline], self._too_long_crc)
             out.append(self._too_long_chunk(self._too_long_size + newline, newline=True))
             data = data[newline + 1 :]
         cut = data.rfind(b"\n") + 1
@@ -141,7 +194,7 @@ class LineSplitter:
         data = b"".join(self._pieces)
         self._pieces.clear()
         self._held = 0
-        return self._chunk([data], len(data))
+        return self._chunk([data], len(data), newline=False)
 
     @property
     def has_partial(self) -> bool:
@@ -155,7 +208,7 @@ class LineSplitter:
 
     def position(self) -> dict[str, Any]:
         """The position after the last complete line handed out."""
-        return {"path": self.origin, "offset": self.offset, "line": self.line}
+        return line_position(self.origin, self.offset, self.line, self.tail)
 
     def _skip_bom(self, data: bytes) -> bytes:
         """``data`` without a byte order mark at offset 0 (held while it may still be one)."""
@@ -174,16 +227,19 @@ class LineSplitter:
         """Keep ``data`` as part of the unfinished line, or start dropping a line grown too long."""
         if self._too_long_head is not None:
             self._too_long_size += len(data)
+            self._too_long_crc = zlib.crc32(data, self._too_long_crc)
         elif self._held + len(data) <= self.max_line_bytes:
             self._pieces.append(data)
             self._held += len(data)
         else:
             self._pieces.append(data)
             head = b""
+            crc = 0
             for piece in self._pieces:  # more than max_line_bytes: enough to keep
-                head += piece[: self._keep - len(head)]
-                if len(head) == self._keep:
-                    break
+                crc = zlib.crc32(piece, crc)
+                if len(head) < self._keep:
+                    head += piece[: self._keep - len(head)]
+            self._too_long_crc = crc
             self._too_long_head = head
             self._too_long_size = self._held + len(data)
             self._pieces.clear()
@@ -205,6 +261,7 @@ class LineSplitter:
                 out.append(self._chunk(run, sum(map(len, run)) + len(run)))
                 run = []
             self._too_long_head = line[: self._keep]
+            self._too_long_crc = zlib.crc32(line)
             out.append(self._too_long_chunk(len(line), newline=True))
         if run:
             out.append(self._chunk(run, sum(map(len, run)) + len(run)))
@@ -212,30 +269,107 @@ class LineSplitter:
     def _too_long_chunk(self, size: int, *, newline: bool) -> Chunk:
         """The chunk of the over-long line of ``size`` bytes whose head is kept; ends dropping it."""
         head = self._too_long_head or b""
-        self._too_long_head, self._too_long_size = None, 0
+        crc = zlib.crc32(b"\n", self._too_long_crc) if newline else self._too_long_crc
+        self._too_long_head, self._too_long_size, self._too_long_crc = None, 0, 0
         reason = f"line longer than {self.max_line_bytes} bytes (it has {size}; source.max-line-bytes)"
-        chunk = Chunk(self.origin, [head], self.line + 1, self.offset, self.offset + size + newline, reason)
+        chunk = Chunk(self.origin, [head], self.line + 1, self.offset, self.offset + size + newline, reason, self.tail)
+        chunk.whole_line = self.tail = (size + newline, crc)
         self.offset += size + newline
         self.line += 1
         return chunk
 
-    def _chunk(self, lines: list[bytes], size: int) -> Chunk:
-        chunk = Chunk(self.origin, lines, self.line + 1, self.offset, self.offset + size)
+    def _chunk(self, lines: list[bytes], size: int, newline: bool = True) -> Chunk:
+        """A chunk of complete ``lines`` (``size`` bytes; the last one ends in a newline unless not ``newline``)."""
+        chunk = Chunk(self.origin, lines, self.line + 1, self.offset, self.offset + size, None, self.tail)
+        self.tail = line_fingerprint(lines[-1], newline)
         self.offset += size
         self.line += len(lines)
         return chunk
 
 
+class SourceOutput(Protocol):
+    """What the pipeline hands a source: where its events go, and how it cuts the checkpoint.
+
+    Events go through :meth:`process` in input order. The checkpoint moves in
+    segments: a :class:`~cdcsink.events.ResolvedEvent` among the events closes
+    one at its ts and position, :meth:`resolve` closes one at a position
+    without a new resolved ts (a source whose position moves between resolved
+    events). A segment's position is stored once every event before it is
+    acknowledged by Kafka, and never before.
+    """
+
+    #: The daemon's metrics (a source may export its own series).
+    metrics: "Metrics"
+    #: Where invalid input is set aside with ``source.on-invalid: dead-letter`` (None: fail).
+    dead_letter: "DeadLetter | None"
+
+    async def process(self, events: Sequence[Any], read_at: float = 0.0) -> None:
+        """Route, encode and hand over ``events`` in order (``read_at``: when they were read, monotonic)."""
+        ...
+
+    async def after_chunk(self, idle: bool) -> None:
+        """Hand over what the producer can take now (everything when ``idle``); waits under backpressure."""
+        ...
+
+    def resolve(self, position: dict[str, Any] | None) -> None:
+        """Cut the checkpoint here: once everything before it is acknowledged, ``position`` is stored
+        (with the latest resolved ts)."""
+        ...
+
+    def end_of_input(self, position: dict[str, Any] | None) -> None:
+        """The input ended (or stopped) at ``position``; stored once everything is acknowledged."""
+        ...
+
+    @property
+    def acked_position(self) -> dict[str, Any] | None:
+        """The position of the newest cut whose events are all acknowledged."""
+        ...
+
+    async def wait_acked(self, timeout: float, busy: Callable[[], bool] = lambda: False) -> bool:
+        """Wait (at most ``timeout`` seconds) until every event handed over is acknowledged and
+        ``busy()`` is false; False when the time ran out or delivery failed first."""
+        ...
+
+    def count_invalid(self, error: "InvalidEventError") -> None:
+        """Count an invalid input event by its reason code."""
+        ...
+
+
 class Source(Protocol):
+    """A source of change events for one run of the pipeline.
+
+    The pipeline calls :meth:`checkpoint_store` and :meth:`start_from` once, then
+    iterates :meth:`read` in one task and hands each item, in order, to
+    :meth:`take` in another (a bounded queue between them). When :meth:`read`
+    ends, or a stop is requested, :meth:`finish` is called, then :meth:`close`
+    in every case.
+    """
+
     #: A short human name for logs (``file:/data/events.ndjson``).
     description: str
 
-    def chunks(self, position: dict[str, Any] | None) -> AsyncIterator[Chunk]:
-        """Yield chunks in input order, starting just after ``position``
-        (from the beginning when None). Ends at the end of input unless the
-        source follows its input."""
+    def checkpoint_store(self, configured: "Callable[[], CheckpointStore]") -> "CheckpointStore":
+        """Where this source's acknowledged progress is kept: ``configured()`` (the
+        ``checkpoint.store`` file) or a store of the source's own."""
         ...
 
-    def end_position(self) -> dict[str, Any] | None:
-        """The position after the last line yielded (valid once iteration ended)."""
+    def start_from(self, stored: "Checkpoint | None", store: str) -> "Checkpoint | None":
+        """Where this run starts, given the stored checkpoint (``store`` names it for logs)."""
+        ...
+
+    def read(self, start: "Checkpoint | None", out: SourceOutput) -> AsyncIterator[Any]:
+        """Items in input order from just after ``start`` (the beginning when None).
+        Ends at the end of input unless the source follows its input."""
+        ...
+
+    async def take(self, item: Any, out: SourceOutput) -> "InvalidEventError | None":
+        """Turn one item into events on ``out``; the invalid event that stops the run, if any."""
+        ...
+
+    async def finish(self, out: SourceOutput, stopped: bool) -> None:
+        """The last item was taken: the input ended, or (``stopped``) a stop or an invalid event cut it short."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections; called once per run, after everything else."""
         ...

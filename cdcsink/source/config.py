@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import importlib
 import re
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from cdcsink.configtypes import Bool, Duration, component_config
+from cdcsink.configtypes import Bool, Duration, component_config, parse_text_list
 from cdcsink.kafka.config import KafkaSecurityConfig, broker_address_problem
 from cdcsink.route.topic import topic_name_problem
 from cdcsink.source import DEFAULT_MAX_LINE_BYTES
+from cdcsink.source.postgres.config import PostgresSourceConfig
+
+if TYPE_CHECKING:
+    from cdcsink.source import Source
 
 
-class SourceConfig(KafkaSecurityConfig):
+class SourceConfig(KafkaSecurityConfig, PostgresSourceConfig):
     model_config = component_config()
 
-    type: Literal["file", "stdin", "kafka"] = Field(default="file", description="file, stdin or kafka (an upstream topic read in a consumer group).")
+    type: Literal["file", "stdin", "kafka", "postgres"] = Field(
+        default="file",
+        description="file, stdin, kafka (an upstream topic read in a consumer group) or postgres (a database's logical replication stream).",
+    )
     path: list[str] = Field(
         default_factory=list, description="file: an NDJSON path, a list of paths, or a glob; read in order."
     )
@@ -62,11 +70,7 @@ class SourceConfig(KafkaSecurityConfig):
     @field_validator("path", "bootstrap", "topics", mode="before")
     @classmethod
     def _one_or_many(cls, value: object) -> object:
-        if isinstance(value, str):
-            if "," in value:
-                return [p.strip() for p in value.split(",") if p.strip()]
-            return [value] if value.strip() else []  # an empty env var: none
-        return value
+        return parse_text_list(value)  # a JSON list, or comma-separated (an empty env var: none)
 
     @model_validator(mode="after")
     def _check(self) -> "SourceConfig":
@@ -74,7 +78,7 @@ class SourceConfig(KafkaSecurityConfig):
         if self.type == "file" and not self.path:
             problems.append(
                 "path: required for a file source (source.type defaults to file; "
-                "set source.path, or source.type: stdin or kafka)"
+                "set source.path, or source.type: stdin, kafka or postgres)"
             )
         if self.type == "kafka":
             if not self.bootstrap:
@@ -100,6 +104,8 @@ class SourceConfig(KafkaSecurityConfig):
                     re.compile(self.topic_pattern)
                 except re.error as error:
                     problems.append(f"topic-pattern: not a regular expression ({error})")
+        if self.type == "postgres":
+            problems += self.postgres_problems()
         if self.dead_letter and not self.dead_letter.startswith("file://"):
             problem = topic_name_problem(self.dead_letter)
             if problem:
@@ -110,18 +116,17 @@ class SourceConfig(KafkaSecurityConfig):
         return self
 
 
-def build_source(config: SourceConfig, client_id: str = "cdcsink"):
+#: Each ``source.type``: the module and class of its :class:`cdcsink.source.Source`
+#: (imported when chosen). A source is built as ``Class.from_config(config, client_id)``.
+SOURCES: dict[str, str] = {
+    "file": "cdcsink.source.file:FileSource",
+    "stdin": "cdcsink.source.stdin:StdinSource",
+    "kafka": "cdcsink.source.kafka:KafkaSource",
+    "postgres": "cdcsink.source.postgres:PostgresSource",
+}
+
+
+def build_source(config: SourceConfig, client_id: str = "cdcsink") -> "Source":
     """The :class:`cdcsink.source.Source` described by ``config``."""
-    if config.type == "kafka":
-        from cdcsink.source.kafka import KafkaSource
-
-        return KafkaSource(config, client_id)
-    if config.type == "stdin":
-        from cdcsink.source.stdin import StdinSource
-
-        return StdinSource(max_line_bytes=config.max_line_bytes)
-    from cdcsink.source.file import FileSource
-
-    return FileSource(
-        config.path, follow=config.follow, poll_interval=config.poll_interval, max_line_bytes=config.max_line_bytes
-    )
+    module, name = SOURCES[config.type].split(":")
+    return getattr(importlib.import_module(module), name).from_config(config, client_id)

@@ -11,12 +11,17 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
-from typing import Any, AsyncIterator
+import zlib
+from typing import TYPE_CHECKING, Any, AsyncIterator
 
 import structlog
 
 from cdcsink.errors import ConfigError
-from cdcsink.source import DEFAULT_MAX_LINE_BYTES, Chunk, LineSplitter
+from cdcsink.source import BOM, DEFAULT_MAX_LINE_BYTES, Chunk, Fingerprint, LineSplitter
+from cdcsink.source.lines import LineIntake, LineSource
+
+if TYPE_CHECKING:
+    from cdcsink.source.config import SourceConfig
 
 log = structlog.get_logger("cdcsink.source.file")
 
@@ -27,7 +32,53 @@ def _is_glob(pattern: str) -> bool:
     return any(c in _GLOB_CHARS for c in pattern)
 
 
-class FileSource:
+def _at_line_start(path: str, offset: int) -> bool:
+    """A stored offset follows a newline or the file's byte order mark, or ends a last
+    line that had no newline then (and has one now)."""
+    try:
+        with open(path, "rb") as f:
+            if offset == len(BOM) and f.read(len(BOM)) == BOM:
+                return True
+            f.seek(offset - 1)
+            around = f.read(2)
+    except OSError:
+        return True  # reading it will say what is wrong
+    return around[:1] == b"\n" or around[1:2] == b"\n"
+
+
+def _ends_with_line(path: str, offset: int, fingerprint: Fingerprint) -> bool:
+    """Whether the bytes of ``path`` before ``offset`` end with the line of ``fingerprint``
+    (read in pieces: a line may be as long as source.max-line-bytes)."""
+    size, expected = fingerprint
+    if size > offset:
+        return False
+    crc = 0
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset - size)
+            left = size
+            while left:
+                piece = f.read(min(left, 1 << 20))
+                if not piece:
+                    return False
+                crc = zlib.crc32(piece, crc)
+                left -= len(piece)
+    except OSError:
+        return True  # reading it will say what is wrong
+    return crc == expected
+
+
+def _stored_fingerprint(position: dict[str, Any]) -> Fingerprint | None:
+    """The fingerprint of the line before a stored position (None in positions stored before they had one)."""
+    size, crc = position.get("line_bytes"), position.get("line_crc32")
+    if size is None and crc is None:
+        return None
+    if type(size) is not int or type(crc) is not int or size < 0 or not 0 <= crc < 2**32:
+        raise ConfigError(f"checkpoint position {position!r} is not a file position (line_bytes, line_crc32)")
+    return size, crc
+
+
+class FileSource(LineSource):
     def __init__(
         self,
         paths: list[str],
@@ -44,6 +95,11 @@ class FileSource:
         self.max_line_bytes = max_line_bytes
         self.description = "file:" + ",".join(paths)
         self._position: dict[str, Any] | None = None
+        self._intake = LineIntake(self.end_position)
+
+    @classmethod
+    def from_config(cls, config: "SourceConfig", client_id: str = "cdcsink") -> "FileSource":
+        return cls(config.path, follow=config.follow, poll_interval=config.poll_interval, max_line_bytes=config.max_line_bytes)
 
     def files(self) -> list[str]:
         """The input files in processing order: list order, each glob sorted."""
@@ -64,14 +120,15 @@ class FileSource:
         files = self.files()
         if not files and not self.follow:
             raise ConfigError(f"source.path: no file matches {', '.join(self.patterns)}")
-        index, offset, line = self._resume(files, position)
+        index, offset, line, tail = self._resume(files, position)
         while True:
             if index < len(files):
                 path = files[index]
                 last = index == len(files) - 1
-                async for chunk in self._read(path, offset, line, follow=self.follow and last, files=files):
+                async for chunk in self._read(path, offset, line, tail, follow=self.follow and last, files=files):
                     yield chunk
                 offset = line = 0
+                tail = None
                 index += 1
                 continue
             if not self.follow:
@@ -85,20 +142,26 @@ class FileSource:
         newer = [f for f in self.files() if f > current and f not in files]
         return files + newer
 
-    def _resume(self, files: list[str], position: dict[str, Any] | None) -> tuple[int, int, int]:
+    def _resume(self, files: list[str], position: dict[str, Any] | None) -> tuple[int, int, int, Fingerprint | None]:
+        """Where a run starting at a stored ``position`` reads from: the file's index, the
+        offset and line number in it, and the fingerprint of the line before the offset.
+
+        The file must still be the one the position was taken in: the offset within
+        its size and at a line start, and the line before it the one read then."""
         if not position:
-            return 0, 0, 0
+            return 0, 0, 0, None
         path, offset, line = position.get("path"), position.get("offset"), position.get("line", 0)
         if not isinstance(path, str) or not isinstance(offset, int):
             raise ConfigError(f"checkpoint position {position!r} is not a file position")
+        tail = _stored_fingerprint(position)
         if path in files:
             index = files.index(path)
         elif any(_is_glob(p) for p in self.patterns):
             # An already processed file may have been removed: resume at the first later one.
             later = [i for i, f in enumerate(files) if f > path]
             if not later:
-                return len(files), 0, 0
-            return later[0], 0, 0
+                return len(files), 0, 0, None
+            return later[0], 0, 0, None
         else:
             raise ConfigError(f"checkpoint position names {path}, which is not among source.path")
         try:
@@ -110,12 +173,23 @@ class FileSource:
                 f"checkpoint position {path}@{offset} is past the end of the file ({size} bytes): "
                 "the file was replaced or truncated since the checkpoint"
             )
-        return index, offset, int(line)
+        if 0 < offset < size and not _at_line_start(path, offset):
+            raise ConfigError(
+                f"checkpoint position {path}@{offset} (after line {line}) is inside a line: the file was replaced "
+                "or changed since the checkpoint; to read it from its start: cdcsink checkpoint reset"
+            )
+        if offset > 0 and tail is not None and not _ends_with_line(path, offset, tail):
+            raise ConfigError(
+                f"checkpoint position {path}@{offset} (after line {line}) follows a line that is not the one read "
+                "there before: the file was replaced or changed since the checkpoint; to read it from its start: "
+                "cdcsink checkpoint reset"
+            )
+        return index, offset, int(line), tail
 
     async def _read(
-        self, path: str, offset: int, line: int, *, follow: bool, files: list[str]
+        self, path: str, offset: int, line: int, tail: Fingerprint | None, *, follow: bool, files: list[str]
     ) -> AsyncIterator[Chunk]:
-        splitter = LineSplitter(path, offset, line, self.max_line_bytes)
+        splitter = LineSplitter(path, offset, line, self.max_line_bytes, tail)
         handle = await self._open(path, follow)
         try:
             handle.seek(offset)

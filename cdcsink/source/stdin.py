@@ -23,15 +23,24 @@ import stat
 import sys
 import threading
 from collections import deque
-from typing import Any, AsyncIterator, Awaitable, BinaryIO, Callable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, BinaryIO, Callable
 
-from cdcsink.checkpoint.store import Checkpoint
-from cdcsink.source import DEFAULT_MAX_LINE_BYTES, Chunk, LineSplitter
+import structlog
+
+from cdcsink.checkpoint.store import Checkpoint, CheckpointStore
+from cdcsink.decode import position_before
+from cdcsink.source import DEFAULT_MAX_LINE_BYTES, Chunk, LineSplitter, line_fingerprint
+from cdcsink.source.lines import LineIntake, LineSource
+
+if TYPE_CHECKING:
+    from cdcsink.source.config import SourceConfig
+
+log = structlog.get_logger("cdcsink.pipeline")
 
 ORIGIN = "<stdin>"
 
 
-class StdinSource:
+class StdinSource(LineSource):
     description = "stdin"
 
     def __init__(
@@ -58,6 +67,30 @@ class StdinSource:
         self._reader: asyncio.Task[None] | None = None
         #: The last checkpoint stored in this process for this pipe (None: nothing yet).
         self.stored: Checkpoint | None = None
+        self._intake = LineIntake(self.end_position, cut_every_chunk=True)
+
+    def checkpoint_store(self, configured: Callable[[], CheckpointStore]) -> CheckpointStore:
+        return _PipeStore(configured(), self)
+
+    def start_from(self, stored: Checkpoint | None, store: str) -> Checkpoint | None:
+        """A pipe only this process can replay (from the lines it kept since its last
+        stored checkpoint): the stored checkpoint of an earlier process is not used."""
+        own = self.stored
+        if own is not None:
+            log.info("replaying the pipe from the checkpoint (its later lines were kept in memory)",
+                     checkpoint_ts=own.checkpoint_ts, position=own.position)
+        elif not self.started:
+            if stored is not None:
+                log.info("a pipe cannot be resumed: the stored checkpoint of an earlier run is not used; "
+                         "reading this pipe from its start",
+                         stored_checkpoint_ts=stored.checkpoint_ts, stored_position=stored.position, store=store)
+            else:
+                log.info("no checkpoint yet: reading the pipe from its start", store=store)
+        return own
+
+    @classmethod
+    def from_config(cls, config: "SourceConfig", client_id: str = "cdcsink") -> "StdinSource":
+        return cls(max_line_bytes=config.max_line_bytes)
 
     @property
     def started(self) -> bool:
@@ -166,6 +199,28 @@ class StdinSource:
         return lambda: reader.read(self.read_bytes)
 
 
+class _PipeStore:
+    """The configured store, telling the pipe each checkpoint once it is stored
+    (the lines it covers need not be kept any more)."""
+
+    def __init__(self, store: CheckpointStore, pipe: StdinSource) -> None:
+        self.store = store
+        self.pipe = pipe
+        self.description = store.description
+
+    def load(self) -> Checkpoint | None:
+        return self.store.load()
+
+    def check_writable(self) -> None:
+        self.store.check_writable()
+
+    async def save(self, checkpoint: Checkpoint) -> bool:
+        if not await self.store.save(checkpoint):
+            return False
+        self.pipe.stored_checkpoint(checkpoint)
+        return True
+
+
 class _BlockingReads:
     """Reads of a descriptor in a daemon thread, one per request: a read that waits
     (a terminal) never holds up the process's exit, as an executor's thread would."""
@@ -212,6 +267,9 @@ def _cut(chunk: Chunk, offset: int) -> Chunk:
     at = chunk.start_offset
     for i, line in enumerate(chunk.lines):
         if at >= offset:
-            return Chunk(chunk.origin, chunk.lines[i:], chunk.first_line + i, at, chunk.end_offset)
+            before = chunk.before if i == 0 else line_fingerprint(chunk.lines[i - 1])
+            return Chunk(chunk.origin, chunk.lines[i:], chunk.first_line + i, at, chunk.end_offset, None, before)
         at += len(line) + 1
-    return Chunk(chunk.origin, [], chunk.first_line + len(chunk.lines), chunk.end_offset, chunk.end_offset)
+    end = position_before(chunk, len(chunk.lines))
+    before = (end["line_bytes"], end["line_crc32"]) if "line_bytes" in end else None
+    return Chunk(chunk.origin, [], chunk.first_line + len(chunk.lines), chunk.end_offset, chunk.end_offset, None, before)

@@ -25,8 +25,9 @@ from cdcsink.events import ResolvedEvent, RowEvent
 from cdcsink.pipeline import Pipeline
 from tests.input_forms import input_variants
 from tests.unit.codec.strategies import DECLARED_TYPES
+from tests.kafka_client import with_client
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.each_client]
 
 #: Declared in the object form: what a type string cannot say.
 OBJECT_COLUMNS = {
@@ -163,7 +164,7 @@ async def test_every_type_reads_back_through_the_ticdc_rule_decoders(kafka_boots
     settings = Settings(
         changefeed="all-types",
         source={"type": "file", "path": str(path)},
-        sink={"uri": f"kafka://{kafka_bootstrap}/{topic}?protocol={protocol}&partition-num=1&enable-tidb-extension=true",
+        sink={"uri": with_client(f"kafka://{kafka_bootstrap}/{topic}?protocol={protocol}&partition-num=1&enable-tidb-extension=true"),
               "dispatchers": [{"matcher": ["types.*"], "topic": topic, "partition": "table"}]},
         checkpoint={"store": f"file://{tmp_path / 'cp.json'}", "interval": "50ms"},
     )

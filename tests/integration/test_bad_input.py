@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import zlib
 
 import orjson
 import pytest
@@ -15,8 +16,9 @@ from cdcsink.errors import InvalidEventError
 from cdcsink.devtools.readback import read_back
 from cdcsink.pipeline import Pipeline
 from tests.workload import Seen, check_delivery, decode_canal, generate
+from tests.kafka_client import with_client
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.each_client]
 
 BAD = [b"{not json", b'{"kind":"row","schema":"s"}', b'{"kind":"resolved","commit_ts":1}']
 
@@ -35,7 +37,7 @@ def input_with_bad_lines(tmp_path):
 def settings(bootstrap, path, cp, topic, **source):
     return Settings(
         source={"type": "file", "path": str(path), **source},
-        sink={"uri": f"kafka://{bootstrap}/{topic}?protocol=canal-json&enable-tidb-extension=true&partition-num=2"},
+        sink={"uri": with_client(f"kafka://{bootstrap}/{topic}?protocol=canal-json&enable-tidb-extension=true&partition-num=2")},
         checkpoint={"store": f"file://{cp}", "interval": "50ms"},
     )
 
@@ -51,7 +53,10 @@ async def test_fail_stops_at_the_line_and_checkpoint_does_not_pass_it(kafka_boot
     data = path.read_bytes()
     bad_offset = data.index(BAD[0])
     # Up to the bad line and not past it: the rows before it are delivered, and covered.
-    assert stored["position"] == {"path": str(path), "offset": bad_offset, "line": at}
+    before = w.lines[at - 1] + b"\n"
+    assert stored["position"] == {
+        "path": str(path), "offset": bad_offset, "line": at, "line_bytes": len(before), "line_crc32": zlib.crc32(before)
+    }
     assert stored["checkpoint_ts"] == orjson.loads([l for l in w.lines if b'"resolved"' in l][4])["commit_ts"]
     assert pipeline.metrics.invalid.labels("default", "json")._value.get() == 1
 
@@ -158,7 +163,11 @@ async def test_a_line_over_max_line_bytes_stops_the_run_there(kafka_bootstrap, u
         await pipeline.run()
     assert str(info.value) == f"{path}:{at + 1}: line longer than 4096 bytes (it has 200000; source.max-line-bytes)"
     stored = json.loads(cp.read_text())
-    assert stored["position"] == {"path": str(path), "offset": path.read_bytes().index(long_line), "line": at}
+    offset = path.read_bytes().index(long_line)
+    before = path.read_bytes()[: offset - 1].rsplit(b"\n", 1)[-1] + b"\n"
+    assert stored["position"] == {
+        "path": str(path), "offset": offset, "line": at, "line_bytes": len(before), "line_crc32": zlib.crc32(before)
+    }
     assert pipeline.metrics.invalid.labels("default", "too_long")._value.get() == 1
 
 

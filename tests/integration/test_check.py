@@ -13,8 +13,9 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.kafka_input import create_topic
+from tests.kafka_client import with_client
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.each_client]
 ROOT = Path(__file__).resolve().parents[2]
 ROW = '{"kind":"row","schema":"shop","table":"orders","commit_ts":1,"op":"insert","pk":["id"],"columns":{"id":"bigint"},"after":{"id":1}}\n'
 
@@ -41,7 +42,7 @@ def write_config(tmp_path: Path, bootstrap: str, topic: str, source: str | None 
         (source or f"source:\n  path: {tmp_path}/events.ndjson\n")
         + f"""\
 sink:
-  uri: kafka://{bootstrap}/{topic}?protocol=canal-json&partition-num=2
+  uri: {with_client(f'kafka://{bootstrap}/{topic}?protocol=canal-json&partition-num=2')}
   dispatchers:
     - matcher: ["shop.*"]
       topic: "{topic}-{{table}}"

@@ -91,3 +91,80 @@ def test_the_command_loads_nothing_slow_before_catching_the_stop_signals():
     code = "import sys, cdcsink.cli; print(sorted({'pydantic', 'structlog', 'aiokafka', 'asyncio', 'msgspec', 'yaml'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], env=env(), capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_one_stop_signal_while_the_event_loop_starts_is_one_signal(tmp_path):
+    """SIGTERM after the event loop has started but before the daemon's handlers are
+    in place (here: the input check opening a FIFO, which holds it there until
+    written): one signal, so a clean stop, exit 0, never 'second signal' (130)."""
+    fifo = tmp_path / "events.ndjson"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cdcsink", "run"],
+        env=env(
+            CDCSINK_LOG__FORMAT="json",
+            CDCSINK_HTTP__ENABLED="false",
+            CDCSINK_SOURCE__PATH=str(fifo),
+            CDCSINK_SINK__URI="kafka://127.0.0.1:9/t?protocol=canal-json",
+            CDCSINK_CHECKPOINT__STORE=f"file://{tmp_path}/cp.json",
+        ),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        wchan = Path(f"/proc/{proc.pid}/wchan")
+        while wchan.read_text() != "wait_for_partner":  # blocked opening the FIFO
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-3000:]
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        with open(fifo, "w") as f:
+            f.write('{"kind":"resolved","commit_ts":1}\n')
+        assert proc.wait(timeout=60) == 0, proc.stderr.read().decode()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    logs = [json.loads(line) for line in proc.stderr.read().decode().splitlines()]
+    assert [r["signal"] for r in logs if r["event"].startswith(("stopping", "second signal"))] == ["SIGTERM"]
+
+
+def test_output_cut_short_by_the_reader_is_no_traceback(tmp_path):
+    """`cdcsink config show | head -3`: the reader closes the pipe early; the command
+    stops quietly (no traceback), as a pipeline expects."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "cdcsink", "config", "show"],
+            env=env(CDCSINK_SINK__URI="kafka://127.0.0.1:9/t?protocol=canal-json", CDCSINK_SOURCE__PATH="/data/e.ndjson"),
+            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert out.returncode == 1
+    assert out.stderr == ""
+
+
+def test_ctrl_c_in_a_command_that_is_not_the_daemon_is_no_traceback(tmp_path):
+    """SIGINT while `cdcsink config show` reads its config (a FIFO, which holds it
+    there): exit 130 as an interrupted command, without a traceback."""
+    config = tmp_path / "cdcsink.yaml"
+    os.mkfifo(config)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cdcsink", "config", "show", "--config", str(config)],
+        env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        wchan = Path(f"/proc/{proc.pid}/wchan")
+        while wchan.read_text() != "wait_for_partner":  # blocked opening the config
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()[-3000:]
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    assert "Traceback" not in proc.stderr.read()

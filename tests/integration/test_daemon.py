@@ -17,8 +17,10 @@ import pytest
 from cdcsink.devtools.broker import DevBroker, free_port
 from cdcsink.metrics import METRICS
 from tests.workload import generate
+import tests.kafka_client
+from tests.kafka_client import with_client
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.each_client]
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -73,7 +75,7 @@ def start_daemon(bootstrap: str, input_path: Path, checkpoint: Path, port: int, 
         CDCSINK_SOURCE__PATH=str(input_path),
         CDCSINK_SOURCE__FOLLOW="true",
         CDCSINK_SOURCE__POLL_INTERVAL="50ms",
-        CDCSINK_SINK__URI=f"kafka://{bootstrap}/{topic}?protocol=canal-json&enable-tidb-extension=true&partition-num=2",
+        CDCSINK_SINK__URI=with_client(f"kafka://{bootstrap}/{topic}?protocol=canal-json&enable-tidb-extension=true&partition-num=2"),
         CDCSINK_SINK__WRITE_TIMEOUT="3s",
         CDCSINK_SINK__READ_TIMEOUT="3s",
         CDCSINK_CHECKPOINT__STORE=f"file://{checkpoint}",
@@ -94,12 +96,17 @@ def test_metrics_readiness_and_sigterm(tmp_path, unique):
     path = first.write(tmp_path / "events.ndjson")
     checkpoint = tmp_path / "cp.json"
     port = free_port()
+    confluent = tests.kafka_client.current == "confluent"
+    # librdkafka's statistics every 300 ms, so its metrics show within the test.
+    extra = {"CDCSINK_SINK__CLIENT_CONF": '{"statistics.interval.ms": 300}'} if confluent else {}
     with DevBroker(log_path=tmp_path / "broker.log") as broker:
-        proc = start_daemon(broker.bootstrap, path, checkpoint, port, f"daemon-{unique}")
+        proc = start_daemon(broker.bootstrap, path, checkpoint, port, f"daemon-{unique}", **extra)
         try:
             wait_for(lambda: get(port, "/healthz")[0] == 200)
             wait_for(lambda: get(port, "/readyz")[0] == 200)
             wait_for(lambda: checkpoint.exists() and json.loads(checkpoint.read_text())["checkpoint_ts"] == first.last_resolved)
+            if confluent:  # a statistics window with requests in it
+                wait_for(lambda: metric(scrape(port), "cdcsink_kafka_broker_rtt_seconds", quantile="0.99") > 0)
             before = scrape(port)
             # Every documented metric is exposed (histograms as _bucket/_sum/_count).
             exposed = {k.split("{", 1)[0] for k in before}
@@ -109,7 +116,16 @@ def test_metrics_readiness_and_sigterm(tmp_path, unique):
                     continue  # a (topic, error class) pair appears with its first error
                 if name in ("cdcsink_source_lag", "cdcsink_source_committed_offset"):
                     continue  # per input partition of a kafka source
+                if name.startswith("cdcsink_kafka_") and not confluent:
+                    assert wanted not in exposed, f"{name}: librdkafka's statistics, not aiokafka's"
+                    continue
                 assert wanted in exposed, name
+            if confluent:  # by broker address, each a bounded label
+                for quantile in ("0.5", "0.95", "0.99"):
+                    assert metric(before, "cdcsink_kafka_broker_rtt_seconds", broker=broker.bootstrap, quantile=quantile) > 0
+                assert f'cdcsink_kafka_broker_outbuf_requests{{broker="{broker.bootstrap}",changefeed="daemon-test"}}' in before
+                assert metric(before, "cdcsink_kafka_retries_total") == 0
+                assert metric(before, "cdcsink_kafka_queue_messages") == 0
             assert metric(before, "cdcsink_events_received_total", kind="row", changefeed="daemon-test") == 600
             assert metric(before, "cdcsink_events_acked_total", kind="row") == 600
             assert metric(before, "cdcsink_checkpoint_ts") == first.last_resolved

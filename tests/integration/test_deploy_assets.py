@@ -44,6 +44,11 @@ METRIC_TYPES: dict[str, str] = {
     "cdcsink_ddl_duration_seconds": "histogram",
     "cdcsink_large_messages_total": "counter",
     "cdcsink_source_lag": "gauge",
+    "cdcsink_kafka_broker_rtt_seconds": "gauge",
+    "cdcsink_kafka_broker_outbuf_requests": "gauge",
+    "cdcsink_kafka_broker_waitresp_requests": "gauge",
+    "cdcsink_kafka_retries_total": "counter",
+    "cdcsink_kafka_queue_messages": "gauge",
 }
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
@@ -82,6 +87,8 @@ PANEL_TITLES = {
     "In-flight messages",
     "Queue depth by stage",
 }
+#: The Kafka client row: librdkafka's statistics (kafka-client=confluent).
+CLIENT_PANEL_TITLES = ["Broker RTT p50 / p99", "Broker requests waiting and in flight", "Client retries/s", "Client queue messages"]
 HTTP_PORT = 9108
 
 
@@ -312,6 +319,11 @@ def test_dashboard_panels():
     assert len(titles) == len(set(titles)), "duplicate panel titles"
     assert PANEL_TITLES <= set(titles), f"missing panels: {PANEL_TITLES - set(titles)}"
     assert len({p["id"] for p in panels}) == len(panels)
+    rows = [p for p in panels if p["type"] == "row"]
+    panels = [p for p in panels if p["type"] != "row"]
+    (client_row,) = [r for r in rows if "kafka-client=confluent" in r["title"]]
+    below_row = [p["title"] for p in panels if p["gridPos"]["y"] > client_row["gridPos"]["y"]]
+    assert below_row == CLIENT_PANEL_TITLES
     for panel in panels:
         assert panel["targets"], panel["title"]
         ref_ids = [t["refId"] for t in panel["targets"]]
@@ -323,7 +335,7 @@ def test_dashboard_panels():
 
 def test_dashboard_uses_only_exported_metrics():
     board = dashboard()
-    exprs = [(p["title"], t["expr"]) for p in board["panels"] for t in p["targets"]]
+    exprs = [(p["title"], t["expr"]) for p in board["panels"] for t in p.get("targets", [])]
     for variable in board["templating"]["list"]:
         if variable["type"] == "query":
             # Grafana's label_values(<series selector>, <label>): the selector is PromQL.
@@ -340,7 +352,7 @@ def test_grafana_provisioning_matches_the_dashboard_and_compose():
     assert datasource["type"] == "prometheus" and datasource["url"] == "http://prometheus:9090"
     board = dashboard()
     uids = {p["datasource"]["uid"] for p in board["panels"]}
-    uids |= {t["datasource"]["uid"] for p in board["panels"] for t in p["targets"] if "datasource" in t}
+    uids |= {t["datasource"]["uid"] for p in board["panels"] for t in p.get("targets", []) if "datasource" in t}
     assert uids == {datasource["uid"]}
 
     (provider,) = load("grafana/provisioning/dashboards/cdcsink.yml")["providers"]

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import orjson
@@ -16,8 +17,9 @@ from cdcsink.devtools.readback import read_back
 from cdcsink.codec.open_protocol.message import decode_open_protocol
 from cdcsink.pipeline import Pipeline
 from tests.workload import Seen, Workload, check_delivery, decode_canal, generate
+from tests.kafka_client import with_client
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.each_client]
 
 
 def settings_for(bootstrap: str, input_path: Path, checkpoint: Path, topic: str, *, protocol: str = "canal-json",
@@ -26,7 +28,7 @@ def settings_for(bootstrap: str, input_path: Path, checkpoint: Path, topic: str,
         changefeed="e2e",
         source={"type": "file", "path": str(input_path)},
         sink={
-            "uri": f"kafka://{bootstrap}/{topic}?protocol={protocol}&partition-num=3&enable-tidb-extension=true{extra}",
+            "uri": with_client(f"kafka://{bootstrap}/{topic}?protocol={protocol}&partition-num=3&enable-tidb-extension=true{extra}"),
             "dispatchers": [{"matcher": ["shop.*"], "topic": topic + "_{table}", "partition": partition}],
         },
         checkpoint={"store": f"file://{checkpoint}", "interval": "50ms"},
@@ -79,7 +81,11 @@ async def test_every_row_arrives_in_order_with_ddls_and_final_checkpoint(kafka_b
         assert marks and marks[-1] == w.last_resolved, f"{topic}[{partition}]: {marks[-3:]}"
     stored = json.loads(checkpoint.read_text())
     assert stored["checkpoint_ts"] == w.last_resolved == result.checkpoint_ts
-    assert stored["position"] == {"path": str(path), "offset": path.stat().st_size, "line": len(w.lines)}
+    last = w.lines[-1] + b"\n"
+    assert stored["position"] == {
+        "path": str(path), "offset": path.stat().st_size, "line": len(w.lines),
+        "line_bytes": len(last), "line_crc32": zlib.crc32(last),
+    }
 
 
 async def test_resume_from_stored_checkpoint_sends_exactly_the_rest(kafka_bootstrap, unique, tmp_path):
@@ -107,6 +113,40 @@ async def test_resume_from_stored_checkpoint_sends_exactly_the_rest(kafka_bootst
     assert json.loads(checkpoint.read_text())["checkpoint_ts"] == w.last_resolved
 
 
+async def test_a_replaced_input_file_is_refused_at_start_not_read_from_the_old_offset(kafka_bootstrap, unique, tmp_path):
+    """The input file replaced by another that has a line start at the stored offset too:
+    resuming there would never send the new file's first part, so the run exits 2."""
+    w = generate(100, tables=2, resolved_every=10)
+    path = w.write(tmp_path / "events.ndjson")
+    checkpoint = tmp_path / "cp.json"
+    await Pipeline(settings_for(kafka_bootstrap, path, checkpoint, f"replaced-{unique}")).run()
+    offset = json.loads(checkpoint.read_text())["position"]["offset"]
+    assert offset == path.stat().st_size
+    # A new export whose lines happen to end at the old offset too (a blank line fills up to
+    # it): resumed there, its first events would never be sent.
+    head = b"".join(line + b"\n" for line in generate(10, tables=2, resolved_every=5, start_ts=w.last_resolved + 10).lines)
+    tail = b"".join(line + b"\n" for line in generate(10, tables=2, resolved_every=5, start_ts=w.last_resolved + 1000).lines)
+    assert len(head) < offset - 1
+    path.write_bytes(head + b" " * (offset - 1 - len(head)) + b"\n" + tail)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDCSINK_")}
+    env.update(
+        PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+        CDCSINK_CHANGEFEED="e2e",
+        CDCSINK_SOURCE__PATH=str(path),
+        CDCSINK_SINK__URI=f"kafka://{kafka_bootstrap}/replaced-{unique}?protocol=canal-json",
+        CDCSINK_CHECKPOINT__STORE=f"file://{checkpoint}",
+        CDCSINK_HTTP__ENABLED="false",
+    )
+    run = subprocess.run([sys.executable, "-m", "cdcsink", "run"], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2, run.stderr[-3000:]
+    last = run.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"cdcsink: checkpoint position {path}@{offset} (after line {len(w.lines)}) follows a line that is not the one "
+        "read there before: the file was replaced or changed since the checkpoint; to read it from its start: "
+        "cdcsink checkpoint reset"
+    ), run.stderr[-3000:]
+
+
 async def test_cli_run_and_check(kafka_bootstrap, unique, tmp_path):
     w = generate(200, tables=2, resolved_every=20)
     path = w.write(tmp_path / "events.ndjson")
@@ -117,7 +157,7 @@ source:
   type: file
   path: {path}
 sink:
-  uri: kafka://{kafka_bootstrap}/cli-{unique}?protocol=canal-json&enable-tidb-extension=true
+  uri: {with_client(f'kafka://{kafka_bootstrap}/cli-{unique}?protocol=canal-json&enable-tidb-extension=true')}
   partition-num: 2
 checkpoint:
   store: file://{tmp_path}/cp.json
@@ -194,7 +234,7 @@ def test_a_checkpoint_store_that_cannot_be_written_exits_2_naming_it(kafka_boots
     env.update(
         PYTHONPATH=str(Path(__file__).resolve().parents[2]),
         CDCSINK_SOURCE__PATH=str(path),
-        CDCSINK_SINK__URI=f"kafka://{kafka_bootstrap}/store-{unique}?protocol=canal-json",
+        CDCSINK_SINK__URI=with_client(f"kafka://{kafka_bootstrap}/store-{unique}?protocol=canal-json"),
         CDCSINK_CHECKPOINT__STORE=f"file://{tmp_path}/a-file/cp.json",  # under a file: cannot be created
         CDCSINK_HTTP__ENABLED="false",
     )
@@ -214,8 +254,8 @@ async def test_check_reports_the_claim_check_and_dead_letter_targets(kafka_boots
     def settings_with(dead_letter: str | None) -> Settings:
         return Settings(
             source={"type": "file", "path": str(path), "on-invalid": "dead-letter", "dead-letter": dead_letter},
-            sink={"uri": f"kafka://{kafka_bootstrap}/chk-{unique}?protocol=canal-json&enable-tidb-extension=true"
-                         f"&large-message-handle-option=claim-check&claim-check-storage-uri=file://{tmp_path}/claims"},
+            sink={"uri": with_client(f"kafka://{kafka_bootstrap}/chk-{unique}?protocol=canal-json&enable-tidb-extension=true"
+                                     f"&large-message-handle-option=claim-check&claim-check-storage-uri=file://{tmp_path}/claims")},
             checkpoint={"store": f"file://{tmp_path}/cp.json"},
         )
 

@@ -13,16 +13,17 @@ from cdcsink.errors import DeliveryError, MessageTooLargeError
 from cdcsink.pipeline import Pipeline
 from tests.kafka_input import create_topic
 from tests.workload import generate
+from tests.kafka_client import with_client
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.each_client]
 
 
 def settings(bootstrap, path, cp, topic, extra=""):
     return Settings(
         changefeed="fail",
         source={"type": "file", "path": str(path), "follow": True},
-        sink={"uri": f"kafka://{bootstrap}/{topic}?protocol=canal-json&partition-num=2&enable-tidb-extension=true"
-                     f"&write-timeout=2s&read-timeout=2s&max-retry=1{extra}"},
+        sink={"uri": with_client(f"kafka://{bootstrap}/{topic}?protocol=canal-json&partition-num=2&enable-tidb-extension=true"
+                                 f"&write-timeout=2s&read-timeout=2s&max-retry=1{extra}")},
         checkpoint={"store": f"file://{cp}", "interval": "100ms"},
     )
 

@@ -30,8 +30,9 @@ from tests.conftest import broker_to_front
 from tests.faultproxy import AckLedger, FaultProxy
 from tests.workload import Seen, Workload, check_delivery, decode_canal, event_identity, generate
 from tests.workload import canal_identity as identify
+from tests.kafka_client import with_client
 
-pytestmark = [pytest.mark.broker]
+pytestmark = [pytest.mark.broker, pytest.mark.each_client]
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 100_000
 TABLES = 6
@@ -155,7 +156,7 @@ class Scenario:
             PYTHONPATH=str(ROOT),
             CDCSINK_CHANGEFEED=topic,
             CDCSINK_SOURCE__PATH=str(self.path),
-            CDCSINK_SINK__URI=(
+            CDCSINK_SINK__URI=with_client(
                 f"kafka://127.0.0.1:{self.proxy.port}/{topic}?protocol=canal-json&enable-tidb-extension=true"
                 f"&partition-num={PARTITIONS}&write-timeout={REQUEST_TIMEOUT}s&read-timeout={REQUEST_TIMEOUT}s&max-retry=2"
             ),
@@ -326,7 +327,8 @@ async def test_a_batch_queued_behind_a_failed_one_is_never_written(tmp_path, uni
     without its predecessor): it fails too, and nothing is accepted afterwards."""
     from tests.kafka_input import create_topic
 
-    from cdcsink.kafka.aiokafka_client import AiokafkaFactory
+    import tests.kafka_client
+    from cdcsink.kafka import new_factory
     from cdcsink.kafka.options import KafkaOptions
 
     ledger = AckLedger(lambda value: (value.decode(),))
@@ -337,7 +339,9 @@ async def test_a_batch_queued_behind_a_failed_one_is_never_written(tmp_path, uni
     producer = None
     try:
         await create_topic(bootstrap, topic)
-        factory = AiokafkaFactory(KafkaOptions(brokers=[bootstrap], read_timeout=1.0, write_timeout=1.0))
+        factory = new_factory(
+            KafkaOptions(brokers=[bootstrap], client=tests.kafka_client.current, read_timeout=1.0, write_timeout=1.0)
+        )
         producer = await factory.async_producer()
         acks: dict[str, BaseException | None] = {}
 

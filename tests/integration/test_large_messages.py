@@ -15,8 +15,9 @@ from cdcsink.codec.common.large import read_claim_check
 from cdcsink.errors import MessageTooLargeError
 from cdcsink.pipeline import Pipeline
 from tests.kafka_input import create_topic
+from tests.kafka_client import with_client
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.each_client]
 COLUMNS = {"id": "int", "note": "text"}
 
 
@@ -41,7 +42,7 @@ def settings(bootstrap, tmp_path, topic, option):
     return Settings(
         changefeed="large",
         source={"type": "file", "path": str(tmp_path / "events.ndjson")},
-        sink={"uri": f"kafka://{bootstrap}/{topic}?protocol=canal-json&enable-tidb-extension=true{extra}"},
+        sink={"uri": with_client(f"kafka://{bootstrap}/{topic}?protocol=canal-json&enable-tidb-extension=true{extra}")},
         checkpoint={"store": f"file://{tmp_path}/cp.json"},
     )
 
@@ -93,7 +94,7 @@ async def test_the_daemon_exits_1_with_one_line_for_an_oversized_row_and_does_no
     env.update(
         PYTHONPATH=str(Path(__file__).resolve().parents[2]),
         CDCSINK_SOURCE__PATH=str(tmp_path / "events.ndjson"),
-        CDCSINK_SINK__URI=f"kafka://{kafka_bootstrap}/{topic}?protocol=canal-json&enable-tidb-extension=true",
+        CDCSINK_SINK__URI=with_client(f"kafka://{kafka_bootstrap}/{topic}?protocol=canal-json&enable-tidb-extension=true"),
         CDCSINK_CHECKPOINT__STORE=f"file://{tmp_path}/cp.json",
         CDCSINK_HTTP__ENABLED="false",
         CDCSINK_LOG__FORMAT="json",

@@ -29,8 +29,9 @@ from cdcsink.pipeline import Pipeline
 from tests.conftest import broker_to_front
 from tests.proxies import SaslProxy, TlsProxy
 from tests.workload import Seen, check_delivery, decode_canal, generate
+from tests.kafka_client import with_client
 
-pytestmark = [pytest.mark.broker]
+pytestmark = [pytest.mark.broker, pytest.mark.each_client]
 ROOT = Path(__file__).resolve().parents[2]
 USERS = {"alice": "s3cret"}
 
@@ -88,7 +89,7 @@ class Fronted:
 
 
 def uri(bootstrap: str, topic: str, params: str) -> str:
-    return f"kafka://{bootstrap}/{topic}?protocol=canal-json&enable-tidb-extension=true&partition-num=2&{params}"
+    return with_client(f"kafka://{bootstrap}/{topic}?protocol=canal-json&enable-tidb-extension=true&partition-num=2&{params}")
 
 
 async def deliver_and_check(tmp_path: Path, bootstrap: str, topic: str, params: str, security: SecurityOptions) -> None:

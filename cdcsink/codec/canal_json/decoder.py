@@ -216,11 +216,7 @@ def column_from_mysql_type(name: str, mysql_type: str, position: int, primary_ke
     if code == _UNKNOWN:
         type_name = base
     else:
-        type_name = types._TYPE_TO_STR[code]
-        if binary and code in types.BLOBS:
-            type_name = type_name.replace("text", "blob")
-        elif binary and code in types.CHARS:
-            type_name = type_name.replace("char", "binary")
+        type_name = types.tidb_type_name(code, binary)
     text_type = mysql_type.startswith(("char", "varchar")) or any(word in mysql_type for word in ("text", "enum", "set"))
     return Column(
         name=name,

@@ -130,3 +130,33 @@ def _reads_back(candidate: Decimal, single: float) -> bool:
         return to_float32(float(candidate)) == single
     except OverflowError:
         return False
+
+
+# -- encoding/json since Go 1.22 (tiflow's maxwell encoder) -------------------------
+
+_HTML_ONLY = re.compile(rb"[<>&]|\xe2\x80[\xa8\xa9]")
+
+
+def marshal(value: Any) -> bytes:
+    """``json.Marshal`` as Go 1.22 and later write it: :func:`dumps`, but with
+    ``\\b`` and ``\\f`` kept short (Go 1.22 changed those two escapes); lone
+    surrogates become U+FFFD."""
+    try:
+        data = _orjson_dumps(value)
+    except TypeError:
+        data = _orjson_dumps(_without_surrogates(value))
+    if len(data.translate(None, b"<>&\xe2")) == len(data):
+        return data
+    return _HTML_ONLY.sub(_replace, data)
+
+
+def marshal_float(value: float, bits: int) -> str:
+    """``json.Marshal`` of a float64 (``bits`` 64) or float32 (32): the shortest
+    digits, positional, or ``e`` notation below 1e-6 and from 1e21 on, with the
+    exponent's leading zero dropped when negative (``1e-07`` is ``1e-7``)."""
+    from cdcsink.codec.common.golang import format_float32, format_float64
+
+    text = format_float64(value) if bits == 64 else format_float32(value)
+    if "e-0" in text:
+        text = text.replace("e-0", "e-")
+    return text

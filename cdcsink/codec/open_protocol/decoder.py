@@ -45,8 +45,8 @@ from cdcsink.codec.common.large import decompress, read_claim_check
 from cdcsink.codec.open_protocol.message import DDL, RESOLVED, ROW, split_entries
 from cdcsink.codec.options import EncoderOptions
 from cdcsink.codec.schema import (
-    _TYPE_TO_STR, BIT, BLOBS, CHARS, DATE, DATETIME, DOUBLE, DURATION, ENUM, FLOAT, INTEGERS, JSON, NEWDECIMAL, SET,
-    TIMESTAMP, YEAR, Column, TableSchema,
+    BIT, BLOBS, CHARS, DATE, DATETIME, DOUBLE, DURATION, ENUM, FLOAT, INTEGERS, JSON, KNOWN_TYPES, NEWDECIMAL, SET,
+    TIMESTAMP, YEAR, Column, TableSchema, tidb_type_name,
 )
 from cdcsink.events import DELETE, INSERT, UPDATE, DDLEvent, Event, ResolvedEvent, RowEvent
 
@@ -190,9 +190,7 @@ def _column_fields(name: str, raw: Any) -> tuple[int, int, Any]:
 
 def _column_model(name: str, position: int, tp: int, flags: int, key: bool) -> Column:
     binary = bool(flags & BINARY) and tp in (CHARS | BLOBS)
-    type_name = _TYPE_TO_STR.get(tp, f"type {tp}")
-    if binary:
-        type_name = type_name.replace("text", "blob") if tp in BLOBS else type_name.replace("char", "binary")
+    type_name = tidb_type_name(tp, binary) if tp in KNOWN_TYPES else f"type {tp}"
     unsigned = bool(flags & UNSIGNED)
     return Column(
         name=name,

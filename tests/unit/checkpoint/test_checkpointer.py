@@ -34,8 +34,9 @@ class Store:
     def __init__(self) -> None:
         self.saved: list[Checkpoint] = []
 
-    def save(self, checkpoint: Checkpoint) -> None:
+    async def save(self, checkpoint: Checkpoint) -> bool:
         self.saved.append(checkpoint)
+        return True
 
 
 def tracker(ts: int, offset: int) -> SimpleNamespace:

@@ -10,7 +10,7 @@ from cdcsink.errors import ConfigError
 def test_save_and_load_round_trip(tmp_path):
     store = FileCheckpointStore(tmp_path / "cp.json", changefeed="cf")
     assert store.load() is None
-    store.save(Checkpoint(42, {"path": "a", "offset": 10, "line": 2}))
+    store.write(Checkpoint(42, {"path": "a", "offset": 10, "line": 2}))
     loaded = store.load()
     assert loaded.checkpoint_ts == 42 and loaded.position == {"path": "a", "offset": 10, "line": 2}
     data = json.loads((tmp_path / "cp.json").read_text())
@@ -20,11 +20,11 @@ def test_save_and_load_round_trip(tmp_path):
 
 def test_save_replaces_atomically(tmp_path, monkeypatch):
     store = FileCheckpointStore(tmp_path / "cp.json")
-    store.save(Checkpoint(1))
+    store.write(Checkpoint(1))
     calls = []
     real_replace = os.replace
     monkeypatch.setattr(os, "replace", lambda a, b: (calls.append((a, b)), real_replace(a, b)))
-    store.save(Checkpoint(2))
+    store.write(Checkpoint(2))
     assert calls and str(calls[0][1]).endswith("cp.json")
     assert store.load().checkpoint_ts == 2
 
@@ -68,14 +68,14 @@ def test_a_failed_write_is_one_line_and_keeps_the_previous_checkpoint(tmp_path, 
     from cdcsink.errors import CdcsinkError
 
     store = FileCheckpointStore(tmp_path / "cp.json")
-    store.save(Checkpoint(7))
+    store.write(Checkpoint(7))
 
     def disk_full(fd, data):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "write", disk_full)
     with pytest.raises(CdcsinkError) as info:
-        store.save(Checkpoint(8))
+        store.write(Checkpoint(8))
     assert str(info.value).startswith(f"checkpoint.store: cannot write {tmp_path / 'cp.json'}: No space left on device")
     assert "\n" not in str(info.value)
     monkeypatch.undo()
@@ -91,7 +91,7 @@ FEED = Owner("orders", "file:/data/orders.ndjson", "cdc-orders", ("k1:9092", "k2
 
 
 def test_a_checkpoint_records_its_owner(tmp_path):
-    FileCheckpointStore(tmp_path / "cp.json", owner=FEED).save(Checkpoint(5, {"path": "/data/orders.ndjson", "offset": 9, "line": 1}))
+    FileCheckpointStore(tmp_path / "cp.json", owner=FEED).write(Checkpoint(5, {"path": "/data/orders.ndjson", "offset": 9, "line": 1}))
     data = json.loads((tmp_path / "cp.json").read_text())
     assert data["changefeed"] == "orders" and data["source"] == "file:/data/orders.ndjson"
     assert data["sink"] == {"topic": "cdc-orders", "brokers": ["k1:9092", "k2:9092"]}
@@ -111,7 +111,7 @@ def test_a_checkpoint_records_its_owner(tmp_path):
     ids=["changefeed", "source", "source-type", "topic", "cluster"],
 )
 def test_another_feeds_checkpoint_is_refused_in_one_line_naming_both(tmp_path, other, stored, configured):
-    FileCheckpointStore(tmp_path / "cp.json", owner=FEED).save(Checkpoint(5, {"path": "/data/orders.ndjson", "offset": 9, "line": 1}))
+    FileCheckpointStore(tmp_path / "cp.json", owner=FEED).write(Checkpoint(5, {"path": "/data/orders.ndjson", "offset": 9, "line": 1}))
     with pytest.raises(ConfigError) as info:
         FileCheckpointStore(tmp_path / "cp.json", owner=other).load()
     message = str(info.value)
@@ -120,8 +120,21 @@ def test_another_feeds_checkpoint_is_refused_in_one_line_naming_both(tmp_path, o
     assert "cdcsink checkpoint reset" in message
 
 
+def test_two_feeds_of_one_name_are_told_to_take_names_of_their_own(tmp_path):
+    """Two feeds left at one changefeed name (the default, say) share its default
+    checkpoint: the first advice is a name of their own, as a reset would send the
+    other feed's input again."""
+    FileCheckpointStore(tmp_path / "cp.json", owner=FEED).write(Checkpoint(5))
+    other = Owner("orders", "file:/data/users.ndjson", FEED.topic, FEED.brokers)
+    with pytest.raises(ConfigError) as info:
+        FileCheckpointStore(tmp_path / "cp.json", owner=other).load()
+    message = str(info.value)
+    assert "another feed of the same changefeed name 'orders': give this feed a changefeed name of its own" in message
+    assert message.index("changefeed name of its own") < message.index("cdcsink checkpoint reset")
+
+
 def test_a_broker_list_sharing_an_address_is_the_same_cluster(tmp_path):
-    FileCheckpointStore(tmp_path / "cp.json", owner=FEED).save(Checkpoint(5))
+    FileCheckpointStore(tmp_path / "cp.json", owner=FEED).write(Checkpoint(5))
     grown = Owner("orders", FEED.source, FEED.topic, ("K2:9092", "k3:9092"))
     assert FileCheckpointStore(tmp_path / "cp.json", owner=grown).load().checkpoint_ts == 5
 
@@ -143,7 +156,7 @@ def test_an_older_checkpoint_without_source_and_sink_is_adopted_with_a_warning(t
     with capture_logs() as logs:
         assert store.load().checkpoint_ts == 9
     assert [entry["log_level"] for entry in logs] == ["warning"] and "adopting it" in logs[0]["event"]
-    store.save(Checkpoint(10))
+    store.write(Checkpoint(10))
     with capture_logs() as logs:
         assert store.load().checkpoint_ts == 10
     assert logs == []  # the owner is recorded now

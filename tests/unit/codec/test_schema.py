@@ -1,5 +1,7 @@
 """The table model: type strings and column objects parsed as MySQL/TiDB read them."""
 
+import re
+
 import pytest
 
 from cdcsink.codec.schema import BLOB, DOUBLE, ENUM, LONG, STRING, TINY, VARCHAR, table_schema
@@ -48,6 +50,29 @@ def test_members_keep_case_and_quotes():
 def test_unknown_or_unreadable_types_are_refused(declared):
     with pytest.raises(ValueError, match="column 'c'"):
         _column(declared)
+
+
+@pytest.mark.parametrize(
+    "declared, reason",
+    [
+        ("datetime(7)", "fractional seconds precision 7 is more than 6"),
+        ("time(9)", "fractional seconds precision 9 is more than 6"),
+        ("timestamp(10)", "fractional seconds precision 10 is more than 6"),
+        ("decimal(66,0)", "precision 66 is more than 65"),
+        ("decimal(40,31)", "scale 31 is more than 30"),
+        ("decimal(5,6)", "scale 6 is more than the precision 5"),
+        ("bit(65)", "bit(65): at most 64 bits"),
+        ("bit(0)", "bit(0): at least 1 bit"),
+    ],
+)
+def test_lengths_and_precisions_mysql_cannot_declare_are_refused(declared, reason):
+    with pytest.raises(ValueError, match=rf"column 'c': .*{re.escape(reason)}"):
+        _column(declared)
+
+
+@pytest.mark.parametrize("declared", ["datetime(6)", "time(0)", "decimal(65,30)", "decimal(65)", "bit(64)", "bit(1)", "decimal(5,5)"])
+def test_the_largest_lengths_and_precisions_mysql_declares_are_taken(declared):
+    _column(declared)
 
 
 def test_pk_must_be_declared():

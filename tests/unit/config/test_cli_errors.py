@@ -216,3 +216,16 @@ def test_with_json_logs_each_problem_is_its_own_json_line(config, tmp_path):
         f"{config}:4: sink.write-timeout (sink.uri parameter): Input should be greater than 0",
     ])
     assert all(line["exit_code"] == 2 and line["level"] == "critical" for line in lines)
+
+
+def test_a_log_format_in_upper_case_is_taken_and_an_unknown_one_refused_in_plain_text(config, tmp_path):
+    import json
+
+    config.write_text(config.read_text().replace("protocol=canal-json", "protocol=canal-json&write-timeout=0s"))
+    upper = cdcsink("run", "--config", str(config), cwd=tmp_path, env={"CDCSINK_LOG__FORMAT": "JSON"})
+    assert upper.returncode == 2 and "Traceback" not in upper.stderr
+    (line,) = [json.loads(line) for line in upper.stderr.strip().splitlines()]
+    assert line["event"] == f"{config}:4: sink.write-timeout (sink.uri parameter): Input should be greater than 0"
+    # A format that is none: its refusal cannot be in that format, and is plain text.
+    unknown = cdcsink("run", "--config", str(config), cwd=tmp_path, env={"CDCSINK_LOG__FORMAT": "jsonl"})
+    assert "env CDCSINK_LOG__FORMAT: log.format: Input should be 'json' or 'console'" in problems(unknown)

@@ -36,7 +36,7 @@ def test_reference_config_documents_every_key():
     # Keys shown commented out (no default, or files that must exist) count as documented.
     for key in ("partition-num", "kafka-version", "kafka-client-id", "enable-tls", "ca", "cert", "key",
                 "sasl-mechanism", "sasl-user", "sasl-password", "sasl-oauth-token-file",
-                "bootstrap", "topics", "topic-pattern", "group"):
+                "bootstrap", "topics", "topic-pattern", "group", "dsn"):
         text = text.replace(f"  # {key}: ", f"  {key}: ")
     uncommented = yaml.safe_load(text)
     for key in keys(Settings):

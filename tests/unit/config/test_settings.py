@@ -180,6 +180,83 @@ def test_list_and_complex_values_from_env(monkeypatch):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('["/in/a,b.ndjson", "/in/*.ndjson"]', ["/in/a,b.ndjson", "/in/*.ndjson"]),  # a JSON list: items may hold commas
+        (' [ "/a.ndjson" ] ', ["/a.ndjson"]),
+        ("/a.ndjson, /b.ndjson", ["/a.ndjson", "/b.ndjson"]),  # comma-separated text
+        ("/in/[0-9]*.ndjson", ["/in/[0-9]*.ndjson"]),
+        ("[0-9]*.ndjson", ["[0-9]*.ndjson"]),  # a glob, not a JSON list
+    ],
+)
+def test_a_list_setting_from_env_takes_a_json_list_or_comma_separated_text(monkeypatch, text, expected):
+    monkeypatch.setenv("CDCSINK_SINK__URI", "kafka://k:9092/t?protocol=canal-json")
+    monkeypatch.setenv("CDCSINK_SOURCE__PATH", text)
+    assert load_settings(None).source.path == expected
+
+
+def test_a_list_setting_written_as_a_yaml_string_reads_the_same(tmp_path):
+    config = tmp_path / "cdcsink.yaml"
+    config.write_text("""source:\n  path: '["/in/a,b.ndjson", "/in/c.ndjson"]'\nsink:\n  uri: kafka://k:9092/t?protocol=canal-json\n""")
+    assert load_settings(str(config)).source.path == ["/in/a,b.ndjson", "/in/c.ndjson"]
+    config.write_text("source:\n  path: /in/a.ndjson, /in/c.ndjson\nsink:\n  uri: kafka://k:9092/t?protocol=canal-json\n")
+    assert load_settings(str(config)).source.path == ["/in/a.ndjson", "/in/c.ndjson"]
+
+
+def test_every_text_list_setting_reads_both_forms(monkeypatch):
+    monkeypatch.setenv("CDCSINK_SINK__URI", "kafka://k:9092/t?protocol=canal-json")
+    monkeypatch.setenv("CDCSINK_SOURCE__TYPE", "kafka")
+    monkeypatch.setenv("CDCSINK_SOURCE__GROUP", "g")
+    monkeypatch.setenv("CDCSINK_SOURCE__BOOTSTRAP", '["k1:9092", "k2:9092"]')
+    monkeypatch.setenv("CDCSINK_SOURCE__TOPICS", "orders, users")
+    source = load_settings(None).source
+    assert (source.bootstrap, source.topics) == (["k1:9092", "k2:9092"], ["orders", "users"])
+    monkeypatch.setenv("CDCSINK_SOURCE__BOOTSTRAP", "k1:9092,k2:9092")
+    monkeypatch.setenv("CDCSINK_SOURCE__TOPICS", '["orders", "users"]')
+    source = load_settings(None).source
+    assert (source.bootstrap, source.topics) == (["k1:9092", "k2:9092"], ["orders", "users"])
+    for text in ('["shop.orders", "shop.users"]', "shop.orders, shop.users"):
+        monkeypatch.setenv("CDCSINK_SOURCE__TABLES", text)
+        assert load_settings(None).source.tables == ["shop.orders", "shop.users"]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('["/a.ndjson", ', "env CDCSINK_SOURCE__PATH: source.path: not a JSON list (Expecting value: line 1 column 15 (char 14)): "
+                           "give a JSON list of strings or comma-separated text"),
+        ("[1]", "env CDCSINK_SOURCE__PATH: source.path[0]: Input should be a valid string"),
+    ],
+)
+def test_a_broken_json_list_from_env_is_refused_not_split_on_commas(monkeypatch, text, expected):
+    monkeypatch.setenv("CDCSINK_SINK__URI", "kafka://k:9092/t?protocol=canal-json")
+    monkeypatch.setenv("CDCSINK_SOURCE__PATH", text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    assert str(info.value) == expected
+
+
+def test_a_setting_with_fixed_choices_takes_them_in_any_case(monkeypatch, tmp_path):
+    monkeypatch.setenv("CDCSINK_SINK__URI", "kafka://k:9092/t?protocol=Canal-JSON&compression=ZSTD")
+    monkeypatch.setenv("CDCSINK_LOG__FORMAT", "JSON")
+    monkeypatch.setenv("CDCSINK_LOG__LEVEL", "Warning")
+    monkeypatch.setenv("CDCSINK_SOURCE__TYPE", "STDIN")
+    monkeypatch.setenv("CDCSINK_SINK__DISPATCHERS", '[{"matcher": ["*.*"], "partition": "Index-Value"}]')
+    settings = load_settings(None)
+    assert (settings.log.format, settings.log.level, settings.source.type) == ("json", "warning", "stdin")
+    assert (settings.sink.protocol, settings.sink.compression) == ("canal-json", "zstd")
+    assert settings.sink.dispatchers[0].partition == "index-value"
+    monkeypatch.delenv("CDCSINK_LOG__FORMAT")
+    config = tmp_path / "cdcsink.yaml"
+    config.write_text("log:\n  format: Json\nsource:\n  on-invalid: Dead-Letter\n")
+    settings = load_settings(str(config))
+    assert (settings.log.format, settings.source.on_invalid) == ("json", "dead-letter")
+    monkeypatch.setenv("CDCSINK_LOG__LEVEL", "loud")
+    with pytest.raises(ConfigError, match="^env CDCSINK_LOG__LEVEL: log.level: Input should be 'debug', 'info', 'warning' or 'error'$"):
+        load_settings(str(config))
+
+
 def test_secret_from_file_is_used_and_masked(tmp_path, monkeypatch):
     from cdcsink.config import show_config
 

@@ -88,8 +88,8 @@ class Sink:
 class Store:
     description = "memory"
 
-    def save(self, checkpoint) -> None:
-        pass
+    async def save(self, checkpoint) -> bool:
+        return True
 
 
 class Clock:

@@ -25,6 +25,11 @@ event_like = st.fixed_dictionaries(
         "before": st.dictionaries(st.sampled_from(["id", "x"]), json_values, max_size=2) | json_values,
         "after": st.dictionaries(st.sampled_from(["id", "x"]), json_values, max_size=2) | json_values,
         "query": st.text(max_size=10) | json_values,
+        "commit_time_ms": st.integers(0, 2**63) | json_values,
+        # Misspelt, or a field of another kind: refused by both paths alike.
+        "commit_time": st.integers(0, 2**63),
+        "befor": st.dictionaries(st.sampled_from(["id", "x"]), json_values, max_size=2),
+        "extra": json_values,
     },
 )
 

@@ -1,6 +1,8 @@
+import zlib
+
 import pytest
 
-from cdcsink.decode import Decoder
+from cdcsink.decode import Decoder, reason_code
 from cdcsink.errors import InvalidEventError
 from cdcsink.events import DDLEvent, ResolvedEvent, RowEvent
 from cdcsink.decode import decode_chunk
@@ -92,7 +94,14 @@ def test_decode_chunk_positions_and_stop_at_invalid():
     events, invalid = decode_chunk(Decoder(), chunk)
     assert [type(e).__name__ for e in events] == ["RowEvent", "ResolvedEvent"]
     resolved = events[1]
-    assert resolved.position == {"path": "f.ndjson", "offset": 100 + len(ROW) + 1 + 1 + len(lines[2]) + 1, "line": 7}
+    assert resolved.position == {
+        "path": "f.ndjson",
+        "offset": 100 + len(ROW) + 1 + 1 + len(lines[2]) + 1,
+        "line": 7,
+        # What the resumed run checks the file's bytes before the offset against: the event's own line.
+        "line_bytes": len(lines[2]) + 1,
+        "line_crc32": zlib.crc32(lines[2] + b"\n"),
+    }
     assert invalid is not None and invalid.origin == "f.ndjson:8"
 
 
@@ -101,6 +110,39 @@ def test_last_line_without_newline_position_is_clamped():
     chunk = Chunk("f", [line], 1, 0, len(line))
     events, _ = decode_chunk(Decoder(), chunk)
     assert events[0].position["offset"] == len(line)
+    assert (events[0].position["line_bytes"], events[0].position["line_crc32"]) == (len(line), zlib.crc32(line))
+
+
+ROW_FIELDS = b'"kind":"row","schema":"s","table":"t","commit_ts":5,"op":"update","pk":["a"],"columns":{"a":"int"},'
+
+
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        # A misspelt field would be dropped unseen and change what is sent: refused, with the field it resembles.
+        (b'{"kind":"resolved","commit_ts":5,"commit_time":1700000000000}', "unknown field 'commit_time' (did you mean 'commit_time_ms'?)"),
+        (b"{" + ROW_FIELDS + b'"befor":{"a":1},"after":{"a":2}}', "unknown field 'befor' (did you mean 'before'?)"),
+        (b"{" + ROW_FIELDS + b'"before":{"a":1},"after":{"a":2},"Op":"delete"}', "unknown field 'Op' (did you mean 'op'?)"),
+        (b'{"kind":"ddl","schema":"s","commit_ts":5,"query":"DROP TABLE t","tabel":"t"}', "unknown field 'tabel' (did you mean 'table'?)"),
+        # A field of another kind of event is unknown too; with nothing close, the fields the kind has are listed.
+        (b'{"kind":"resolved","commit_ts":5,"table":"t"}', "unknown field 'table' (a resolved event has kind, commit_ts, commit_time_ms)"),
+        (b'{"kind":"ddl","schema":"s","commit_ts":5,"query":"x","op":"insert"}', "unknown field 'op' (a ddl event has kind, schema, table, commit_ts, query, commit_time_ms)"),
+        (b"{" + ROW_FIELDS + b'"after":{"a":2},"before":{"a":1},"source":"x"}', "unknown field 'source' (a row event has kind, schema, table, commit_ts, op, pk, columns, before, after, commit_time_ms)"),
+    ],
+)
+def test_an_unknown_field_is_refused_naming_it(line, reason):
+    with pytest.raises(InvalidEventError) as info:
+        Decoder().decode(line, "events.ndjson", 7)
+    assert str(info.value) == f"events.ndjson:7: {reason}"
+    assert reason_code(info.value.reason) == "field"
+
+
+def test_the_known_fields_are_those_of_the_typed_forms():
+    """The slow path's list of fields and the fast path's typed forms name the same fields."""
+    from cdcsink.decode import FIELDS, _DDL, _Resolved, _Row
+
+    for kind, typed in (("row", _Row), ("ddl", _DDL), ("resolved", _Resolved)):
+        assert set(FIELDS[kind]) == {"kind", *typed.__struct_fields__}
 
 
 @pytest.mark.parametrize(
@@ -116,6 +158,10 @@ def test_last_line_without_newline_position_is_clamped():
         (b'{"kind":"row"} x', "not valid JSON (extra data at column 16, byte offset 15)"),
         ('{"éé":1'.encode(), "not valid JSON (expecting ',' delimiter at column 8, byte offset 9)"),
         (b"[" * 100_000, "not valid JSON (arrays or objects nested too deeply)"),
+        # What Python's own parser takes and JSON has no form for: named by its column too.
+        (b'{"kind":"resolved","commit_ts":NaN}', "not valid JSON (NaN is not a JSON number at column 32, byte offset 31)"),
+        ('{"é":1,"b":-Infinity}'.encode(), "not valid JSON (-Infinity is not a JSON number at column 12, byte offset 12)"),
+        (b'{"a":[Infinity]}', "not valid JSON (Infinity is not a JSON number at column 7, byte offset 6)"),
         (b'{"kind":"row","after":' + b"[" * 100_000, "not valid JSON (arrays or objects nested too deeply)"),
     ],
 )

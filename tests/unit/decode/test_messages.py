@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from cdcsink.codec.options import EncoderOptions
-from cdcsink.codec.registry import DECODERS, build_encoder
+from cdcsink.codec.registry import PROTOCOLS, build_encoder
 from cdcsink.decode import Decoder, decode_records, reason_code
 from cdcsink.decode.messages import MessageReader, formats
 from cdcsink.events import DDLEvent, ResolvedEvent, RowEvent
@@ -43,7 +43,7 @@ def encoded(protocol: str, events) -> list[tuple]:
 
 
 def test_every_decoder_is_a_source_format():
-    assert formats() == ("cdcsink", *DECODERS)
+    assert formats() == ("cdcsink", *PROTOCOLS)
     assert {"canal-json", "open-protocol", "simple"} <= set(formats())
 
 

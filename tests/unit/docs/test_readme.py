@@ -47,6 +47,13 @@ def test_metric_list_matches_the_registry():
         copies_dropped = 1
 
     metrics.watch_source(Source(), Merger())
+
+    from cdcsink.kafka.confluent.stats import BrokerStatistics, Statistics
+
+    class Producer:  # the confluent row producer's latest librdkafka statistics
+        statistics = Statistics({"b:9092": BrokerStatistics({"0.5": 0.001}, 1, 2, 3)}, queue_messages=4)
+
+    metrics.watch_kafka_client(Producer())
     exposed = {line.split("{")[0].split(" ")[0] for line in generate_latest(metrics.registry).decode().splitlines()
                if line and not line.startswith("#")}
     for name, (kind, _, _) in METRICS.items():

@@ -188,6 +188,23 @@ async def test_ddl_is_a_barrier_both_ways():
     assert tracker.checkpoint_ts == 3 and sink.stats.ddls_acked == 1
 
 
+async def test_a_ddl_the_protocol_has_no_message_for_is_acked_without_sending():
+    # debezium (ticdc encoder.go EncodeDDLEvent) returns no message for a DDL kind it has no change type for.
+    sink, producer, _, tracker = make_sink()
+    sink.encoder.encode_ddl = lambda event: None  # type: ignore[method-assign]
+    task = asyncio.create_task(
+        sink.process([row(1, 1), DDLEvent("s", "other", 2, "ANALYZE TABLE other"), row(1, 3), ResolvedEvent(3)])
+    )
+    await asyncio.sleep(0.01)
+    producer.ack(0)
+    await task
+    await sink.flush()
+    producer.ack(1)
+    assert not any(line.startswith("ddl") for line in producer.log)
+    assert tracker.checkpoint_ts == 3 and sink.stats.ddls_acked == 1
+    assert "s.other" not in sink.written_topics  # no watermark goes where nothing was written
+
+
 async def test_first_delivery_error_fails_the_sink_with_context_and_holds_the_checkpoint():
     sink, producer, _, tracker = make_sink()
     await sink.process([row(2, 7, table="orders"), ResolvedEvent(7)])

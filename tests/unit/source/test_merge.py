@@ -1,7 +1,7 @@
 """The partition merger: global resolved ts, per-partition DDL barriers, offsets."""
 
 from cdcsink.events import DDLEvent, ResolvedEvent, RowEvent
-from cdcsink.source.merge import PartitionMerger
+from cdcsink.source.kafka.merge import PartitionMerger
 
 A, B, C = ("in", 0), ("in", 1), ("in", 2)
 

@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cdcsink.events import DDLEvent, ResolvedEvent, RowEvent
-from cdcsink.source.merge import PartitionMerger
+from cdcsink.source.kafka.merge import PartitionMerger
 
 
 @st.composite

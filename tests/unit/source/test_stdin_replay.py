@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import zlib
 
 from cdcsink.checkpoint.store import Checkpoint
 from cdcsink.decode import position_before
@@ -104,4 +105,10 @@ async def test_a_file_redirected_to_stdin_is_read(tmp_path):
     with path.open("rb") as stream:
         source = StdinSource(stream, read_bytes=512)
         assert lines_of(await take(source, None)) == LINES + [b'{"last":1}']
-    assert source.end_position() == {"path": "<stdin>", "offset": path.stat().st_size, "line": len(LINES) + 1}
+    assert source.end_position() == {
+        "path": "<stdin>",
+        "offset": path.stat().st_size,
+        "line": len(LINES) + 1,
+        "line_bytes": len(b'{"last":1}'),
+        "line_crc32": zlib.crc32(b'{"last":1}'),
+    }

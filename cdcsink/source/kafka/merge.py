@@ -26,7 +26,8 @@ promises:
   last event put into the stream (never past a held-back event). A position
   is a snapshot taken where the stream was cut, so once the checkpoint
   tracker says everything before a cut is acknowledged, committing its
-  snapshot commits nothing unacknowledged.
+  snapshot commits nothing unacknowledged. A snapshot names the assignment
+  it was taken in (:class:`Offsets`): it is not committed after that ends.
 
 Pure logic, no I/O: the pipeline feeds it and sends what it returns.
 """
@@ -40,6 +41,24 @@ from cdcsink.events import DDLEvent, ResolvedEvent, RowEvent
 
 InputPartition = tuple[str, int]
 DDLKey = tuple[str, "str | None", int, str]
+
+
+class Offsets(dict[InputPartition, int]):
+    """Next offset to read per input partition, as the merger had them in assignment
+    ``epoch``. Offsets read in an assignment may be committed only while it lasts:
+    the revoke that ends it settles and commits them, and the next owner (maybe this
+    instance again) reads on from there, so an older position committed later would
+    move the group's offset back and have what was delivered read and sent again."""
+
+    __slots__ = ("epoch",)
+
+    def __init__(self, offsets: dict[InputPartition, int], epoch: int) -> None:
+        super().__init__(offsets)
+        self.epoch = epoch
+
+    def only(self, keys: set[InputPartition]) -> "Offsets":
+        """The offsets of ``keys`` (those present), of the same assignment."""
+        return Offsets({key: offset for key, offset in self.items() if key in keys}, self.epoch)
 
 
 class PartitionState:
@@ -79,6 +98,8 @@ class PartitionMerger:
         self.parts: dict[InputPartition, PartitionState] = {}
         #: Next offset to read per partition, counting only what went into the stream.
         self.offsets: dict[InputPartition, int] = {}
+        #: The assignment the partitions are of (see :class:`Offsets`).
+        self.epoch = 0
         self.resolved_ts = 0
         self.resolved_time_ms: int | None = None
         #: DDLs emitted, until the global resolved ts passes them (no copy can follow then).
@@ -96,6 +117,7 @@ class PartitionMerger:
     def assign(self, keys: set[InputPartition], epoch: int) -> None:
         """New partitions, read from their committed offsets (their resolved ts is
         unknown until they send one, so they hold the global one where it is)."""
+        self.epoch = epoch
         for key in keys:
             self.parts[key] = PartitionState(key, epoch)
 
@@ -128,8 +150,8 @@ class PartitionMerger:
             if key not in self.parts:
                 self.offsets.pop(key, None)
 
-    def snapshot(self) -> dict[InputPartition, int]:
-        return dict(self.offsets)
+    def snapshot(self) -> Offsets:
+        return Offsets(self.offsets, self.epoch)
 
     # -- events ---------------------------------------------------------------
 

@@ -4,19 +4,21 @@ Each record value is one event in the NDJSON event format. Records arrive as
 :class:`KafkaChunk` runs of one input partition, in offset order. The group's
 committed offsets are the checkpoint: the pipeline commits an input
 partition's offset only once every earlier event of it is acknowledged (see
-:class:`cdcsink.source.merge.PartitionMerger`), so a restart or a new owner
+:class:`cdcsink.source.kafka.merge.PartitionMerger`), so a restart or a new owner
 after a rebalance resumes there: replays possible, skips never.
 
-Rebalances call back into the pipeline (:class:`RebalanceHandler`): on a
-revoke it stops taking the partitions' records, waits (bounded by
-``revoke-timeout``) for what was taken to be acknowledged, and commits before
-the partitions are released.
+Rebalances call back into the run's intake (:class:`RebalanceHandler`,
+:mod:`cdcsink.source.kafka.rebalance`): on a revoke it stops taking the
+partitions' records, waits (bounded by ``revoke-timeout``) for what was taken
+to be acknowledged, and commits before the partitions are released.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from typing import Any, AsyncIterator, Protocol
+import time
+from typing import Any, AsyncIterator, Callable, Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer
@@ -24,14 +26,17 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError, KafkaError
 from aiokafka.structs import TopicPartition
 
-from cdcsink.checkpoint.store import Checkpoint
+from cdcsink.checkpoint.store import Checkpoint, CheckpointStore
 from cdcsink.decode import Decoder
 from cdcsink.decode.messages import NDJSON, MessageReader
 from cdcsink.errors import InvalidEventError
 from cdcsink.events import ResolvedEvent
 from cdcsink.kafka.aiokafka_client import security_kwargs, unreachable
-from cdcsink.source import Chunk
+from cdcsink.source import Chunk, SourceOutput
 from cdcsink.source.config import SourceConfig
+from cdcsink.source.kafka.merge import Offsets
+from cdcsink.source.kafka.rebalance import SETTLE, PartitionIntake, Settle
+from cdcsink.source.kafka.store import ConsumerGroupStore
 
 log = structlog.get_logger("cdcsink.source.kafka")
 
@@ -101,6 +106,8 @@ class KafkaSource:
         what = ",".join(config.topics) if config.topics else f"/{config.topic_pattern}/"
         self.description = f"kafka:{what} group {config.group}"
         self.handler: RebalanceHandler | None = None
+        #: The current run's intake (the merger and the rebalance handling).
+        self.intake: PartitionIntake | None = None
         self.consumer: AIOKafkaConsumer | None = None
         #: Bumped on every assignment: chunks of an older epoch belong to a revoked assignment.
         self.epoch = 0
@@ -114,6 +121,41 @@ class KafkaSource:
         self.reader = (
             MessageReader(config.format, config.large_message_handle_compression) if config.format != NDJSON else None
         )
+        #: Held by one commit at a time: checkpoint commits and a revoke's commit never interleave.
+        self._commit_lock = asyncio.Lock()
+
+    @classmethod
+    def from_config(cls, config: SourceConfig, client_id: str = "cdcsink") -> "KafkaSource":
+        return cls(config, client_id)
+
+    # -- source --------------------------------------------------------------------
+
+    def checkpoint_store(self, configured: Callable[[], CheckpointStore]) -> CheckpointStore:
+        """The group's committed offsets; ``checkpoint.store`` is not used."""
+        return ConsumerGroupStore(self)
+
+    def start_from(self, stored: Checkpoint | None, store: str) -> Checkpoint | None:
+        return stored  # nothing: the consumer starts from the committed offsets by itself
+
+    async def read(self, start: Checkpoint | None, out: SourceOutput) -> AsyncIterator[KafkaChunk | Settle]:
+        """Record runs per input partition, and :data:`SETTLE` when a read-back asks for it."""
+        intake = self.intake = PartitionIntake(self, out)
+        self.handler = intake
+        out.metrics.watch_source(self, intake.merger)
+        async for chunk in self.chunks(None):
+            if intake.settle_wanted:
+                intake.settle_wanted = False
+                yield SETTLE
+            if chunk is not None:
+                chunk.read_at = time.monotonic()
+                yield chunk
+
+    async def take(self, item: KafkaChunk | Settle, out: SourceOutput) -> InvalidEventError | None:
+        assert self.intake is not None
+        return await self.intake.take(item, out)
+
+    async def finish(self, out: SourceOutput, stopped: bool) -> None:
+        """Nothing to place: each record run ended in a cut at the merger's offsets."""
 
     # -- consumer --------------------------------------------------------------
 
@@ -220,6 +262,8 @@ class KafkaSource:
             await searcher.stop()
 
     async def close(self) -> None:
+        if self.intake is not None:
+            await self.intake.close()
         consumer, self.consumer = self.consumer, None
         if consumer is not None:
             await consumer.stop()
@@ -227,15 +271,18 @@ class KafkaSource:
     def end_position(self) -> dict[str, Any] | None:
         return None
 
-    async def chunks(self, position: dict[str, Any] | None) -> AsyncIterator[KafkaChunk]:
-        """Record runs per input partition, for as long as the source runs (Kafka input does not end).
-        ``position`` is ignored: the group's committed offsets say where to start."""
+    async def chunks(self, position: dict[str, Any] | None) -> AsyncIterator[KafkaChunk | None]:
+        """Record runs per input partition, for as long as the source runs (Kafka input does not end);
+        None after a fetch that brought nothing. ``position`` is ignored: the group's committed
+        offsets say where to start."""
         if self.consumer is None:
             await self.start()
         consumer = self.consumer
         assert consumer is not None
         while True:
             batches = await consumer.getmany(timeout_ms=FETCH_WAIT_MS, max_records=MAX_RECORDS)
+            if not batches:
+                yield None
             epoch = self.epoch
             for tp, records in batches.items():
                 if not records:
@@ -268,19 +315,34 @@ class KafkaSource:
 
     async def commit(self, offsets: dict[InputPartition, int]) -> bool:
         """Commit ``offsets`` (next offset to read, per input partition) for the partitions
-        still assigned. False when a rebalance got in the way (the next commit retries)."""
-        consumer = self.consumer
-        wanted = {p: o for p, o in offsets.items() if p in self.assigned and self.committed.get(p) != o}
-        if consumer is None or not wanted:
+        still assigned. False when a rebalance got in the way (the next commit retries).
+
+        A committed offset never goes back. A checkpoint's position can be taken before
+        a rebalance and reach here after the revoke committed a later one: committed
+        then, the group's offset would move back, and whoever reads the partition next
+        (this instance too) would send its events again. So commits go one at a time,
+        an offset below what this assignment committed is left out, and so is a
+        position of an earlier assignment (:class:`Offsets`; plain offsets count as
+        the current assignment's): the revoke that ended it committed as far."""
+        async with self._commit_lock:
+            consumer = self.consumer
+            epoch = getattr(offsets, "epoch", self.epoch)
+            if epoch != self.epoch:
+                log.debug("offsets of an earlier assignment not committed", epoch=epoch,
+                          current_epoch=self.epoch, offsets=_describe(offsets))
+                return True
+            committed = self.committed
+            wanted = {p: o for p, o in offsets.items() if p in self.assigned and o > committed.get(p, -1)}
+            if consumer is None or not wanted:
+                return True
+            try:
+                await consumer.commit({TopicPartition(*p): o for p, o in wanted.items()})
+            except (CommitFailedError, IllegalStateError) as error:
+                log.warning("offset commit skipped: the group is rebalancing", error=str(error), offsets=_describe(wanted))
+                return False
+            committed.update(wanted)
+            log.debug("offsets committed", offsets=_describe(wanted))
             return True
-        try:
-            await consumer.commit({TopicPartition(*p): o for p, o in wanted.items()})
-        except (CommitFailedError, IllegalStateError) as error:
-            log.warning("offset commit skipped: the group is rebalancing", error=str(error), offsets=_describe(wanted))
-            return False
-        self.committed.update(wanted)
-        log.debug("offsets committed", offsets=_describe(wanted))
-        return True
 
     def owns_all_partitions(self) -> bool:
         """Whether every partition of the input topics is assigned here. Only then may a
@@ -394,28 +456,3 @@ def _names(partitions: set[InputPartition]) -> str:
 
 def _describe(offsets: dict[InputPartition, int]) -> str:
     return ",".join(f"{t}[{p}]@{o}" for (t, p), o in sorted(offsets.items()))
-
-
-
-class ConsumerGroupStore:
-    """The checkpoint store of a Kafka source: the group's committed offsets.
-
-    ``load`` has nothing to give (the consumer starts from the committed offsets
-    by itself); ``save`` commits the checkpoint's position, one offset per input
-    partition, each covering only acknowledged events.
-    """
-
-    is_async = True
-
-    def __init__(self, source: KafkaSource) -> None:
-        self.source = source
-        self.description = f"kafka consumer group {source.config.group}"
-
-    def load(self) -> Checkpoint | None:
-        return None
-
-    def check_writable(self) -> None:
-        pass
-
-    async def save(self, checkpoint: Checkpoint) -> bool:
-        return await self.source.commit(checkpoint.position or {})

@@ -1,0 +1,1 @@
+"""Maxwell JSON (TiCDC's ``protocol=maxwell``): the encoder and its decoder."""
