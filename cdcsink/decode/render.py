@@ -9,7 +9,8 @@ can be fed to ``cdcsink run`` and reads back as the same events:
   the type cannot say matters (``nullable`` where it differs from the default,
   a charset or collation other than utf8mb4's, ``unique``, ``indexed``,
   ``generated``);
-- what the message did not say is made up so that the values fit unchanged:
+- what the message did not say, or said narrower than its values are, is
+  made up so that the values fit unchanged:
   an enum or set without its members (open-protocol; canal-json without
   content-compatible) is declared ``bigint unsigned`` (its value, the member
   index or the bitmask, is kept; the member names are not known), a ``bit``
@@ -43,14 +44,21 @@ def column_declaration(column: Column, values: Iterable[Any] = ()) -> str | dict
     ``values``: the column's values in the event, for what the message did not say
     (a decimal's scale, a time's fractional seconds: TiDB writes exactly that many digits)."""
     tp = column.tp
+    values = [value for value in values if value is not None]
     if tp in (ENUM, SET) and not column.elems:
         declared = "bigint unsigned"
-    elif tp == BIT and not column.sized and column.flen is None:
+    elif tp == BIT and (
+        (not column.sized and column.flen is None) or any(value >> (column.flen or 1) for value in values)
+    ):
         declared = "bit(64)"
-    elif tp == NEWDECIMAL and not column.sized and column.decimal is None and column.flen is None:
-        declared = f"decimal(65,{_fraction_digits(values)})" + _sign(column)
-    elif tp in (DATETIME, TIMESTAMP, DURATION) and not column.sized and column.decimal is None:
-        digits = _fraction_digits(values)
+    elif tp == NEWDECIMAL and (
+        (not column.sized and column.decimal is None and column.flen is None) or not _decimals_fit(column, values)
+    ):
+        declared = f"decimal(65,{min(_fraction_digits(values), 30)})" + _sign(column)
+    elif tp in (DATETIME, TIMESTAMP, DURATION) and (
+        (not column.sized and column.decimal is None) or _fraction_digits(values) > (column.decimal or 0)
+    ):
+        digits = min(_fraction_digits(values), 6)
         declared = column.type_name + (f"({digits})" if digits else "")
     else:
         declared = mysql_type_name(column, True)
@@ -68,6 +76,19 @@ def column_declaration(column: Column, values: Iterable[Any] = ()) -> str | dict
     if column.generated:
         attributes["generated"] = True
     return {"type": declared, **attributes} if attributes else declared
+
+
+def _decimals_fit(column: Column, values: list[Any]) -> bool:
+    """Whether every value has the declared scale's digits at most, and room for its whole part."""
+    scale = column.decimal or 0
+    whole = (column.flen or 10) - scale
+    for value in values:
+        if type(value) is not str:
+            continue
+        integer, _, fraction = value.lstrip("+-").partition(".")
+        if len(fraction) > scale or len(integer.lstrip("0")) > whole:
+            return False
+    return True
 
 
 def _fraction_digits(values: Iterable[Any]) -> int:

@@ -31,6 +31,7 @@ or 6 (``MicroTimestamp``) fraction digits and a time 6; a timestamp is UTC.
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 import binascii
 import json
 from typing import Any, Callable
@@ -308,6 +309,10 @@ def _declared(field: dict[str, Any]) -> str:
     return declared
 
 
+#: Types whose length, scale, fractional seconds or members a bare name leaves unknown.
+_SIZED_TYPES = frozenset((NEWDECIMAL, DATETIME, TIMESTAMP, DURATION, BIT, ENUM, SET))
+
+
 def _decimal_type(parameters: dict[str, Any]) -> str:
     scale = int(parameters.get("scale", 0))
     precision = int(parameters.get("connect.decimal.precision", 65))
@@ -321,6 +326,9 @@ def _column(field: dict[str, Any], position: int, primary_key: bool) -> tuple[Co
         optional = field.get("optional")
         spec: dict[str, Any] = {"type": declared, "nullable": bool(optional) and not primary_key}
         column = parse_column(name, spec, position, primary_key)
+        if "(" not in declared and column.tp in _SIZED_TYPES:
+            # A bare type name (TiCDC's tidb_type "DECIMAL"): its sizes are unknown, not the defaults.
+            column = replace(column, sized=False)
         return column, _decoder(column, field)
     except ValueError as error:
         raise ValueError(f"debezium column {name!r}: {error}") from None

@@ -44,7 +44,7 @@ def test_every_registered_protocol_is_accepted(tmp_path, protocol):
 
 def test_an_unknown_protocol_names_the_ones_there_are(tmp_path):
     with pytest.raises(ConfigError, match=r"cdcsink.yaml:5: sink.protocol \(sink.uri parameter\): 'avro' is not a "
-                                          r"protocol cdcsink writes \(one of canal-json, open-protocol, debezium, maxwell\)"):
+                                          r"protocol cdcsink writes \(one of canal-json, open-protocol, debezium, maxwell, simple\)"):
         load(tmp_path, "avro")
 
 

@@ -603,13 +603,21 @@ def test_simple_protocol_options_are_accepted(tmp_path):
     ("&send-bootstrap-interval-in-sec=0", "sink.send-bootstrap-interval-in-sec (sink.uri parameter): must be more than 0 with the simple protocol"),
     ("&send-bootstrap-in-msg-count=-1", "sink.send-bootstrap-in-msg-count (sink.uri parameter): must be more than 0 with the simple protocol"),
     ("&send-all-bootstrap-at-start=true", "sink.send-all-bootstrap-at-start (sink.uri parameter): not supported"),
-    ("&enable-tidb-extension=true", "sink.enable-tidb-extension (sink.uri parameter): does not apply to the simple protocol (canal-json only)"),
-    ("&content-compatible=true", "sink.content-compatible (sink.uri parameter): does not apply to the simple protocol"),
-    ("&only-output-updated-columns=true", "sink.only-output-updated-columns (sink.uri parameter): does not apply to the simple protocol"),
-    ("&max-batch-size=4", "sink.max-batch-size (sink.uri parameter): does not apply to the simple protocol"),
+    ("&enable-tidb-extension=true", "sink.enable-tidb-extension (sink.uri parameter): not used by protocol simple"),
+    ("&content-compatible=true", "sink.content-compatible (sink.uri parameter): not used by protocol simple"),
+    ("&only-output-updated-columns=true", "sink.only-output-updated-columns (sink.uri parameter): not used by protocol simple"),
+    ("&delete-only-output-handle-key-columns=true", "sink.delete-only-output-handle-key-columns (sink.uri parameter): not used by protocol simple"),
+    ("&max-batch-size=4", "sink.max-batch-size (sink.uri parameter): not used by protocol simple"),
 ])
 def test_simple_protocol_refuses_what_does_not_apply_in_one_line(tmp_path, params, message):
     with pytest.raises(ConfigError) as info:
         load_settings(write(tmp_path, SIMPLE.format(params=params)))
     (line,) = str(info.value).splitlines()
     assert message in line
+
+
+def test_simple_options_set_with_another_protocol_are_refused(tmp_path):
+    text = SIMPLE.format(params="&send-bootstrap-in-msg-count=5").replace("protocol=simple", "protocol=canal-json")
+    with pytest.raises(ConfigError, match=r"sink.send-bootstrap-in-msg-count \(sink.uri parameter\): not used by protocol "
+                                          r"canal-json \(TiCDC applies it to simple\)"):
+        load_settings(write(tmp_path, text))
