@@ -439,7 +439,8 @@ async def test_kill_9_mid_stream_and_a_broker_outage_lose_nothing_and_replay_onl
         for deliveries in by_key.values():
             seen = [ts for _, _, ts in deliveries if ts < killed_at]
             assert len(seen) == len(set(seen))
-        assert any(len(d) > len(dedup(d)) for d in by_key.values()), "the kill replayed nothing: it came too late"
+        if checkpoint_interval == "5s":  # nothing confirmed before the kill: it must replay what Kafka had
+            assert any(len(d) > len(dedup(d)) for d in by_key.values()), "the kill replayed nothing: it came too late"
         assert feed.check_samples(messages) > 0
         log = feed.log()
         assert "pipeline failed; restarting from the checkpoint" in log  # the outage
