@@ -1,0 +1,62 @@
+"""The compiled hot path: which of its modules are in use.
+
+Each compiled module (a C file beside its pure-Python reference, built by
+``pip install`` where a C compiler exists; see ``setup.py``) computes exactly
+what the pure-Python code beside it computes, faster; property tests hold the
+two to the same output on every input. The Python code is the reference and
+the fallback: it is used where a module was not built, and everywhere when
+``CDCSINK_NO_EXTENSIONS=1`` is set in the environment.
+
+``cdcsink --version`` and the ``extensions`` label of ``cdcsink_build_info``
+say which is running: ``compiled`` (every module), ``partial`` (some) or
+``pure-python``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+
+#: Every compiled module, by the name of its pure-Python reference.
+MODULES: dict[str, str] = {
+    "cdcsink.decode": "cdcsink.decode._speedups",
+    "cdcsink.route.partition": "cdcsink.route._speedups",
+    "cdcsink.codec.canal_json.encoder": "cdcsink.codec.canal_json._speedups",
+    "cdcsink.codec.open_protocol.encoder": "cdcsink.codec.open_protocol._speedups",
+}
+
+_loaded: dict[str, bool] = {}
+
+
+def disabled() -> bool:
+    """True when ``CDCSINK_NO_EXTENSIONS`` asks for the pure-Python implementation."""
+    return os.environ.get("CDCSINK_NO_EXTENSIONS", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def load(name: str) -> ModuleType | None:
+    """The compiled module ``name``, or None (not built, or disabled)."""
+    if disabled():
+        _loaded[name] = False
+        return None
+    try:
+        module = importlib.import_module(name)
+    except ImportError:
+        _loaded[name] = False
+        return None
+    _loaded[name] = True
+    return module
+
+
+def status() -> str:
+    """``compiled``, ``partial`` or ``pure-python``: what this process runs."""
+    if disabled():
+        return "pure-python"
+    built = []
+    for name in MODULES.values():
+        if name not in _loaded:
+            load(name)
+        built.append(_loaded[name])
+    if all(built):
+        return "compiled"
+    return "partial" if any(built) else "pure-python"
