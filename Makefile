@@ -6,10 +6,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run demo-postgres test unit bench image-test clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py $(wildcard cdcsink/*/_speedups.c cdcsink/*/*/_speedups.c)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	# The compiled hot path must build where a C compiler is (a broken C file fails here,
+	# not by falling back to pure Python unseen); without one, pip installs pure Python.
+	CDCSINK_REQUIRE_EXTENSIONS=$(if $(shell command -v cc),1,) $(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 ## run: start the dev broker and run the daemon on the bundled sample events
