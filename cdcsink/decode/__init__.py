@@ -22,6 +22,13 @@ from cdcsink.decode.values import ImageRules
 from cdcsink.errors import InvalidEventError
 from cdcsink.events import DELETE, INSERT, UPDATE, DDLEvent, Event, ResolvedEvent, RowEvent
 from cdcsink.source import BOM, Chunk, Fingerprint, line_fingerprint, line_position
+from cdcsink.speedups import load
+
+#: The compiled row decoder (``_speedups.c``), or None (not built, or
+#: ``CDCSINK_NO_EXTENSIONS``): ``decode_row(decoder, raw, line)`` returns the
+#: RowEvent this module's Python path returns for a row line of the common
+#: form, or None for any other line (the Python path then decides).
+_speedups = load("cdcsink.decode._speedups")
 
 _IMAGES = {INSERT: (False, True), UPDATE: (True, True), DELETE: (True, False)}
 
@@ -107,13 +114,24 @@ def _is_int(value: Any) -> bool:
 class Decoder:
     """Decodes NDJSON change events; remembers the last resolved ts to check ordering."""
 
-    def __init__(self, last_resolved_ts: int = 0) -> None:
+    def __init__(self, last_resolved_ts: int = 0, use_compiled: bool = True) -> None:
         self.last_resolved_ts = last_resolved_ts
         #: schema -> table -> (columns, pk, parsed table, value rules) last seen and checked.
         self._tables: dict[str, dict[str, tuple[Any, Any, TableSchema, ImageRules]]] = {}
+        #: The compiled row decoder when it is in use (``use_compiled=False``: the
+        #: Python path only, the reference it is tested against).
+        self._decode_row = _speedups.decode_row if use_compiled and _speedups is not None else None
+        #: The compiled decoder's own per-table cache: schema -> table ->
+        #: (``columns`` text, ``pk`` text or None, the :meth:`_table_shape` tuple, check plan).
+        self._compiled_shapes: dict[str, dict[str, tuple[bytes, bytes | None, Any, Any]]] = {}
 
     def decode(self, raw: bytes | str, origin: str, line: int) -> Event:
         """Decode one line; raise :class:`InvalidEventError` naming ``origin:line``."""
+        decode_row = self._decode_row
+        if decode_row is not None:
+            event = decode_row(self, raw, line)
+            if event is not None:
+                return event  # type: ignore[no-any-return]
         try:
             typed = _decode_typed(raw)
         except (ValueError, RecursionError):

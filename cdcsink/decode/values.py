@@ -88,7 +88,7 @@ class ImageRules:
     does not declare.
     """
 
-    __slots__ = ("count", "declared", "pk", "ints", "texts", "doubles", "patterned", "others", "full")
+    __slots__ = ("count", "declared", "pk", "ints", "texts", "doubles", "patterned", "others", "full", "plan")
 
     def __init__(self, info: TableSchema) -> None:
         self.count = len(info.columns)
@@ -116,6 +116,9 @@ class ImageRules:
                 others.append((column.name, _value_converter(column), column.nullable))
         self.ints, self.texts, self.doubles, self.others = tuple(ints), tuple(texts), tuple(doubles), tuple(others)
         self.patterned = tuple(patterned)
+        #: The same checks as data, one entry per column, for the compiled
+        #: decoder (``cdcsink/decode/_speedups.c``): see :func:`check_plan`.
+        self.plan = tuple(check_plan(column) for column in info.columns)
 
     def convert(self, image: dict[str, Any], side: str) -> None:
         """Check ``image`` and convert its values in place; :class:`ValueError`
@@ -167,6 +170,48 @@ class ImageRules:
         full = self.full
         for name, value in image.items():
             image[name] = _checked(full[name], value, side, name)
+
+
+#: The kinds of :func:`check_plan` (numbered as ``_speedups.c`` numbers them).
+PLAN_INT, PLAN_TEXT, PLAN_DOUBLE, PLAN_DECIMAL, PLAN_DATE, PLAN_DATETIME, PLAN_TIME, PLAN_YEAR, PLAN_FLOAT, PLAN_BINARY, PLAN_OTHER = range(11)
+
+
+def check_plan(column: Column) -> tuple[str, int, bool, int, int, int]:
+    """``(name, kind, nullable, a, b, c)``: what :meth:`ImageRules.convert` does
+    with a value of ``column``, for the compiled decoder. ``PLAN_INT``: an int
+    within ``a .. b`` is kept; ``PLAN_DECIMAL``: text that is canonical for
+    ``a`` whole and ``b`` fraction digits (``c``: unsigned) is kept;
+    ``PLAN_DATETIME``/``PLAN_TIME``: canonical text with ``a`` fraction digits;
+    ``PLAN_FLOAT``/``PLAN_BINARY``/``PLAN_YEAR``: the converters ``_float32``,
+    ``_binary``, ``_year``; ``PLAN_OTHER``: only NULL is taken as it is. Any
+    other value goes to :meth:`ImageRules.convert`."""
+    tp = column.tp
+    bounds = _int_bounds(column)
+    kind, a, b, c = PLAN_OTHER, 0, 0, 0
+    if bounds is not None and tp != YEAR:
+        kind, a, b = PLAN_INT, max(bounds[0], _INT64[0]), min(bounds[1], _INT64[1])
+    elif (tp in CHARS or tp in BLOBS) and not column.binary:
+        kind = PLAN_TEXT
+    elif tp == DOUBLE:
+        kind = PLAN_DOUBLE
+    elif tp == NEWDECIMAL:
+        scale = column.decimal or 0
+        kind, a, b, c = PLAN_DECIMAL, (column.flen if column.flen is not None else 10) - scale, scale, int(column.unsigned)
+    elif tp == DATE:
+        kind = PLAN_DATE
+    elif tp in (DATETIME, TIMESTAMP):
+        kind, a = PLAN_DATETIME, column.decimal or 0
+    elif tp == DURATION:
+        kind, a = PLAN_TIME, column.decimal or 0
+    else:
+        convert = _value_converter(column)
+        if convert is _year:
+            kind = PLAN_YEAR
+        elif convert is _float32:
+            kind = PLAN_FLOAT
+        elif convert is _binary:
+            kind = PLAN_BINARY
+    return column.name, kind, column.nullable, a, b, c
 
 
 def _checked(convert: Convert, value: Any, side: str, name: str) -> Any:
