@@ -6,7 +6,8 @@
  * the Python path, which decides, and names any problem). It takes the common
  * form only: a row line whose top-level keys are the known ones, each once and
  * without escapes, with values of the types the typed msgspec decoder accepts;
- * integers within int64; strings with the standard escapes (no lone
+ * integers within int64 (uint64 in images; commit_ts and commit_time_ms up to
+ * 2^63-1 as the typed decoder takes them); strings with the standard escapes (no lone
  * surrogates), valid UTF-8. Anything else (resolved and ddl lines included) is
  * declined.
  *
@@ -186,11 +187,12 @@ static PyObject *parse_string(Parser *ps) {
     return PyUnicode_DecodeUTF8(s, p - s, NULL);
 }
 
-typedef enum { NUM_BAD, NUM_INT, NUM_FLOAT } NumKind;
+typedef enum { NUM_BAD, NUM_INT, NUM_UINT, NUM_FLOAT } NumKind;
 
-/* The JSON number at ps->p: an int64 (NUM_INT, in *i) or a finite double
- * (NUM_FLOAT, in *d); NUM_BAD declines (not JSON, out of range). */
-static NumKind parse_number(Parser *ps, long long *i, double *d) {
+/* The JSON number at ps->p: an int64 (NUM_INT, in *i), an integer above
+ * int64 but within uint64 (NUM_UINT, in *u) or a finite double (NUM_FLOAT, in
+ * *d); NUM_BAD declines (not JSON, out of range). */
+static NumKind parse_number(Parser *ps, long long *i, unsigned long long *u, double *d) {
     const char *p = ps->p, *end = ps->end, *s = p;
     int negative = 0, is_float = 0;
     if (p < end && *p == '-') {
@@ -227,11 +229,19 @@ static NumKind parse_number(Parser *ps, long long *i, double *d) {
     ps->p = p;
     if (!is_float) {
         Py_ssize_t n = digits_end - digits;
-        if (n > 19)
+        if (n > 20)
             return NUM_BAD;
         unsigned long long v = 0;
-        for (const char *q = digits; q < digits_end; q++)
-            v = v * 10 + (unsigned long long)(*q - '0'); /* at most 19 digits: no wrap */
+        for (const char *q = digits; q < digits_end; q++) {
+            unsigned digit = (unsigned)(*q - '0');
+            if (v > (UINT64_MAX - digit) / 10)
+                return NUM_BAD; /* beyond uint64 */
+            v = v * 10 + digit;
+        }
+        if (!negative && v > (unsigned long long)INT64_MAX) {
+            *u = v;
+            return NUM_UINT;
+        }
         if (v > (unsigned long long)INT64_MAX + (unsigned long long)negative)
             return NUM_BAD;
         *i = negative ? (long long)(0 - v) : (long long)v;
@@ -386,10 +396,13 @@ static PyObject *parse_value(Parser *ps, int depth) {
         return NULL;
     default: {
         long long i;
+        unsigned long long u;
         double d;
-        switch (parse_number(ps, &i, &d)) {
+        switch (parse_number(ps, &i, &u, &d)) {
         case NUM_INT:
             return PyLong_FromLongLong(i);
+        case NUM_UINT:
+            return PyLong_FromUnsignedLongLong(u);
         case NUM_FLOAT:
             return PyFloat_FromDouble(d);
         default:
@@ -802,10 +815,11 @@ static int parse_row(Parser *ps, Row *row) {
         case F_COMMIT_TS:
         case F_COMMIT_TIME_MS: {
             long long i;
+            unsigned long long u;
             double d;
             if (field == F_COMMIT_TIME_MS && literal(ps, "null", 4))
                 break;
-            if (parse_number(ps, &i, &d) != NUM_INT || i < 0)
+            if (parse_number(ps, &i, &u, &d) != NUM_INT || i < 0)
                 return 0;
             if (field == F_COMMIT_TS) {
                 row->commit_ts = i;
