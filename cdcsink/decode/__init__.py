@@ -6,6 +6,11 @@ the ordering promise of resolved events. A row's ``columns`` are parsed into a
 :class:`~cdcsink.codec.schema.TableSchema` once per table (again when they
 change), and its values are checked and converted to their canonical forms by
 the table's :class:`~cdcsink.decode.values.ImageRules`.
+
+Where the compiled decoder (``_speedups.c``) is built, a row line of the
+common form is decoded by it straight into its :class:`RowEvent` (the same
+event, field for field); every other line, and any it is unsure of, takes the
+Python path below, which stays the reference.
 """
 
 from __future__ import annotations

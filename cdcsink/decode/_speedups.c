@@ -59,6 +59,8 @@ typedef struct {
 
 static inline void skip_ws(Parser *ps) {
     const char *p = ps->p, *end = ps->end;
+    if (p < end && (unsigned char)*p > ' ')
+        return; /* (the usual case: no whitespace) */
     while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
         p++;
     ps->p = p;
@@ -154,8 +156,36 @@ done:
     return result;
 }
 
-/* The string at ps->p (a '"'): its str, or NULL (declined). */
-static PyObject *parse_string(Parser *ps) {
+/* Short ASCII texts that repeat on every row (object keys, schema and table
+ * names) are made into str objects once: a direct-mapped cache of them, by
+ * their bytes. Safe to share: a str is immutable, and the GIL is held. */
+#define NAME_CACHE_SIZE 1024
+#define NAME_CACHE_MAX_LEN 48
+static PyObject *name_cache[NAME_CACHE_SIZE];
+
+static PyObject *cached_name(const char *s, Py_ssize_t n) {
+    uint32_t h = 2166136261u;
+    for (Py_ssize_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    PyObject **slot = &name_cache[(h ^ (h >> 16)) & (NAME_CACHE_SIZE - 1)];
+    PyObject *name = *slot;
+    if (name != NULL && PyUnicode_GET_LENGTH(name) == n && memcmp(PyUnicode_1BYTE_DATA(name), s, (size_t)n) == 0)
+        return Py_NewRef(name);
+    name = PyUnicode_New(n, 127);
+    if (name == NULL)
+        return NULL;
+    memcpy(PyUnicode_1BYTE_DATA(name), s, (size_t)n);
+    if (PyObject_Hash(name) == -1) { /* computed once, kept in the str */
+        Py_DECREF(name);
+        return NULL;
+    }
+    Py_XSETREF(*slot, Py_NewRef(name));
+    return name;
+}
+
+/* The string at ps->p (a '"'): its str, or NULL (declined). ``name``: one of
+ * the short texts that repeat (see cached_name). */
+static PyObject *parse_text(Parser *ps, int name) {
     const char *p = ps->p + 1, *end = ps->end, *s = p;
     int escaped = 0, ascii = 1;
     for (;;) {
@@ -179,6 +209,8 @@ static PyObject *parse_string(Parser *ps) {
     if (escaped)
         return unescape(s, p);
     if (ascii) {
+        if (name && p - s <= NAME_CACHE_MAX_LEN)
+            return cached_name(s, p - s);
         PyObject *str = PyUnicode_New(p - s, 127);
         if (str != NULL)
             memcpy(PyUnicode_1BYTE_DATA(str), s, (size_t)(p - s));
@@ -186,6 +218,8 @@ static PyObject *parse_string(Parser *ps) {
     }
     return PyUnicode_DecodeUTF8(s, p - s, NULL);
 }
+
+static inline PyObject *parse_string(Parser *ps) { return parse_text(ps, 0); }
 
 typedef enum { NUM_BAD, NUM_INT, NUM_UINT, NUM_FLOAT } NumKind;
 
@@ -234,8 +268,8 @@ static NumKind parse_number(Parser *ps, long long *i, unsigned long long *u, dou
         unsigned long long v = 0;
         for (const char *q = digits; q < digits_end; q++) {
             unsigned digit = (unsigned)(*q - '0');
-            if (v > (UINT64_MAX - digit) / 10)
-                return NUM_BAD; /* beyond uint64 */
+            if (n >= 20 && v > (UINT64_MAX - digit) / 10)
+                return NUM_BAD; /* beyond uint64 (19 digits cannot be) */
             v = v * 10 + digit;
         }
         if (!negative && v > (unsigned long long)INT64_MAX) {
@@ -284,7 +318,7 @@ static PyObject *parse_object(Parser *ps, int depth) {
     for (;;) {
         if (ps->p >= ps->end || *ps->p != '"')
             goto fail;
-        PyObject *key = parse_string(ps);
+        PyObject *key = parse_text(ps, 1);
         if (key == NULL)
             goto fail;
         skip_ws(ps);
@@ -743,24 +777,50 @@ static const char *const FIELD_NAMES[F_COUNT] = {
 };
 
 static int field_of(const char *s, Py_ssize_t n) {
-    for (int f = 0; f < F_COUNT; f++)
-        if ((size_t)n == strlen(FIELD_NAMES[f]) && memcmp(s, FIELD_NAMES[f], (size_t)n) == 0)
-            return f;
-    return -1;
+    int f;
+    switch (n) {
+    case 2: f = s[0] == 'o' ? F_OP : F_PK; break;
+    case 4: f = F_KIND; break;
+    case 5: f = s[0] == 't' ? F_TABLE : F_AFTER; break;
+    case 6: f = s[0] == 's' ? F_SCHEMA : F_BEFORE; break;
+    case 7: f = F_COLUMNS; break;
+    case 9: f = F_COMMIT_TS; break;
+    case 14: f = F_COMMIT_TIME_MS; break;
+    default: return -1;
+    }
+    return memcmp(s, FIELD_NAMES[f], (size_t)n) == 0 ? f : -1;
 }
 
 typedef struct {
     PyObject *schema, *table, *op, *before, *after, *commit_time_ms;
     long long commit_ts;
     const char *columns, *columns_end, *pk, *pk_end;
+    /* The decoder's _compiled_shapes; the table's entry there, looked up as
+     * soon as schema and table are known (before columns and pk, in the
+     * usual key order), and whether columns and pk have its text. */
+    PyObject *shapes, *entry;
+    int looked_up, columns_cached, pk_cached;
 } Row;
 
 static void row_clear(Row *row) {
+    Py_CLEAR(row->shapes);
+    Py_CLEAR(row->entry);
     Py_CLEAR(row->schema);
     Py_CLEAR(row->table);
     Py_CLEAR(row->before);
     Py_CLEAR(row->after);
     Py_CLEAR(row->commit_time_ms);
+}
+
+/* The cached entry of (schema, table): borrowed, or NULL (none). */
+static PyObject *cached_entry(PyObject *shapes, PyObject *schema, PyObject *table) {
+    PyObject *tables = PyDict_GetItemWithError(shapes, schema); /* (str keys: no error) */
+    if (tables == NULL || !PyDict_CheckExact(tables))
+        return NULL;
+    PyObject *entry = PyDict_GetItemWithError(tables, table);
+    if (entry == NULL || !PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 4)
+        return NULL;
+    return entry;
 }
 
 /* The top-level object into *row; 0 declines (the caller clears *row). */
@@ -802,7 +862,7 @@ static int parse_row(Parser *ps, Row *row) {
         case F_TABLE: {
             if (*v != '"')
                 return 0;
-            PyObject *text = parse_string(ps);
+            PyObject *text = parse_text(ps, 1);
             if (text == NULL)
                 return 0;
             if (PyUnicode_GET_LENGTH(text) == 0) {
@@ -839,9 +899,21 @@ static int parse_row(Parser *ps, Row *row) {
                 return 0;
             break;
         case F_PK:
-        case F_COLUMNS:
-            if (*v != (field == F_PK ? '[' : '{') || !skip_container(ps))
+        case F_COLUMNS: {
+            if (!row->looked_up && row->schema != NULL && row->table != NULL) {
+                row->looked_up = 1;
+                row->entry = Py_XNewRef(cached_entry(row->shapes, row->schema, row->table));
+            }
+            /* The table's last text here is the same JSON value (a valid one
+             * ends where its text ends): no need to find its end. */
+            PyObject *cached = row->entry != NULL ? PyTuple_GET_ITEM(row->entry, field == F_PK ? 1 : 0) : NULL;
+            if (cached != NULL && PyBytes_CheckExact(cached) && PyBytes_GET_SIZE(cached) <= ps->end - v &&
+                memcmp(PyBytes_AS_STRING(cached), v, (size_t)PyBytes_GET_SIZE(cached)) == 0) {
+                ps->p = v + PyBytes_GET_SIZE(cached);
+                *(field == F_PK ? &row->pk_cached : &row->columns_cached) = 1;
+            } else if (*v != (field == F_PK ? '[' : '{') || !skip_container(ps)) {
                 return 0;
+            }
             if (field == F_PK) {
                 row->pk = v;
                 row->pk_end = ps->p;
@@ -850,6 +922,7 @@ static int parse_row(Parser *ps, Row *row) {
                 row->columns_end = ps->p;
             }
             break;
+        }
         case F_BEFORE:
         case F_AFTER: {
             if (literal(ps, "null", 4))
@@ -936,24 +1009,14 @@ static PyObject *span_bytes(const char *s, const char *e) {
  * one when the row's text is the same, else parsed through
  * decoder._table_shape. A borrowed reference; NULL declines (or an error). */
 static PyObject *table_entry(PyObject *decoder, const Row *row) {
-    PyObject *shapes = PyObject_GetAttr(decoder, S_compiled_shapes);
-    if (shapes == NULL)
-        return NULL;
-    if (!PyDict_CheckExact(shapes)) {
-        Py_DECREF(shapes);
-        return NULL;
-    }
-    PyObject *tables = PyDict_GetItemWithError(shapes, row->schema);
-    Py_DECREF(shapes); /* the decoder holds it */
-    if (tables != NULL) {
-        PyObject *entry = PyDict_GetItemWithError(tables, row->table);
-        if (entry != NULL && PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) == 4 &&
-            span_is(PyTuple_GET_ITEM(entry, 0), row->columns, row->columns_end) &&
-            span_is(PyTuple_GET_ITEM(entry, 1), row->pk, row->pk_end))
-            return entry;
-    }
-    if (PyErr_Occurred())
-        return NULL;
+    PyObject *entry = row->entry;
+    if (entry != NULL && row->columns_cached && (row->pk != NULL ? row->pk_cached : PyTuple_GET_ITEM(entry, 1) == Py_None))
+        return entry; /* found while parsing */
+    entry = cached_entry(row->shapes, row->schema, row->table);
+    if (entry != NULL && span_is(PyTuple_GET_ITEM(entry, 0), row->columns, row->columns_end) &&
+        span_is(PyTuple_GET_ITEM(entry, 1), row->pk, row->pk_end))
+        return entry;
+    PyObject *shapes, *tables;
     PyObject *columns = parse_columns(row->columns, row->columns_end);
     if (columns == NULL)
         return NULL;
@@ -978,7 +1041,7 @@ static PyObject *table_entry(PyObject *decoder, const Row *row) {
     }
     PyObject *raw_columns = span_bytes(row->columns, row->columns_end);
     PyObject *raw_pk = span_bytes(row->pk, row->pk_end);
-    PyObject *entry = NULL;
+    entry = NULL;
     if (raw_columns != NULL && raw_pk != NULL)
         entry = PyTuple_Pack(4, raw_columns, raw_pk, shape, plan);
     Py_XDECREF(raw_columns);
@@ -1064,7 +1127,8 @@ static PyObject *decode_row(PyObject *module, PyObject *const *args, Py_ssize_t 
     Parser ps = {data, data, data + size};
     Row row = {0};
     PyObject *event = NULL;
-    if (!parse_row(&ps, &row))
+    row.shapes = PyObject_GetAttr(decoder, S_compiled_shapes);
+    if (row.shapes == NULL || !PyDict_CheckExact(row.shapes) || !parse_row(&ps, &row))
         goto decline;
     int ordered = after_last_resolved(decoder, row.commit_ts);
     if (ordered <= 0)

@@ -50,7 +50,9 @@ text and double columns cost one type (and range) check per value, decimal
 and date/time columns one match of their canonical text; only values in
 another form, and the other types, call a converter. (A typed msgspec decoder
 per table was tried for the images: no faster, once its structs are turned
-back into dicts.)
+back into dicts.) The compiled decoder makes the same checks from
+:attr:`ImageRules.plan` and calls :meth:`ImageRules.convert` for any image
+they do not settle.
 """
 
 from __future__ import annotations
