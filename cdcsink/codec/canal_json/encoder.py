@@ -60,6 +60,10 @@ from cdcsink.codec.options import EncoderOptions
 from cdcsink.codec.schema import BIT, BLOBS, CHARS, DOUBLE, ENUM, FLOAT, GEOMETRY, INTEGERS, SET, YEAR, Column, TableSchema
 from cdcsink.errors import InvalidEventError, MessageTooLargeError
 from cdcsink.events import DELETE, INSERT, UPDATE, DDLEvent, RowEvent
+from cdcsink.speedups import load as load_compiled
+
+#: The compiled row writer (``_speedups.c``), None when not built or disabled.
+_compiled = load_compiled("cdcsink.codec.canal_json._speedups")
 
 _TYPES = {INSERT: "INSERT", UPDATE: "UPDATE", DELETE: "DELETE"}
 _dumps = orjson.dumps
@@ -164,12 +168,24 @@ class _Columns:
                 codes[name] = promoted
         return self.sql_type if codes is None else go_dumps(codes)
 
+    def compiled_plan(self) -> tuple[Any, ...]:
+        """These columns as the compiled row writer reads them: per column its
+        name, JSON key, value kind (``_KINDS``), formatter, java type and unsigned
+        promotion; then ``sqlType`` and ``mysqlType``."""
+        promotions = {name: (limit, promoted) for name, limit, promoted in self.promotions}
+        columns = tuple(
+            (name, go_dumps(name) + b":", _KINDS.get(formatter, _KIND_OTHER), formatter, self.codes[name],
+             *promotions.get(name, (None, None)))
+            for name, formatter in self.items
+        )
+        return columns, self.sql_type, self.mysql_type
+
 
 class _TableShape:
     """A table's constant parts: per op every byte before ``es``; the column
     sets with their types; the handle-key columns."""
 
-    __slots__ = ("info", "heads", "all", "keys", "has_keys")
+    __slots__ = ("info", "heads", "all", "keys", "has_keys", "encode")
 
     def __init__(self, info: TableSchema, full_types: bool) -> None:
         self.info = info
@@ -183,6 +199,8 @@ class _TableShape:
         keys = set(info.pk)
         self.keys = _Columns([column for column in info.columns if column.name in keys], full_types)
         self.has_keys = bool(keys)
+        #: The compiled writer's ``encode(event)`` (bytes, or None: not taken), when in use.
+        self.encode: Callable[[RowEvent], bytes | None] | None = None
 
 
 # --- Encoder ----------------------------------------------------------------
@@ -192,8 +210,11 @@ class CanalJsonEncoder:
     bootstrap = None  # no table-schema messages
     bootstrap_to_all_partitions = False
 
-    def __init__(self, options: EncoderOptions) -> None:
+    def __init__(self, options: EncoderOptions, use_compiled: bool = True) -> None:
+        """``use_compiled=False``: the pure-Python path only, even where the
+        compiled row writer is built (the reference the equivalence tests use)."""
         self.options = options
+        self._compiled = _compiled if use_compiled else None
         self.limit = options.max_message_bytes
         self.extension = options.enable_tidb_extension
         self._clock = options.clock_ms
@@ -216,10 +237,35 @@ class CanalJsonEncoder:
             if len(self._shapes) >= _MAX_SHAPES:
                 self._shapes.clear()
             shape = self._shapes[id(info)] = _TableShape(info, self._full_types)
+            if self._compiled is not None:
+                shape.encode = self._compiled_writer(shape)
         return shape
+
+    def _compiled_writer(self, shape: _TableShape) -> Callable[[RowEvent], bytes | None]:
+        """The compiled ``encode(event)`` of one table: the message
+        :meth:`encode_row` writes (compressed when configured), or None for a
+        row it leaves to the Python path (a value of the wrong type, a column
+        not in ``columns``, a message over the limit, ...)."""
+        return self._compiled.RowWriter(  # type: ignore[union-attr,no-any-return]
+            (shape.heads[INSERT], shape.heads[UPDATE], shape.heads[DELETE]),
+            shape.all.compiled_plan(),
+            shape.keys.compiled_plan(),
+            shape.has_keys,
+            self._delete_keys_only,
+            self._changed_only,
+            self.extension,
+            self._clock,
+            self._compress,
+            self.limit,
+        ).encode
 
     def encode_row(self, event: RowEvent) -> Message:
         shape = self._shape(event)
+        encode = shape.encode
+        if encode is not None:
+            value = encode(event)
+            if value is not None:
+                return None, value
         delete_keys = self._delete_keys_only and event.op == DELETE and shape.has_keys
         value = self._message(event, shape, shape.keys if delete_keys else shape.all, None)
         if self._compress is not None:
@@ -330,6 +376,11 @@ def _json(strings: dict[str, str | None]) -> bytes:
         return go_escaped(_dumps(strings))
     except TypeError:
         return go_dumps(strings)
+
+
+_KIND_OTHER = 3
+#: The value kinds the compiled writer writes itself; any other formatter it calls.
+_KINDS = {_text: 0, _integer: 1, _binary: 2}
 
 
 def _image_writer(items: tuple[tuple[str, Callable[[Any], str]], ...]) -> Callable[[dict[str, Any]], dict[str, str | None]]:
