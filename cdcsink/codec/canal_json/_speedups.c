@@ -19,9 +19,15 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
+
+/* Interned attribute names and ops (module constants, set once at import). */
+static PyObject *str_op, *str_before, *str_after, *str_commit_ts, *str_commit_time_ms;
+static PyObject *str_insert, *str_update, *str_delete, *str_info, *str_table_info;
 
 /* --- Output buffer ---------------------------------------------------------- */
 
@@ -235,6 +241,11 @@ static int write_str(Buffer *buffer, PyObject *text, int *lossy)
 
 /* --- Integers --------------------------------------------------------------- */
 
+static const char DIGIT_PAIRS[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
 /* An int in decimal (as str() writes it), quoted or not. */
 static int write_int(Buffer *buffer, PyObject *value, int quoted)
 {
@@ -270,10 +281,19 @@ static int write_int(Buffer *buffer, PyObject *value, int quoted)
     char *end = digits + sizeof(digits);
     char *start = end;
     unsigned long long magnitude = number < 0 ? 0ULL - (unsigned long long)number : (unsigned long long)number;
-    do {
-        *--start = (char)('0' + magnitude % 10);
-        magnitude /= 10;
-    } while (magnitude);
+    while (magnitude >= 100) {
+        unsigned pair = (unsigned)(magnitude % 100);
+        magnitude /= 100;
+        start -= 2;
+        memcpy(start, DIGIT_PAIRS + 2 * pair, 2);
+    }
+    if (magnitude >= 10) {
+        start -= 2;
+        memcpy(start, DIGIT_PAIRS + 2 * magnitude, 2);
+    }
+    else {
+        *--start = (char)('0' + magnitude);
+    }
     if (number < 0) {
         *--start = '-';
     }
@@ -328,13 +348,11 @@ typedef struct {
     int changed_only;
     int extension;
     PyObject *clock;
+    int wall_clock;     /* clock is the options' default, int(time.time() * 1000): computed here */
     PyObject *compress; /* NULL: none */
     long long limit;    /* max-message-bytes */
 } RowWriter;
 
-/* Interned attribute names and ops (module constants, set once at import). */
-static PyObject *str_op, *str_before, *str_after, *str_commit_ts, *str_commit_time_ms;
-static PyObject *str_insert, *str_update, *str_delete;
 
 static void columns_clear(ColumnsPlan *plan)
 {
@@ -433,12 +451,12 @@ static void RowWriter_dealloc(RowWriter *self)
 static PyObject *RowWriter_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *names[] = {"heads", "all", "keys", "has_keys", "delete_keys_only", "changed_only", "extension",
-                            "clock", "compress", "limit", NULL};
+                            "clock", "wall_clock", "compress", "limit", NULL};
     PyObject *heads, *all, *keys, *clock, *compress, *limit;
-    int has_keys, delete_keys_only, changed_only, extension;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OOppppOOO:RowWriter", names, &PyTuple_Type, &heads, &all, &keys,
-                                     &has_keys, &delete_keys_only, &changed_only, &extension, &clock, &compress,
-                                     &limit)) {
+    int has_keys, delete_keys_only, changed_only, extension, wall_clock;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OOppppOpOO:RowWriter", names, &PyTuple_Type, &heads, &all, &keys,
+                                     &has_keys, &delete_keys_only, &changed_only, &extension, &clock, &wall_clock,
+                                     &compress, &limit)) {
         return NULL;
     }
     if (PyTuple_GET_SIZE(heads) != 3) {
@@ -486,6 +504,7 @@ static PyObject *RowWriter_new(PyTypeObject *type, PyObject *args, PyObject *kwa
     self->changed_only = changed_only;
     self->extension = extension;
     self->clock = Py_NewRef(clock);
+    self->wall_clock = wall_clock;
     self->compress = compress == Py_None ? NULL : Py_NewRef(compress);
     return (PyObject *)self;
 }
@@ -567,9 +586,19 @@ static int write_image(Buffer *buffer, ColumnsPlan *plan, PyObject *image, int c
     }
     Py_ssize_t found = 0;
     int first = 1;
+    /* Images are mostly built in column order with the column names as keys
+     * (the same str objects): the next entry is the column's, no lookup. */
+    Py_ssize_t position = 0;
     for (Py_ssize_t i = 0; i < plan->count; i++) {
         ColumnPlan *column = &plan->columns[i];
-        PyObject *value = PyDict_GetItemWithError(image, column->name);
+        PyObject *key, *value;
+        Py_ssize_t next = position;
+        if (PyDict_Next(image, &next, &key, &value) && key == column->name) {
+            position = next;
+        }
+        else {
+            value = PyDict_GetItemWithError(image, column->name);
+        }
         if (value == NULL) {
             if (PyErr_Occurred()) {
                 return FAILED;
@@ -687,10 +716,93 @@ static int write_sql_type(Buffer *buffer, ColumnsPlan *plan, PyObject *image)
     return buffer_literal(buffer, "}") < 0 ? FAILED : DONE;
 }
 
-/* An attribute that must be an exact dict (or None, when `optional`). */
-static int image_of(PyObject *event, PyObject *name, PyObject **image)
+/* --- Reading a RowEvent ---------------------------------------------------------- */
+
+/* The event fields read per row. RowEvent is a slotted class: its fields are
+ * member descriptors at fixed offsets, which the first event's type tells
+ * (read once per process); an event of that type is read at those offsets,
+ * one of any other type through getattr. */
+enum { FIELD_OP, FIELD_BEFORE, FIELD_AFTER, FIELD_COMMIT_TS, FIELD_COMMIT_TIME_MS, FIELD_INFO, FIELD_COUNT };
+static PyObject **FIELD_NAMES[FIELD_COUNT] = {
+    &str_op, &str_before, &str_after, &str_commit_ts, &str_commit_time_ms, &str_info,
+};
+
+static struct {
+    PyTypeObject *type; /* the first event type seen (a strong reference), NULL before */
+    int direct;         /* its fields are all object slots: read at `offsets` */
+    Py_ssize_t offsets[FIELD_COUNT];
+} event_layout;
+
+static void learn_event_layout(PyTypeObject *type)
 {
-    *image = PyObject_GetAttr(event, name);
+    event_layout.type = (PyTypeObject *)Py_NewRef((PyObject *)type);
+    event_layout.direct = 0;
+    if (type->tp_getattro != PyObject_GenericGetAttr) {
+        return;
+    }
+    for (int i = 0; i < FIELD_COUNT; i++) {
+        PyObject *descriptor = PyObject_GetAttr((PyObject *)type, *FIELD_NAMES[i]);
+        if (descriptor == NULL) {
+            PyErr_Clear();
+            return;
+        }
+        int slot = Py_IS_TYPE(descriptor, &PyMemberDescr_Type)
+                   && ((PyMemberDescrObject *)descriptor)->d_member->type == T_OBJECT_EX;
+        if (slot) {
+            event_layout.offsets[i] = ((PyMemberDescrObject *)descriptor)->d_member->offset;
+        }
+        Py_DECREF(descriptor);
+        if (!slot) {
+            return;
+        }
+    }
+    event_layout.direct = 1;
+}
+
+/* A new reference to one field of the event (NULL with AttributeError when unset). */
+static PyObject *event_field(PyObject *event, int field)
+{
+    PyTypeObject *type = Py_TYPE(event);
+    if (event_layout.type == NULL) {
+        learn_event_layout(type);
+    }
+    if (type == event_layout.type && event_layout.direct) {
+        PyObject *value = *(PyObject **)((char *)event + event_layout.offsets[field]);
+        if (value != NULL) {
+            return Py_NewRef(value);
+        }
+    }
+    return PyObject_GetAttr(event, *FIELD_NAMES[field]);
+}
+
+/* int(time.time() * 1000), as the default clock computes it: time.time() is
+ * CLOCK_REALTIME's nanoseconds as a double of seconds (CPython's
+ * _PyTime_AsSecondsDouble), times 1000, truncated. `clock` where that clock
+ * is not available. */
+static PyObject *wall_clock_ms(PyObject *clock)
+{
+#ifdef CLOCK_REALTIME
+    struct timespec now;
+    if (clock_gettime(CLOCK_REALTIME, &now) == 0) {
+        long long nanoseconds = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+        volatile double seconds;
+        if (nanoseconds % 1000000000LL == 0) {
+            seconds = (double)(nanoseconds / 1000000000LL);
+        }
+        else {
+            seconds = (double)nanoseconds;
+            seconds /= 1e9;
+        }
+        return PyLong_FromDouble(seconds * 1000.0);
+    }
+#endif
+    return PyObject_CallNoArgs(clock);
+}
+
+/* An image that must be an exact dict. */
+static int image_of(PyObject *event, int field, PyObject **image)
+{
+    *image = event_field(event, field);
     if (*image == NULL) {
         return FAILED;
     }
@@ -734,7 +846,7 @@ static int write_message(RowWriter *self, PyObject *event, Buffer *out, Buffer *
     Span *spans = NULL;
     int result = FAILED;
 
-    op = PyObject_GetAttr(event, str_op);
+    op = event_field(event, FIELD_OP);
     if (op == NULL) {
         goto done;
     }
@@ -745,19 +857,19 @@ static int write_message(RowWriter *self, PyObject *event, Buffer *out, Buffer *
     }
     ColumnsPlan *plan = (self->delete_keys_only && which == OP_DELETE && self->has_keys) ? &self->keys : &self->all;
     int complete = plan == &self->all;
-    if (which != OP_INSERT && (result = image_of(event, str_before, &before)) != DONE) {
+    if (which != OP_INSERT && (result = image_of(event, FIELD_BEFORE, &before)) != DONE) {
         goto done;
     }
-    if (which != OP_DELETE && (result = image_of(event, str_after, &after)) != DONE) {
+    if (which != OP_DELETE && (result = image_of(event, FIELD_AFTER, &after)) != DONE) {
         goto done;
     }
     result = FAILED;
     PyObject *image = which == OP_DELETE ? before : after;
-    commit_ts = PyObject_GetAttr(event, str_commit_ts);
+    commit_ts = event_field(event, FIELD_COMMIT_TS);
     if (commit_ts == NULL) {
         goto done;
     }
-    commit_ms = PyObject_GetAttr(event, str_commit_time_ms);
+    commit_ms = event_field(event, FIELD_COMMIT_TIME_MS);
     if (commit_ms == NULL) {
         goto done;
     }
@@ -778,7 +890,7 @@ static int write_message(RowWriter *self, PyObject *event, Buffer *out, Buffer *
             goto done;
         }
     }
-    ts = PyObject_CallNoArgs(self->clock);
+    ts = self->wall_clock ? wall_clock_ms(self->clock) : PyObject_CallNoArgs(self->clock);
     if (ts == NULL) {
         goto done;
     }
@@ -866,7 +978,8 @@ done:
     return result;
 }
 
-static PyObject *RowWriter_encode(RowWriter *self, PyObject *event)
+/* The row's message (compressed when configured), or NULL with no error set: not taken. */
+static PyObject *writer_encode(RowWriter *self, PyObject *event)
 {
     Buffer out, scratch;
     buffer_init(&out);
@@ -892,6 +1005,14 @@ static PyObject *RowWriter_encode(RowWriter *self, PyObject *event)
     }
     if (value == NULL) {
         PyErr_Clear();
+    }
+    return value;
+}
+
+static PyObject *RowWriter_encode(RowWriter *self, PyObject *event)
+{
+    PyObject *value = writer_encode(self, event);
+    if (value == NULL) {
         Py_RETURN_NONE;
     }
     return value;
@@ -915,6 +1036,184 @@ static PyTypeObject RowWriterType = {
     .tp_new = RowWriter_new,
 };
 
+/* --- The encoder's encode_row ------------------------------------------------ */
+
+/* Table writers are kept by the identity of the event's table model (each
+ * entry holds the model, so its id cannot be reused while cached). */
+#define MAX_WRITERS 4096
+/* ... and the most recent ones in a small table indexed by the model's address. */
+#define RECENT_WRITERS 64
+
+typedef struct {
+    PyObject_HEAD
+    struct {
+        PyObject *info;
+        PyObject *writer;
+    } recent[RECENT_WRITERS];
+    PyObject *writers;     /* dict: id(table model) -> (table model, RowWriter) */
+    PyObject *make_writer; /* event -> RowWriter (the encoder's table shape's) */
+    PyObject *fallback;    /* event -> (key, value): the pure-Python encode_row */
+} RowEncoder;
+
+static int RowEncoder_traverse(RowEncoder *self, visitproc visit, void *arg)
+{
+    for (int i = 0; i < RECENT_WRITERS; i++) {
+        Py_VISIT(self->recent[i].info);
+        Py_VISIT(self->recent[i].writer);
+    }
+    Py_VISIT(self->writers);
+    Py_VISIT(self->make_writer);
+    Py_VISIT(self->fallback);
+    return 0;
+}
+
+static int RowEncoder_clear(RowEncoder *self)
+{
+    for (int i = 0; i < RECENT_WRITERS; i++) {
+        Py_CLEAR(self->recent[i].info);
+        Py_CLEAR(self->recent[i].writer);
+    }
+    Py_CLEAR(self->writers);
+    Py_CLEAR(self->make_writer);
+    Py_CLEAR(self->fallback);
+    return 0;
+}
+
+static void RowEncoder_dealloc(RowEncoder *self)
+{
+    PyObject_GC_UnTrack(self);
+    RowEncoder_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *RowEncoder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *names[] = {"make_writer", "fallback", NULL};
+    PyObject *make_writer, *fallback;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO:RowEncoder", names, &make_writer, &fallback)) {
+        return NULL;
+    }
+    if (!PyCallable_Check(make_writer) || !PyCallable_Check(fallback)) {
+        PyErr_SetString(PyExc_TypeError, "RowEncoder: make_writer and fallback are callables");
+        return NULL;
+    }
+    RowEncoder *self = (RowEncoder *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->writers = PyDict_New();
+    if (self->writers == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->make_writer = Py_NewRef(make_writer);
+    self->fallback = Py_NewRef(fallback);
+    return (PyObject *)self;
+}
+
+static void remember(RowEncoder *self, size_t slot, PyObject *info, PyObject *writer)
+{
+    PyObject *old_info = self->recent[slot].info, *old_writer = self->recent[slot].writer;
+    self->recent[slot].info = Py_NewRef(info);
+    self->recent[slot].writer = Py_NewRef(writer);
+    Py_XDECREF(old_info);
+    Py_XDECREF(old_writer);
+}
+
+/* The writer of the event's table (borrowed from the cache), or NULL with no
+ * error set when there is none to use. */
+static RowWriter *writer_of(RowEncoder *self, PyObject *event)
+{
+    RowWriter *writer = NULL;
+    PyObject *key = NULL, *made = NULL, *entry = NULL;
+    /* table_info's value without the property call when the input decoder set it */
+    PyObject *info = event_field(event, FIELD_INFO);
+    if (info == Py_None) {
+        Py_DECREF(info);
+        info = PyObject_GetAttr(event, str_table_info);
+    }
+    if (info == NULL) {
+        goto done;
+    }
+    size_t slot = ((uintptr_t)info >> 4) % RECENT_WRITERS;
+    if (self->recent[slot].info == info) {
+        writer = (RowWriter *)self->recent[slot].writer;
+        goto done;
+    }
+    key = PyLong_FromVoidPtr(info);
+    if (key == NULL) {
+        goto done;
+    }
+    entry = PyDict_GetItemWithError(self->writers, key);
+    if (entry != NULL && PyTuple_GET_ITEM(entry, 0) == info) {
+        writer = (RowWriter *)PyTuple_GET_ITEM(entry, 1);
+        remember(self, slot, info, (PyObject *)writer);
+        goto done;
+    }
+    if (PyErr_Occurred()) {
+        goto done;
+    }
+    made = PyObject_CallOneArg(self->make_writer, event);
+    if (made == NULL || !PyObject_TypeCheck(made, &RowWriterType)) {
+        goto done;
+    }
+    entry = PyTuple_Pack(2, info, made);
+    if (entry == NULL) {
+        goto done;
+    }
+    if (PyDict_GET_SIZE(self->writers) >= MAX_WRITERS) {
+        PyDict_Clear(self->writers);
+    }
+    if (PyDict_SetItem(self->writers, key, entry) == 0) {
+        writer = (RowWriter *)made; /* the cache holds it */
+        remember(self, slot, info, made);
+    }
+    Py_DECREF(entry);
+
+done:
+    Py_XDECREF(made);
+    Py_XDECREF(key);
+    Py_XDECREF(info);
+    PyErr_Clear();
+    return writer;
+}
+
+static PyObject *RowEncoder_encode_row(RowEncoder *self, PyObject *event)
+{
+    RowWriter *writer = writer_of(self, event);
+    if (writer != NULL) {
+        Py_INCREF(writer);
+        PyObject *value = writer_encode(writer, event);
+        Py_DECREF(writer);
+        if (value != NULL) {
+            PyObject *message = PyTuple_Pack(2, Py_None, value);
+            Py_DECREF(value);
+            return message;
+        }
+    }
+    return PyObject_CallOneArg(self->fallback, event);
+}
+
+static PyMethodDef RowEncoder_methods[] = {
+    {"encode_row", (PyCFunction)RowEncoder_encode_row, METH_O,
+     "encode_row(event) -> (None, value): the table's writer's message, or the fallback's for a row it does not "
+     "take."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject RowEncoderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "cdcsink.codec.canal_json._speedups.RowEncoder",
+    .tp_basicsize = sizeof(RowEncoder),
+    .tp_dealloc = (destructor)RowEncoder_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "CanalJsonEncoder.encode_row through each table's RowWriter, the fallback for rows they do not take.",
+    .tp_traverse = (traverseproc)RowEncoder_traverse,
+    .tp_clear = (inquiry)RowEncoder_clear,
+    .tp_methods = RowEncoder_methods,
+    .tp_new = RowEncoder_new,
+};
+
 /* --- Module ------------------------------------------------------------------ */
 
 static int intern_names(void)
@@ -925,7 +1224,7 @@ static int intern_names(void)
     } names[] = {
         {&str_op, "op"}, {&str_before, "before"}, {&str_after, "after"}, {&str_commit_ts, "commit_ts"},
         {&str_commit_time_ms, "commit_time_ms"}, {&str_insert, "insert"}, {&str_update, "update"},
-        {&str_delete, "delete"},
+        {&str_delete, "delete"}, {&str_info, "_info"}, {&str_table_info, "table_info"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (*names[i].slot == NULL && (*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL) {
@@ -945,14 +1244,15 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__speedups(void)
 {
     init_escape_table();
-    if (intern_names() < 0 || PyType_Ready(&RowWriterType) < 0) {
+    if (intern_names() < 0 || PyType_Ready(&RowWriterType) < 0 || PyType_Ready(&RowEncoderType) < 0) {
         return NULL;
     }
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) {
         return NULL;
     }
-    if (PyModule_AddObjectRef(m, "RowWriter", (PyObject *)&RowWriterType) < 0) {
+    if (PyModule_AddObjectRef(m, "RowWriter", (PyObject *)&RowWriterType) < 0
+        || PyModule_AddObjectRef(m, "RowEncoder", (PyObject *)&RowEncoderType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -40,6 +40,7 @@ row the encoder formats the values and writes one small JSON object per image.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Sequence
 
 import orjson
@@ -185,7 +186,7 @@ class _TableShape:
     """A table's constant parts: per op every byte before ``es``; the column
     sets with their types; the handle-key columns."""
 
-    __slots__ = ("info", "heads", "all", "keys", "has_keys", "encode")
+    __slots__ = ("info", "heads", "all", "keys", "has_keys", "writer")
 
     def __init__(self, info: TableSchema, full_types: bool) -> None:
         self.info = info
@@ -199,8 +200,8 @@ class _TableShape:
         keys = set(info.pk)
         self.keys = _Columns([column for column in info.columns if column.name in keys], full_types)
         self.has_keys = bool(keys)
-        #: The compiled writer's ``encode(event)`` (bytes, or None: not taken), when in use.
-        self.encode: Callable[[RowEvent], bytes | None] | None = None
+        #: The compiled row writer of this table, when in use (see ``CanalJsonEncoder._compiled_writer``).
+        self.writer: Any = None
 
 
 # --- Encoder ----------------------------------------------------------------
@@ -215,6 +216,10 @@ class CanalJsonEncoder:
         compiled row writer is built (the reference the equivalence tests use)."""
         self.options = options
         self._compiled = _compiled if use_compiled else None
+        if self._compiled is not None:
+            # encode_row in C: each table's compiled writer; a row one does not take
+            # (and an event whose table model cannot be read) goes to _encode_row_py.
+            self.encode_row = self._compiled.RowEncoder(self._compiled_writer, self._encode_row_py).encode_row
         self.limit = options.max_message_bytes
         self.extension = options.enable_tidb_extension
         self._clock = options.clock_ms
@@ -238,15 +243,20 @@ class CanalJsonEncoder:
                 self._shapes.clear()
             shape = self._shapes[id(info)] = _TableShape(info, self._full_types)
             if self._compiled is not None:
-                shape.encode = self._compiled_writer(shape)
+                shape.writer = self._table_writer(shape)
         return shape
 
-    def _compiled_writer(self, shape: _TableShape) -> Callable[[RowEvent], bytes | None]:
-        """The compiled ``encode(event)`` of one table: the message
-        :meth:`encode_row` writes (compressed when configured), or None for a
-        row it leaves to the Python path (a value of the wrong type, a column
-        not in ``columns``, a message over the limit, ...)."""
-        return self._compiled.RowWriter(  # type: ignore[union-attr,no-any-return]
+    def _compiled_writer(self, event: RowEvent) -> Any:
+        """The compiled row writer of the event's table (the C ``encode_row``
+        keeps it per table model)."""
+        return self._shape(event).writer
+
+    def _table_writer(self, shape: _TableShape) -> Any:
+        """A table's compiled row writer: its ``encode(event)`` returns the
+        message :meth:`_encode_row_py` writes (compressed when configured), or
+        None for a row it leaves to the Python code (a value of the wrong type, a
+        column not in ``columns``, a message over the limit, ...)."""
+        return self._compiled.RowWriter(  # type: ignore[union-attr]
             (shape.heads[INSERT], shape.heads[UPDATE], shape.heads[DELETE]),
             shape.all.compiled_plan(),
             shape.keys.compiled_plan(),
@@ -255,17 +265,13 @@ class CanalJsonEncoder:
             self._changed_only,
             self.extension,
             self._clock,
+            self._clock is _WALL_CLOCK,
             self._compress,
             self.limit,
-        ).encode
+        )
 
-    def encode_row(self, event: RowEvent) -> Message:
+    def _encode_row_py(self, event: RowEvent) -> Message:
         shape = self._shape(event)
-        encode = shape.encode
-        if encode is not None:
-            value = encode(event)
-            if value is not None:
-                return None, value
         delete_keys = self._delete_keys_only and event.op == DELETE and shape.has_keys
         value = self._message(event, shape, shape.keys if delete_keys else shape.all, None)
         if self._compress is not None:
@@ -332,6 +338,10 @@ class CanalJsonEncoder:
         report_reduced(event, self._large, size, location, self.options.on_large_message)
         return None, reduced
 
+    #: The pure-Python row encoder, the reference (an encoder using the compiled
+    #: code has its own ``encode_row``, set in ``__init__``, which falls back to it).
+    encode_row = _encode_row_py
+
     def pack(self, rows: list[Message]) -> list[Message]:
         return rows
 
@@ -378,6 +388,9 @@ def _json(strings: dict[str, str | None]) -> bytes:
         return go_dumps(strings)
 
 
+#: The options' default clock_ms, ``int(time.time() * 1000)``: the compiled writer
+#: reads the same wall clock itself rather than calling it.
+_WALL_CLOCK = next(field.default for field in dataclasses.fields(EncoderOptions) if field.name == "clock_ms")
 _KIND_OTHER = 3
 #: The value kinds the compiled writer writes itself; any other formatter it calls.
 _KINDS = {_text: 0, _integer: 1, _binary: 2}

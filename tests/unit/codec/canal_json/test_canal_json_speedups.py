@@ -172,7 +172,7 @@ def test_canal_json_compiled_in_use():
         assert canal_encoder._compiled is not None, "cdcsink/codec/canal_json/_speedups.c is not built"
         encoder = CanalJsonEncoder(EncoderOptions("canal-json"))
         event = RowEvent("d", "t", 1, INSERT, ["id"], {"id": "bigint"}, None, {"id": 1})
-        assert encoder._shape(event).encode is not None
+        assert encoder._shape(event).writer is not None
 
 
 def test_every_known_type_is_drawn():
@@ -206,7 +206,7 @@ def test_the_bench_rows_are_written_by_the_compiled_code(extension: bool):
     rows = _bench_rows(2000)
     assert {row.op for row in rows} == {INSERT, UPDATE, DELETE}
     for event in rows:
-        value = compiled._shape(event).encode(event)  # type: ignore[misc]
+        value = compiled._shape(event).writer.encode(event)  # type: ignore[misc]
         assert value is not None, f"declined: {event!r}"
         assert (None, value) == pure.encode_row(event)
 
@@ -234,7 +234,7 @@ def test_the_common_forms_are_written_by_the_compiled_code(options: dict[str, An
     after = {**before, "n": 1, "note": "", "flag": False}
     for op, old, new in ((INSERT, None, after), (UPDATE, before, after), (DELETE, before, None)):
         event = RowEvent("shop", "orders", 417318403368288260, op, ["id"], COMMON, old, new)
-        value = compiled._shape(event).encode(event)  # type: ignore[misc]
+        value = compiled._shape(event).writer.encode(event)  # type: ignore[misc]
         assert value is not None, f"declined: {event!r}"
         assert (None, value) == pure.encode_row(event)
 
@@ -243,7 +243,7 @@ def test_the_common_forms_are_written_by_the_compiled_code(options: dict[str, An
 def test_a_mistyped_value_is_left_to_the_python_error():
     compiled, pure = _encoders(EncoderOptions("canal-json", clock_ms=lambda: CLOCK_MS))
     event = RowEvent("shop", "orders", 1, INSERT, ["id"], {"id": "bigint", "note": "text"}, None, {"id": 1, "note": 5})
-    assert compiled._shape(event).encode(event) is None  # type: ignore[misc]
+    assert compiled._shape(event).writer.encode(event) is None  # type: ignore[misc]
     assert _outcome(compiled, event) == _outcome(pure, event)
     assert _outcome(pure, event)[1].endswith("column 'note' (text): expected a string, got int 5")
 
