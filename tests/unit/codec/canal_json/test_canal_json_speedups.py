@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -166,12 +168,14 @@ needs_compiled = pytest.mark.skipif(speedups.disabled(), reason="CDCSINK_NO_EXTE
 def test_canal_json_compiled_in_use():
     """The compiled writer is loaded wherever the build made it (``make test``
     requires it where a C compiler is); only CDCSINK_NO_EXTENSIONS turns it off."""
+    encoder = CanalJsonEncoder(EncoderOptions("canal-json"))
+    event = RowEvent("d", "t", 1, INSERT, ["id"], {"id": "bigint"}, None, {"id": 1})
     if speedups.disabled():
         assert canal_encoder._compiled is None
+        assert encoder._shape(event).writer is None
     else:
         assert canal_encoder._compiled is not None, "cdcsink/codec/canal_json/_speedups.c is not built"
-        encoder = CanalJsonEncoder(EncoderOptions("canal-json"))
-        event = RowEvent("d", "t", 1, INSERT, ["id"], {"id": "bigint"}, None, {"id": 1})
+        assert isinstance(encoder.encode_row.__self__, canal_encoder._compiled.RowEncoder)
         assert encoder._shape(event).writer is not None
 
 
@@ -198,17 +202,53 @@ def _bench_rows(count: int) -> list[RowEvent]:
     return [event for event in events if type(event) is RowEvent]
 
 
+class _CountingFallbacks(CanalJsonEncoder):
+    """An encoder that counts the rows its compiled encode_row hands to Python."""
+
+    fallbacks = 0
+
+    def _encode_row_py(self, event: RowEvent) -> Any:
+        self.fallbacks += 1
+        return super()._encode_row_py(event)
+
+
 @needs_compiled
 @pytest.mark.parametrize("extension", [True, False])
 def test_the_bench_rows_are_written_by_the_compiled_code(extension: bool):
     options = EncoderOptions("canal-json", enable_tidb_extension=extension, clock_ms=lambda: CLOCK_MS)
-    compiled, pure = _encoders(options)
+    compiled, pure = _CountingFallbacks(options), CanalJsonEncoder(options, use_compiled=False)
     rows = _bench_rows(2000)
     assert {row.op for row in rows} == {INSERT, UPDATE, DELETE}
-    for event in rows:
-        value = compiled._shape(event).writer.encode(event)  # type: ignore[misc]
-        assert value is not None, f"declined: {event!r}"
-        assert (None, value) == pure.encode_row(event)
+    assert [compiled.encode_row(event) for event in rows] == [pure.encode_row(event) for event in rows]
+    assert compiled.fallbacks == 0
+
+
+@needs_compiled
+def test_the_compiled_code_reads_the_wall_clock_as_the_default_clock_does():
+    encoder = _CountingFallbacks(EncoderOptions("canal-json"))
+    event = RowEvent("d", "t", 1, INSERT, ["id"], {"id": "bigint"}, None, {"id": 1})
+    start = int(time.time() * 1000)
+    value = encoder.encode_row(event)[1]
+    end = int(time.time() * 1000)
+    assert encoder.fallbacks == 0
+    assert start <= orjson.loads(value)["ts"] <= end
+
+
+class _OtherEvent(RowEvent):
+    __slots__ = ("extra",)
+
+
+@needs_compiled
+def test_events_of_another_class_and_unset_fields_are_read_as_python_reads_them():
+    compiled, pure = _encoders(EncoderOptions("canal-json", clock_ms=lambda: CLOCK_MS))
+    args = ("d", "t", 1, UPDATE, ["id"], {"id": "bigint", "v": "text"}, {"id": 1, "v": "a"}, {"id": 1, "v": "b"})
+    for event in (RowEvent(*args), _OtherEvent(*args)):
+        assert compiled._shape(event).writer.encode(event) is not None  # type: ignore[misc]
+        assert compiled.encode_row(event) == pure.encode_row(event)
+    unset = RowEvent(*args)
+    del unset.commit_time_ms
+    assert compiled._shape(unset).writer.encode(unset) is None  # type: ignore[misc]
+    assert _outcome(compiled, unset) == _outcome(pure, unset) == (AttributeError, "'RowEvent' object has no attribute 'commit_time_ms'")
 
 
 COMMON = {
