@@ -436,15 +436,40 @@ static int columns_parse(ColumnsPlan *plan, PyObject *spec)
     return 0;
 }
 
-static void RowWriter_dealloc(RowWriter *self)
+/* The clock, the compressor and the formatters are the caller's callables:
+ * the writer takes part in garbage collection in case one refers back to it. */
+static int columns_traverse(ColumnsPlan *plan, visitproc visit, void *arg)
+{
+    for (Py_ssize_t i = 0; plan->columns != NULL && i < plan->count; i++) {
+        Py_VISIT(plan->columns[i].formatter);
+    }
+    return 0;
+}
+
+static int RowWriter_traverse(RowWriter *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->clock);
+    Py_VISIT(self->compress);
+    int failed = columns_traverse(&self->all, visit, arg);
+    return failed ? failed : columns_traverse(&self->keys, visit, arg);
+}
+
+static int RowWriter_clear(RowWriter *self)
 {
     for (int i = 0; i < 3; i++) {
-        Py_XDECREF(self->heads[i]);
+        Py_CLEAR(self->heads[i]);
     }
     columns_clear(&self->all);
     columns_clear(&self->keys);
-    Py_XDECREF(self->clock);
-    Py_XDECREF(self->compress);
+    Py_CLEAR(self->clock);
+    Py_CLEAR(self->compress);
+    return 0;
+}
+
+static void RowWriter_dealloc(RowWriter *self)
+{
+    PyObject_GC_UnTrack(self);
+    RowWriter_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -981,6 +1006,9 @@ done:
 /* The row's message (compressed when configured), or NULL with no error set: not taken. */
 static PyObject *writer_encode(RowWriter *self, PyObject *event)
 {
+    if (self->clock == NULL) { /* cleared by the garbage collector */
+        return NULL;
+    }
     Buffer out, scratch;
     buffer_init(&out);
     buffer_init(&scratch);
@@ -1030,7 +1058,9 @@ static PyTypeObject RowWriterType = {
     .tp_name = "cdcsink.codec.canal_json._speedups.RowWriter",
     .tp_basicsize = sizeof(RowWriter),
     .tp_dealloc = (destructor)RowWriter_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)RowWriter_traverse,
+    .tp_clear = (inquiry)RowWriter_clear,
     .tp_doc = "One table's canal-json row writer (see encoder.py's _TableShape).",
     .tp_methods = RowWriter_methods,
     .tp_new = RowWriter_new,
@@ -1042,7 +1072,7 @@ static PyTypeObject RowWriterType = {
  * entry holds the model, so its id cannot be reused while cached). */
 #define MAX_WRITERS 4096
 /* ... and the most recent ones in a small table indexed by the model's address. */
-#define RECENT_WRITERS 64
+#define RECENT_WRITERS 64 /* 2 ** 6: see the slot's hash in writer_of */
 
 typedef struct {
     PyObject_HEAD
@@ -1135,7 +1165,8 @@ static RowWriter *writer_of(RowEncoder *self, PyObject *event)
     if (info == NULL) {
         goto done;
     }
-    size_t slot = ((uintptr_t)info >> 4) % RECENT_WRITERS;
+    /* Fibonacci hashing of the address: the top 6 bits of its product */
+    size_t slot = (size_t)(((unsigned long long)(uintptr_t)info * 0x9E3779B97F4A7C15ULL) >> 58);
     if (self->recent[slot].info == info) {
         writer = (RowWriter *)self->recent[slot].writer;
         goto done;
