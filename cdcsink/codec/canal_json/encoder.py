@@ -36,6 +36,14 @@ TIDB_WATERMARK message (extension only) has ``es = ts >> 18`` and
 Everything that depends only on the table (headers, types, pkNames, each
 column's value formatter) is built once per :class:`TableSchema` object; per
 row the encoder formats the values and writes one small JSON object per image.
+
+Where the compiled module ``_speedups.c`` is built (and ``CDCSINK_NO_EXTENSIONS``
+is not set), ``encode_row`` is its C twin: per table a writer that writes the
+whole message into one buffer (text, integers, bytes and nulls itself, any
+other value through the column's formatter below). A row it does not take (a
+value of the wrong type, a column not in ``columns``, a message over the
+limit, ...) goes through the Python code here, the reference, which writes the
+same bytes or raises the same error.
 """
 
 from __future__ import annotations
@@ -216,10 +224,6 @@ class CanalJsonEncoder:
         compiled row writer is built (the reference the equivalence tests use)."""
         self.options = options
         self._compiled = _compiled if use_compiled else None
-        if self._compiled is not None:
-            # encode_row in C: each table's compiled writer; a row one does not take
-            # (and an event whose table model cannot be read) goes to _encode_row_py.
-            self.encode_row = self._compiled.RowEncoder(self._compiled_writer, self._encode_row_py).encode_row
         self.limit = options.max_message_bytes
         self.extension = options.enable_tidb_extension
         self._clock = options.clock_ms
@@ -231,6 +235,10 @@ class CanalJsonEncoder:
         # content-compatible implies only-output-updated-columns, as in TiCDC's codec config.
         self._changed_only = options.only_output_updated_columns or options.content_compatible
         self._delete_keys_only = options.delete_only_output_handle_key_columns
+        if self._compiled is not None:
+            # encode_row in C: each table's compiled writer; a row one does not take
+            # (and an event whose table model cannot be read) goes to _encode_row_py.
+            self.encode_row = self._compiled.RowEncoder(self._compiled_writer, self._encode_row_py).encode_row
 
     def _shape(self, event: RowEvent) -> _TableShape:
         try:
