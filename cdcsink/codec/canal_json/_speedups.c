@@ -744,16 +744,16 @@ static int write_sql_type(Buffer *buffer, ColumnsPlan *plan, PyObject *image)
 /* --- Reading a RowEvent ---------------------------------------------------------- */
 
 /* The event fields read per row. RowEvent is a slotted class: its fields are
- * member descriptors at fixed offsets, which the first event's type tells
- * (read once per process); an event of that type is read at those offsets,
- * one of any other type through getattr. */
+ * member descriptors at fixed offsets, which the class tells (the first
+ * RowEncoder's event_type, read once per process); an event of that class is
+ * read at those offsets, anything else through getattr. */
 enum { FIELD_OP, FIELD_BEFORE, FIELD_AFTER, FIELD_COMMIT_TS, FIELD_COMMIT_TIME_MS, FIELD_INFO, FIELD_COUNT };
 static PyObject **FIELD_NAMES[FIELD_COUNT] = {
     &str_op, &str_before, &str_after, &str_commit_ts, &str_commit_time_ms, &str_info,
 };
 
 static struct {
-    PyTypeObject *type; /* the first event type seen (a strong reference), NULL before */
+    PyTypeObject *type; /* the event class (a strong reference), NULL before the first RowEncoder */
     int direct;         /* its fields are all object slots: read at `offsets` */
     Py_ssize_t offsets[FIELD_COUNT];
 } event_layout;
@@ -787,11 +787,7 @@ static void learn_event_layout(PyTypeObject *type)
 /* A new reference to one field of the event (NULL with AttributeError when unset). */
 static PyObject *event_field(PyObject *event, int field)
 {
-    PyTypeObject *type = Py_TYPE(event);
-    if (event_layout.type == NULL) {
-        learn_event_layout(type);
-    }
-    if (type == event_layout.type && event_layout.direct) {
+    if (Py_TYPE(event) == event_layout.type && event_layout.direct) {
         PyObject *value = *(PyObject **)((char *)event + event_layout.offsets[field]);
         if (value != NULL) {
             return Py_NewRef(value);
@@ -1118,10 +1114,14 @@ static void RowEncoder_dealloc(RowEncoder *self)
 
 static PyObject *RowEncoder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *names[] = {"make_writer", "fallback", NULL};
-    PyObject *make_writer, *fallback;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO:RowEncoder", names, &make_writer, &fallback)) {
+    static char *names[] = {"make_writer", "fallback", "event_type", NULL};
+    PyObject *make_writer, *fallback, *event_type;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO!:RowEncoder", names, &make_writer, &fallback, &PyType_Type,
+                                     &event_type)) {
         return NULL;
+    }
+    if (event_layout.type == NULL) {
+        learn_event_layout((PyTypeObject *)event_type);
     }
     if (!PyCallable_Check(make_writer) || !PyCallable_Check(fallback)) {
         PyErr_SetString(PyExc_TypeError, "RowEncoder: make_writer and fallback are callables");

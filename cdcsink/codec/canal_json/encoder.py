@@ -238,7 +238,7 @@ class CanalJsonEncoder:
         if self._compiled is not None:
             # encode_row in C: each table's compiled writer; a row one does not take
             # (and an event whose table model cannot be read) goes to _encode_row_py.
-            self.encode_row = self._compiled.RowEncoder(self._compiled_writer, self._encode_row_py).encode_row
+            self.encode_row = self._compiled.RowEncoder(self._compiled_writer, self._encode_row_py, RowEvent).encode_row
 
     def _shape(self, event: RowEvent) -> _TableShape:
         try:
