@@ -484,6 +484,7 @@ typedef struct {
     PyObject *name;
     int kind;
     int nullable;
+    int plain; /* the name is ASCII without '"', '\\' or control characters: its JSON text is its bytes */
     long long a, b, c;
 } ColumnPlan;
 
@@ -544,6 +545,11 @@ static PyObject *compile_plan(PyObject *rules) {
             goto fail;
         column->kind = (kind >= PLAN_INT && kind <= PLAN_OTHER) ? (int)kind : PLAN_OTHER;
         column->nullable = nullable;
+        column->plain = PyUnicode_IS_ASCII(column->name);
+        const char *name = (const char *)PyUnicode_1BYTE_DATA(column->name);
+        for (Py_ssize_t k = 0; column->plain && k < PyUnicode_GET_LENGTH(column->name); k++)
+            if (name[k] == '"' || name[k] == '\\' || (unsigned char)name[k] < 0x20)
+                column->plain = 0;
     }
     Py_DECREF(tuple);
     return capsule;
@@ -652,112 +658,124 @@ static int time_is_canonical(const char *s, Py_ssize_t n, long long fsp) {
 
 /* ------------------------------------------------------------ the images */
 
-/* Check an image as ImageRules.convert does, converting in place where it is
- * simple; 1: done, 0: the Python convert must see it, -1: an error. */
-static int check_image(PyObject *image, const Plan *plan) {
-    if (PyDict_GET_SIZE(image) != plan->count)
-        return 0;
-    for (Py_ssize_t i = 0; i < plan->count; i++) {
-        const ColumnPlan *column = &plan->columns[i];
-        PyObject *value = PyDict_GetItemWithError(image, column->name);
-        if (value == NULL)
-            return PyErr_Occurred() ? -1 : 0;
-        if (value == Py_None) {
-            if (!column->nullable)
-                return 0;
-            continue;
+/* Check a value as ImageRules.convert does, converting it in place where that
+ * is simple; 1: done, 0: the Python convert must see the image, -1: an error. */
+static int check_value(PyObject *image, const ColumnPlan *column, PyObject *value) {
+    if (value == Py_None)
+        return column->nullable;
+    switch (column->kind) {
+    case PLAN_INT:
+    case PLAN_YEAR: {
+        if (!PyLong_CheckExact(value))
+            return 0;
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (overflow || (v == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            return 0;
         }
-        switch (column->kind) {
-        case PLAN_INT:
-        case PLAN_YEAR: {
-            if (!PyLong_CheckExact(value))
-                return 0;
-            int overflow;
-            long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
-            if (overflow || (v == -1 && PyErr_Occurred())) {
+        if (column->kind == PLAN_INT ? (v < column->a || v > column->b) : (v != 0 && (v < 1901 || v > 2155)))
+            return 0;
+        break;
+    }
+    case PLAN_TEXT:
+        if (!PyUnicode_CheckExact(value))
+            return 0;
+        break;
+    case PLAN_DOUBLE:
+        if (!PyFloat_CheckExact(value))
+            return 0;
+        break;
+    case PLAN_DECIMAL:
+    case PLAN_DATE:
+    case PLAN_DATETIME:
+    case PLAN_TIME: {
+        if (!PyUnicode_CheckExact(value) || !PyUnicode_IS_ASCII(value))
+            return 0;
+        const char *s = (const char *)PyUnicode_1BYTE_DATA(value);
+        Py_ssize_t n = PyUnicode_GET_LENGTH(value);
+        int ok;
+        if (column->kind == PLAN_DECIMAL)
+            ok = decimal_is_canonical(s, n, column->a, column->b, column->c != 0);
+        else if (column->kind == PLAN_DATE)
+            ok = n == 10 && date_at(s);
+        else if (column->kind == PLAN_DATETIME)
+            ok = datetime_is_canonical(s, n, column->a);
+        else
+            ok = time_is_canonical(s, n, column->a);
+        if (!ok)
+            return 0;
+        break;
+    }
+    case PLAN_FLOAT: {
+        double d;
+        if (PyFloat_CheckExact(value)) {
+            d = PyFloat_AS_DOUBLE(value);
+        } else if (PyLong_CheckExact(value)) {
+            d = PyLong_AsDouble(value);
+            if (d == -1.0 && PyErr_Occurred()) {
                 PyErr_Clear();
                 return 0;
             }
-            if (column->kind == PLAN_INT ? (v < column->a || v > column->b) : (v != 0 && (v < 1901 || v > 2155)))
-                return 0;
-            break;
-        }
-        case PLAN_TEXT:
-            if (!PyUnicode_CheckExact(value))
-                return 0;
-            break;
-        case PLAN_DOUBLE:
-            if (!PyFloat_CheckExact(value))
-                return 0;
-            break;
-        case PLAN_DECIMAL:
-        case PLAN_DATE:
-        case PLAN_DATETIME:
-        case PLAN_TIME: {
-            if (!PyUnicode_CheckExact(value) || !PyUnicode_IS_ASCII(value))
-                return 0;
-            const char *s = (const char *)PyUnicode_1BYTE_DATA(value);
-            Py_ssize_t n = PyUnicode_GET_LENGTH(value);
-            int ok;
-            if (column->kind == PLAN_DECIMAL)
-                ok = decimal_is_canonical(s, n, column->a, column->b, column->c != 0);
-            else if (column->kind == PLAN_DATE)
-                ok = n == 10 && date_at(s);
-            else if (column->kind == PLAN_DATETIME)
-                ok = datetime_is_canonical(s, n, column->a);
-            else
-                ok = time_is_canonical(s, n, column->a);
-            if (!ok)
-                return 0;
-            break;
-        }
-        case PLAN_FLOAT: {
-            double d;
-            if (PyFloat_CheckExact(value)) {
-                d = PyFloat_AS_DOUBLE(value);
-            } else if (PyLong_CheckExact(value)) {
-                d = PyLong_AsDouble(value);
-                if (d == -1.0 && PyErr_Occurred()) {
-                    PyErr_Clear();
-                    return 0;
-                }
-            } else {
-                return 0;
-            }
-            if (!(fabs(d) <= (double)FLT_MAX))
-                return 0;
-            PyObject *rounded = PyFloat_FromDouble((double)(float)d);
-            if (rounded == NULL)
-                return -1;
-            int rc = PyDict_SetItem(image, column->name, rounded);
-            Py_DECREF(rounded);
-            if (rc < 0)
-                return -1;
-            break;
-        }
-        case PLAN_BINARY: {
-            if (!PyUnicode_CheckExact(value))
-                return 0;
-            PyObject *bytes = PyUnicode_AsUTF8String(value);
-            if (bytes == NULL)
-                return -1;
-            int rc = PyDict_SetItem(image, column->name, bytes);
-            Py_DECREF(bytes);
-            if (rc < 0)
-                return -1;
-            break;
-        }
-        default:
+        } else {
             return 0;
         }
+        if (!(fabs(d) <= (double)FLT_MAX))
+            return 0;
+        PyObject *rounded = PyFloat_FromDouble((double)(float)d);
+        if (rounded == NULL)
+            return -1;
+        int rc = PyDict_SetItem(image, column->name, rounded);
+        Py_DECREF(rounded);
+        if (rc < 0)
+            return -1;
+        break;
+    }
+    case PLAN_BINARY: {
+        if (!PyUnicode_CheckExact(value))
+            return 0;
+        PyObject *bytes = PyUnicode_AsUTF8String(value);
+        if (bytes == NULL)
+            return -1;
+        int rc = PyDict_SetItem(image, column->name, bytes);
+        Py_DECREF(bytes);
+        if (rc < 0)
+            return -1;
+        break;
+    }
+    default:
+        return 0;
+    }
+    return 1;
+}
+
+/* check_value for each column of an image; ``ordered``: its keys are the
+ * plan's names in the plan's order (found so as it was read), so its values
+ * are taken in order rather than looked up. */
+static int check_image(PyObject *image, const Plan *plan, int ordered) {
+    if (PyDict_GET_SIZE(image) != plan->count)
+        return 0;
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    for (Py_ssize_t i = 0; i < plan->count; i++) {
+        const ColumnPlan *column = &plan->columns[i];
+        if (ordered) {
+            if (!PyDict_Next(image, &pos, &key, &value) || key != column->name)
+                return 0;
+        } else if ((value = PyDict_GetItemWithError(image, column->name)) == NULL) {
+            return PyErr_Occurred() ? -1 : 0;
+        }
+        int done = check_value(image, column, value);
+        if (done <= 0)
+            return done;
     }
     return 1;
 }
 
 /* The image checked and converted (natively, else by rules.convert); -1 on
  * an error (a ValueError from convert declines). */
-static int convert_image(PyObject *image, const Plan *plan, PyObject *rules, PyObject *side) {
-    int done = check_image(image, plan);
+static int convert_image(PyObject *image, const Plan *plan, int ordered, PyObject *rules, PyObject *side) {
+    int done = check_image(image, plan, ordered);
     if (done != 0)
         return done < 0 ? -1 : 0;
     PyObject *result = PyObject_CallMethodObjArgs(rules, S_convert, image, side, NULL);
@@ -796,10 +814,11 @@ typedef struct {
     long long commit_ts;
     const char *columns, *columns_end, *pk, *pk_end;
     /* The decoder's _compiled_shapes; the table's entry there, looked up as
-     * soon as schema and table are known (before columns and pk, in the
-     * usual key order), and whether columns and pk have its text. */
+     * soon as schema and table are known (before columns, pk and the
+     * images, in the usual key order), and whether columns and pk have its
+     * text, and the images its column names in its order. */
     PyObject *shapes, *entry;
-    int looked_up, columns_cached, pk_cached;
+    int looked_up, columns_cached, pk_cached, before_ordered, after_ordered;
 } Row;
 
 static void row_clear(Row *row) {
@@ -821,6 +840,86 @@ static PyObject *cached_entry(PyObject *shapes, PyObject *schema, PyObject *tabl
     if (entry == NULL || !PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 4)
         return NULL;
     return entry;
+}
+
+/* The table's entry as known so far (see Row); borrowed, or NULL. */
+static PyObject *early_entry(Row *row) {
+    if (!row->looked_up && row->schema != NULL && row->table != NULL) {
+        row->looked_up = 1;
+        row->entry = Py_XNewRef(cached_entry(row->shapes, row->schema, row->table));
+    }
+    return row->entry;
+}
+
+/* An image (the object at ps->p) as parse_object reads it; with the plan of
+ * its table as far as known, keys that are its column names in its order are
+ * matched as such (their own str objects are used), and *ordered says
+ * whether all were. */
+static PyObject *parse_image(Parser *ps, const Plan *plan, int *ordered) {
+    PyObject *dict = PyDict_New();
+    if (dict == NULL)
+        return NULL;
+    int in_order = plan != NULL;
+    ps->p++;
+    skip_ws(ps);
+    if (ps->p < ps->end && *ps->p == '}') {
+        ps->p++;
+        *ordered = 0;
+        return dict;
+    }
+    for (;;) {
+        if (ps->p >= ps->end || *ps->p != '"')
+            goto fail;
+        PyObject *key = NULL;
+        Py_ssize_t size = PyDict_GET_SIZE(dict);
+        if (in_order && size < plan->count && plan->columns[size].plain) {
+            PyObject *name = plan->columns[size].name;
+            Py_ssize_t n = PyUnicode_GET_LENGTH(name);
+            if (ps->end - ps->p > n + 1 && ps->p[n + 1] == '"' && memcmp(ps->p + 1, PyUnicode_1BYTE_DATA(name), (size_t)n) == 0) {
+                key = Py_NewRef(name);
+                ps->p += n + 2;
+            }
+        }
+        if (key == NULL) {
+            in_order = 0;
+            if ((key = parse_text(ps, 1)) == NULL)
+                goto fail;
+        }
+        skip_ws(ps);
+        if (ps->p >= ps->end || *ps->p != ':') {
+            Py_DECREF(key);
+            goto fail;
+        }
+        ps->p++;
+        skip_ws(ps);
+        PyObject *value = parse_value(ps, 3);
+        if (value == NULL) {
+            Py_DECREF(key);
+            goto fail;
+        }
+        int rc = PyDict_SetItem(dict, key, value);
+        Py_DECREF(key);
+        Py_DECREF(value);
+        if (rc < 0 || PyDict_GET_SIZE(dict) == size) /* a duplicate key */
+            goto fail;
+        skip_ws(ps);
+        if (ps->p >= ps->end)
+            goto fail;
+        if (*ps->p == ',') {
+            ps->p++;
+            skip_ws(ps);
+            continue;
+        }
+        if (*ps->p == '}') {
+            ps->p++;
+            *ordered = in_order;
+            return dict;
+        }
+        goto fail;
+    }
+fail:
+    Py_DECREF(dict);
+    return NULL;
 }
 
 /* The top-level object into *row; 0 declines (the caller clears *row). */
@@ -900,10 +999,7 @@ static int parse_row(Parser *ps, Row *row) {
             break;
         case F_PK:
         case F_COLUMNS: {
-            if (!row->looked_up && row->schema != NULL && row->table != NULL) {
-                row->looked_up = 1;
-                row->entry = Py_XNewRef(cached_entry(row->shapes, row->schema, row->table));
-            }
+            early_entry(row);
             /* The table's last text here is the same JSON value (a valid one
              * ends where its text ends): no need to find its end. */
             PyObject *cached = row->entry != NULL ? PyTuple_GET_ITEM(row->entry, field == F_PK ? 1 : 0) : NULL;
@@ -929,7 +1025,11 @@ static int parse_row(Parser *ps, Row *row) {
                 break;
             if (*v != '{')
                 return 0;
-            PyObject *image = parse_object(ps, 2);
+            PyObject *entry = early_entry(row);
+            const Plan *plan = entry != NULL ? PyCapsule_GetPointer(PyTuple_GET_ITEM(entry, 3), PLAN_CAPSULE) : NULL;
+            if (plan == NULL)
+                PyErr_Clear();
+            PyObject *image = parse_image(ps, plan, field == F_BEFORE ? &row->before_ordered : &row->after_ordered);
             if (image == NULL)
                 return 0;
             *(field == F_BEFORE ? &row->before : &row->after) = image;
@@ -1149,8 +1249,9 @@ static PyObject *decode_row(PyObject *module, PyObject *const *args, Py_ssize_t 
     Py_INCREF(entry); /* held while convert (Python code) may run */
     PyObject *shape = PyTuple_GET_ITEM(entry, 2);
     PyObject *rules = PyTuple_GET_ITEM(shape, 3);
-    if ((row.before != NULL && convert_image(row.before, plan, rules, S_before) < 0) ||
-        (row.after != NULL && convert_image(row.after, plan, rules, S_after) < 0)) {
+    int same = entry == row.entry; /* the images were read with this plan */
+    if ((row.before != NULL && convert_image(row.before, plan, same && row.before_ordered, rules, S_before) < 0) ||
+        (row.after != NULL && convert_image(row.after, plan, same && row.after_ordered, rules, S_after) < 0)) {
         Py_DECREF(entry);
         goto decline;
     }
