@@ -267,10 +267,10 @@ static NumKind parse_number(Parser *ps, long long *i, unsigned long long *u, dou
             return NUM_BAD;
         unsigned long long v = 0;
         for (const char *q = digits; q < digits_end; q++) {
-            unsigned digit = (unsigned)(*q - '0');
-            if (n >= 20 && v > (UINT64_MAX - digit) / 10)
+            unsigned next = (unsigned)(*q - '0');
+            if (n >= 20 && v > (UINT64_MAX - next) / 10)
                 return NUM_BAD; /* beyond uint64 (19 digits cannot be) */
-            v = v * 10 + digit;
+            v = v * 10 + next;
         }
         if (!negative && v > (unsigned long long)INT64_MAX) {
             *u = v;
