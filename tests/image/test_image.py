@@ -28,6 +28,7 @@ import yaml
 from cdcsink.checkpoint.lock import lock_path
 from cdcsink.devtools.broker import free_port
 from cdcsink.devtools.readback import read_back
+from tests.integration.test_extensions import setup_extensions
 from tests.workload import Seen, Workload, check_delivery, decode_canal, generate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,6 +132,18 @@ def test_the_healthcheck_needs_format_docker(image: str, base_image: str):
     oci = build(base_image, "--format", "oci", "--tag", IMAGE.replace(":latest", ":oci"))
     assert oci.returncode == 0, tail(oci)
     assert inspect_image(IMAGE.replace(":latest", ":oci")).get("Healthcheck") is None  # README: use --format docker
+
+
+def test_the_image_runs_the_compiled_hot_path_and_ships_no_compiler(image: str):
+    # The build stage compiles every C file in the tree (CDCSINK_REQUIRE_EXTENSIONS=1);
+    # the runtime stage has the compiled modules but no compiler.
+    absent = [name for name, source in setup_extensions() if not (ROOT / source).exists()]
+    expected = "compiled" if not absent else f"partial (not built: {', '.join(absent)})"
+    version = podman("run", "--rm", "--network", "none", image, "--version")
+    assert version.stdout.rstrip().endswith(f", {expected})"), version.stdout
+    compiler = podman("run", "--rm", "--network", "none", "--entrypoint", "sh", image, "-c",
+                      "command -v gcc cc x86_64-linux-gnu-gcc", check=False)
+    assert compiler.returncode != 0 and compiler.stdout == "", compiler.stdout
 
 
 # --- a run against the broker ---------------------------------------------------------
