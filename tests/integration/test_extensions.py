@@ -95,10 +95,9 @@ def test_no_extensions_runs_and_reports_pure_python(value):
     assert loaded == "None\n"
 
 
-def test_a_build_without_a_c_compiler_warns_installs_and_runs_pure_python(tmp_path):
-    # CC=false: every compile fails as it does where no compiler is installed. The
-    # build warns, per module, and installs the pure-Python package. (The build
-    # backend of this environment, not an isolated one: seconds instead of a download.)
+def build_wheel(tmp_path: Path, **extra: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """``pip wheel`` of the files the Dockerfile copies, with the build backend of this
+    environment (not an isolated one: seconds instead of a download)."""
     src = tmp_path / "src"
     src.mkdir()
     for name in ("pyproject.toml", "README.md", "setup.py"):
@@ -107,14 +106,36 @@ def test_a_build_without_a_c_compiler_warns_installs_and_runs_pure_python(tmp_pa
     out = tmp_path / "wheel"
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation", "--wheel-dir", str(out), str(src)],
-        env=env(CC="false"), capture_output=True, text=True, timeout=300,
+        env=env(**extra), capture_output=True, text=True, timeout=300,
     )
+    return build, out
+
+
+def test_a_build_that_requires_the_extensions_fails_without_a_compiler(tmp_path):
+    build, _ = build_wheel(tmp_path, CC="false", CDCSINK_REQUIRE_EXTENSIONS="1")
+    assert build.returncode != 0
+    assert "not built (" in build.stdout + build.stderr
+    assert "CDCSINK_REQUIRE_EXTENSIONS is set" in build.stdout + build.stderr
+
+
+@pytest.mark.parametrize("how", ["CC=false", "CDCSINK_NO_EXTENSIONS=1"])
+def test_a_build_without_a_c_compiler_or_with_no_extensions_installs_and_runs_pure_python(tmp_path, how):
+    # CC=false: every compile fails, as where no compiler is installed: the build warns,
+    # per module, and installs the pure-Python package. CDCSINK_NO_EXTENSIONS=1 at build
+    # time skips them: a pure-Python wheel for any platform.
+    name, value = how.split("=")
+    build, out = build_wheel(tmp_path, **{name: value})
     assert build.returncode == 0, build.stderr[-3000:]
+    output = build.stdout + build.stderr
     built = [name for name, source in setup_extensions() if (ROOT / source).exists()]
     assert built, "no C file in the tree"
-    for name in built:
-        assert f"WARNING: cdcsink: {name} not built (" in build.stdout + build.stderr
-    assert "the pure-Python implementation is used" in build.stdout + build.stderr
+    if how == "CC=false":
+        for module in built:
+            assert f"WARNING: cdcsink: {module} not built (" in output
+        assert "the pure-Python implementation is used" in output
+    else:
+        assert "WARNING: cdcsink" not in output
+        assert [wheel.name for wheel in out.glob("cdcsink-*-py3-none-any.whl")], list(out.iterdir())
     (wheel,) = out.glob("cdcsink-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         assert not [n for n in archive.namelist() if n.endswith((".so", ".pyd"))]
@@ -136,3 +157,17 @@ def test_a_build_without_a_c_compiler_warns_installs_and_runs_pure_python(tmp_pa
     )
     assert version.returncode == 0, version.stderr
     assert f"pure-python (not built: {', '.join(speedups.MODULES.values())})" in version.stdout, version.stdout
+
+
+def test_make_test_runs_the_hot_path_unit_tests_again_on_pure_python():
+    # The suite runs on the compiled build; the unit tests of the hot path's areas run
+    # a second time with CDCSINK_NO_EXTENSIONS=1 (where a C compiler is).
+    dry = subprocess.run(["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0, dry.stderr
+    pytest_runs = [line for line in dry.stdout.splitlines() if " -m pytest " in line]
+    assert pytest_runs[0].endswith("-m pytest -q"), pytest_runs
+    if shutil.which("cc"):
+        (second,) = pytest_runs[1:]
+        assert second.startswith("CDCSINK_NO_EXTENSIONS=1 ")
+        for area in ("decode", "codec", "route", "sink"):
+            assert f" tests/unit/{area}" in second
