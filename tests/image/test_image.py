@@ -146,6 +146,15 @@ def test_the_image_runs_the_compiled_hot_path_and_ships_no_compiler(image: str):
     assert compiler.returncode != 0 and compiler.stdout == "", compiler.stdout
 
 
+def test_the_image_carries_both_kafka_clients_and_the_postgres_source(image: str):
+    """README: kafka-client=confluent and source.type postgres work in the image."""
+    imports = podman("run", "--rm", "--network", "none", "--entrypoint", "python", image, "-c",
+                     "import confluent_kafka, psycopg2; print(confluent_kafka.libversion()[0], psycopg2.__version__)",
+                     check=False)
+    assert imports.returncode == 0, imports.stderr
+    assert imports.stdout.split()[0][:1].isdigit(), imports.stdout
+
+
 # --- a run against the broker ---------------------------------------------------------
 
 @dataclass
