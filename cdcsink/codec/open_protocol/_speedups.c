@@ -507,7 +507,7 @@ typedef struct {
     int delete_keys_only;
 } RowWriterObject;
 
-static PyObject *str_table_info, *str_commit_ts, *str_op, *str_before, *str_after;
+static PyObject *str_info, *str_table_info, *str_commit_ts, *str_op, *str_before, *str_after;
 
 /* The columns cols[idx[i]] (or all, idx NULL) of image as a JSON object; whole:
  * the columns are all of the table's, so an image column not among them declines. */
@@ -661,7 +661,12 @@ static int write_changed_image(RowWriterObject *self, Buf *b, const PlanObject *
 /* The plan of the event's table: cached by id(info), else from plan_of. New
  * reference, or NULL: declined (no error) or failed (error set). */
 static PlanObject *plan_for(RowWriterObject *self, PyObject *event) {
-    PyObject *info = PyObject_GetAttr(event, str_table_info);
+    /* RowEvent.table_info is its _info slot once set (a plain read, no property call). */
+    PyObject *info = PyObject_GetAttr(event, str_info);
+    if (info == Py_None) {
+        Py_DECREF(info);
+        info = PyObject_GetAttr(event, str_table_info);
+    }
     if (info == NULL) {
         decline_error();
         return NULL;
@@ -784,12 +789,17 @@ static PyObject *try_encode(RowWriterObject *self, PyObject *event) {
     }
     int overflow;
     long long commit_ts = PyLong_AsLongLongAndOverflow(ts, &overflow);
+    unsigned long long commit_uts = 0;
+    if (overflow > 0) { /* a uint64 TSO past 2**63 - 1 */
+        commit_uts = PyLong_AsUnsignedLongLong(ts);
+    }
     Py_DECREF(ts);
-    if (overflow || (commit_ts == -1 && PyErr_Occurred())) {
+    if (overflow < 0 || PyErr_Occurred()) {
         rc = PyErr_Occurred() ? decline_error() : DECLINE;
         goto done;
     }
-    if (buf_lit(&b, "{\"ts\":") < 0 || buf_long(&b, commit_ts) < 0 || buf_bytes(&b, plan->key_tail) < 0 ||
+    if (buf_lit(&b, "{\"ts\":") < 0 ||
+        (overflow ? buf_ulong(&b, commit_uts) : buf_long(&b, commit_ts)) < 0 || buf_bytes(&b, plan->key_tail) < 0 ||
         buf_byte(&b, '}') < 0) {
         rc = FAIL;
         goto done;
@@ -1040,12 +1050,13 @@ static PyMethodDef module_methods[] = {
 static int module_exec(PyObject *module) {
     init_escapes();
     if (str_table_info == NULL) {
+        str_info = PyUnicode_InternFromString("_info");
         str_table_info = PyUnicode_InternFromString("table_info");
         str_commit_ts = PyUnicode_InternFromString("commit_ts");
         str_op = PyUnicode_InternFromString("op");
         str_before = PyUnicode_InternFromString("before");
         str_after = PyUnicode_InternFromString("after");
-        if (!str_table_info || !str_commit_ts || !str_op || !str_before || !str_after) {
+        if (!str_info || !str_table_info || !str_commit_ts || !str_op || !str_before || !str_after) {
             return -1;
         }
     }
