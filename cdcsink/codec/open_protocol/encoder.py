@@ -203,7 +203,7 @@ class OpenProtocolEncoder:
                 self._encode_row_py,
                 _differs,
                 self._compress,
-                self.limit,
+                _clamp(self.limit),
                 _ROW_OVERHEAD,
                 self._changed_only,
                 self._delete_keys_only,
@@ -211,6 +211,7 @@ class OpenProtocolEncoder:
             # The compiled writer, which hands the rows it does not take to _encode_row_py.
             self.encode_row = self._writer.encode_row  # type: ignore[method-assign]
             self._pack_compiled = _speedups.pack
+            self.pack = self._pack_compiled_or_py  # type: ignore[method-assign]
 
     def _plan(self, event: RowEvent) -> Any:
         return _plan(self._shape(event))
@@ -369,17 +370,17 @@ class OpenProtocolEncoder:
 
     encode_row = _encode_row_py
 
-    def pack(self, rows: list[Message]) -> list[Message]:
+    def _pack_compiled_or_py(self, rows: list[Message]) -> list[Message]:
+        """:meth:`pack` by the compiled framing, which takes lists of (bytes, bytes)."""
+        packed = self._pack_compiled(  # type: ignore[misc]
+            rows, _clamp(self.limit), _clamp(self.batch_rows), len(HEADER) + RECORD_OVERHEAD
+        )
+        return packed if packed is not None else self._pack_py(rows)  # type: ignore[no-any-return]
+
+    def _pack_py(self, rows: list[Message]) -> list[Message]:
         """Length-prefixed entries, as ticdc's ``pushMessage`` batches them: a new
         message when ``max-batch-size`` rows are in the current one, or when the
         next entry would take it past max-message-bytes (record overhead included)."""
-        if self._pack_compiled is not None:
-            packed = self._pack_compiled(rows, self.limit, self.batch_rows, len(HEADER) + RECORD_OVERHEAD)
-            if packed is not None:
-                return packed  # type: ignore[no-any-return]
-        return self._pack_py(rows)
-
-    def _pack_py(self, rows: list[Message]) -> list[Message]:
         limit, batch_rows = self.limit, self.batch_rows
         out: list[Message] = []
         keys: list[bytes] = [HEADER]
@@ -399,6 +400,8 @@ class OpenProtocolEncoder:
         if count:
             out.append((b"".join(keys), b"".join(values)))
         return out
+
+    pack = _pack_py
 
     def encode_rows(self, events: Sequence[RowEvent]) -> list[Message]:
         return self.pack([self.encode_row(event) for event in events])
@@ -421,6 +424,12 @@ class OpenProtocolEncoder:
     def encode_watermark(self, ts: int) -> Message | None:
         key = b'{"ts":%d,"t":%d}' % (ts, RESOLVED)
         return HEADER + LENGTH.pack(len(key)) + key, LENGTH.pack(0)
+
+
+def _clamp(number: int) -> int:
+    """A limit as the compiled code takes it (a C long long); beyond +-2**62 no
+    message size or row count can reach it, so the result is the same."""
+    return max(-(2**62), min(number, 2**62))
 
 
 def _origin(event: RowEvent) -> str:
