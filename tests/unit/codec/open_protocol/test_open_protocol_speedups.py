@@ -219,7 +219,7 @@ ALL_TYPES = table_schema(
 
 
 @needs_compiled
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data(), options=options_strategy)
 def test_every_type_in_one_row_is_taken(data: st.DataObject, options: dict[str, Any]) -> None:
     """Rows with a column of every type and values of their types (edges included):
