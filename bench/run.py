@@ -37,13 +37,17 @@ from typing import Iterator
 
 TABLES_DEFAULT = 20
 PARTITIONS = 6
-MODES = ("naive", "ceiling", "ceiling-confluent", "cdcsink-canal-json", "cdcsink-confluent", "cdcsink-open-protocol")
+MODES = ("naive", "ceiling", "ceiling-confluent", "cdcsink-canal-json", "cdcsink-confluent", "cdcsink-open-protocol",
+         "cdcsink-pure-python")
 #: The cdcsink modes: (protocol, kafka-client).
 SINK_MODES = {
     "cdcsink-canal-json": ("canal-json", "aiokafka"),
     "cdcsink-open-protocol": ("open-protocol", "aiokafka"),
     "cdcsink-confluent": ("canal-json", "confluent"),
+    "cdcsink-pure-python": ("canal-json", "aiokafka"),
 }
+#: Modes run with the compiled hot path turned off (``CDCSINK_NO_EXTENSIONS=1``).
+PURE_MODES = frozenset({"cdcsink-pure-python"})
 #: CPU time per thread kind, in the order the table prints them.
 CPU_KINDS = ("interpreter", "poll", "librdkafka", "other")
 #: Opt-in (``--modes``): the kafka source, one daemon process and two in one consumer group.
@@ -473,6 +477,9 @@ def _child(args: argparse.Namespace) -> None:
         else:
             protocol, client = SINK_MODES[mode]
             result = uvloop.run(_sink_mode(protocol, client, args.bootstrap, args.input, args.check_order))
+            from cdcsink import speedups
+
+            result["extensions"] = speedups.status()
     result["cpu"] = cpu.split()
     lat = sorted(result.pop("latencies", []))
     for name, q in (("p50_ms", 0.5), ("p99_ms", 0.99)):
@@ -506,11 +513,19 @@ def _broker(tmp: str) -> Iterator[str]:
         yield broker.bootstrap
 
 
+def _child_env(pure: bool) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key != "CDCSINK_NO_EXTENSIONS"}
+    if pure:
+        env["CDCSINK_NO_EXTENSIONS"] = "1"
+    return env
+
+
 def _run(mode: str, tmp: str, files: dict[str, str], *extra: str) -> dict:
     with _broker(tmp) as bootstrap:
         argv = [sys.executable, "-m", "bench.run", "--child", mode, "--bootstrap", bootstrap,
                 "--input", files["events"], "--encoded", files["encoded"], *extra]
-        out = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[1])
+        out = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[1],
+                             env=_child_env(mode in PURE_MODES))
     if out.returncode != 0:
         raise SystemExit(f"bench mode {mode} failed:\n{out.stderr[-4000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -531,6 +546,9 @@ def main() -> int:
     parser.add_argument("--latency-seconds", type=float, default=10.0, help="latency run: how long to offer load")
     parser.add_argument("--no-latency", dest="latency", action="store_false", help="skip the latency run")
     parser.add_argument("--no-verify", dest="verify", action="store_false", help="skip reading back the first cdcsink run to check order")
+    parser.add_argument("--no-stages", dest="stages", action="store_false",
+                        help="skip the CPU-per-stage measurement (compiled and pure Python, no broker)")
+    parser.add_argument("--stage-rows", type=int, default=200_000, help="stages: lines of the input measured (default 200,000)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
     parser.add_argument("--input", help=argparse.SUPPRESS)
@@ -555,6 +573,7 @@ def main() -> int:
             del w
         if {"naive", "ceiling", "ceiling-confluent"} & set(modes):
             _pre_encode(files["events"], files["encoded"])
+        stages = _stages(files["events"], args.stage_rows, args.repeat) if args.stages and set(modes) - {POSTGRES_MODE} else None
         runs: dict[str, list[dict]] = {m: [] for m in modes}
         for r in range(args.repeat):
             for mode in modes:
@@ -576,8 +595,35 @@ def main() -> int:
                   f" p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms, max {latency['max_ms']} ms;"
                   f" one row after a pause, written to acked: {latency['single_ms']:.1f} ms"
                   f" (median-p99 run of {len(tries)}; p99s {', '.join(str(r['p99_ms']) for r in tries)})")
-    print(json.dumps(_summary(figures, latency)))
+    summary = _summary(figures, latency)
+    if stages is not None:
+        summary["stages_us_per_row"] = stages
+    print(json.dumps(summary))
     return 0
+
+
+def _stages(events: str, rows: int, repeat: int) -> dict[str, dict[str, float]]:
+    """``bench.stages`` as built and in pure Python, alternating ``repeat`` times,
+    best figure per stage; printed as a table."""
+    results: dict[str, list[dict]] = {"compiled": [], "pure-python": []}
+    root = Path(__file__).resolve().parents[1]
+    for _ in range(repeat):
+        for build in results:
+            argv = [sys.executable, "-m", "bench.stages", "--input", events, "--rows", str(rows), "--repeat", "2"]
+            out = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=root, env=_child_env(build == "pure-python"))
+            if out.returncode != 0:
+                raise SystemExit(f"bench stages ({build}) failed:\n{out.stderr[-4000:]}")
+            results[build].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    built = results["compiled"][0]["extensions"]
+    table = {build: {stage: min(r["us_per_row"][stage] for r in runs) for stage in runs[0]["us_per_row"]}
+             for build, runs in results.items()}
+    print(f"CPU per row by stage, µs (no broker; best of {repeat} runs × 2 passes, {rows:,} lines; as built: {built})")
+    print(f"{'stage':<24}{'compiled':>10}{'pure-python':>13}{'ratio':>8}")
+    for stage, compiled in table["compiled"].items():
+        pure = table["pure-python"][stage]
+        print(f"{stage:<24}{compiled:>10.2f}{pure:>13.2f}{pure / compiled if compiled else 0:>7.1f}x")
+    print()
+    return table
 
 
 def _table(runs: dict[str, list[dict]]) -> dict[str, dict]:
@@ -593,6 +639,7 @@ def _table(runs: dict[str, list[dict]]) -> dict[str, dict]:
             "p50": statistics.median(r["p50_ms"] for r in results) if results[0]["p50_ms"] is not None else None,
             "p99": statistics.median(r["p99_ms"] for r in results) if results[0]["p99_ms"] is not None else None,
             "verified": next((r["verified"] for r in results if "verified" in r), None),
+            "extensions": results[0].get("extensions"),
             # CPU seconds per million events, by thread kind (median over the runs).
             "cpu": {k: statistics.median(r["cpu"][k] / r["events"] * 1e6 for r in results) for k in CPU_KINDS},
         }
@@ -626,11 +673,14 @@ def _summary(figures: dict[str, dict], latency: dict | None) -> dict:
         "peak_rss_mb": round(figures["cdcsink-canal-json"]["rss"], 1) if sink else None,
         "open_protocol_eps": eps("cdcsink-open-protocol"),
         "confluent_eps": eps("cdcsink-confluent"),
+        "pure_python_eps": eps("cdcsink-pure-python"),
         "ceiling_confluent_eps": eps("ceiling-confluent"),
         "ratio_confluent_ceiling": (
             round(eps("cdcsink-confluent") / eps("ceiling-confluent"), 3)
             if eps("cdcsink-confluent") and eps("ceiling-confluent") else None
         ),
+        # Which implementation of the hot path each cdcsink mode ran.
+        "extensions": {mode: fig["extensions"] for mode, fig in figures.items() if fig.get("extensions")},
         # CPU seconds per million events, by thread kind.
         "cpu_per_million_events": {mode: {k: round(v, 2) for k, v in fig["cpu"].items()} for mode, fig in figures.items()},
     }

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import shutil
 import sys
@@ -28,7 +29,7 @@ from datetime import datetime, timezone
 from types import SimpleNamespace
 from typing import Any, BinaryIO, TextIO
 
-from cdcsink.errors import CdcsinkError, ConfigError, InvalidEventError
+from cdcsink.errors import ConfigError
 from cdcsink.events import DDLEvent, Event, ResolvedEvent, RowEvent
 
 #: Fetch wait, and how long to wait for nothing new before deciding a partition is at its end.
@@ -314,9 +315,10 @@ def run(options: ConsumeOptions, out: BinaryIO | None = None, err: TextIO | None
     try:
         return asyncio.run(Consumer(options, out, err).run())
     except BrokenPipeError:  # the reader went away (| head): not an error
-        with contextlib.suppress(Exception):
-            sys.stdout = None  # type: ignore[assignment]
+        # Python flushes stdout once more at exit: point it at /dev/null so that says nothing.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 
 
-__all__ = ["ConsumeOptions", "CdcsinkError", "InvalidEventError", "UnknownTopicError", "parse_since", "run"]
+__all__ = ["ConsumeOptions", "Consumer", "UnknownTopicError", "parse_since", "run"]

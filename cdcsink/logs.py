@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
-from typing import TextIO
+from typing import Any, TextIO
 
 import structlog
 
@@ -77,13 +78,32 @@ def is_configured() -> bool:
     return _stream is not None and _stream.stream is sys.stderr
 
 
+def _json_line(event: dict[str, Any], **options: Any) -> str:
+    """One log line as JSON, whatever its fields hold: keys that JSON has no form
+    for (a Kafka source's position is keyed by (topic, partition)) are written
+    as text, other values by ``repr``."""
+    options["default"] = repr
+    try:
+        return json.dumps(event, **options)
+    except TypeError:
+        return json.dumps(_text_keys(event), **options)
+
+
+def _text_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key if isinstance(key, str) else str(key): _text_keys(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_text_keys(item) for item in value]
+    return value
+
+
 def configure_logging(format: str = "console", level: str = "info", changefeed: str | None = None) -> None:
     """Configure structlog (and the stdlib loggers of the client libraries) to write to stderr."""
     global _stream
     stream = _stream = LogStream(sys.stderr)
     renderer: structlog.types.Processor
     if format == "json":
-        renderer = structlog.processors.JSONRenderer()
+        renderer = structlog.processors.JSONRenderer(serializer=_json_line)
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=False)
     processors: list[structlog.types.Processor] = [

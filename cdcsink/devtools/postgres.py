@@ -34,7 +34,9 @@ def postgres_bin() -> Path:
 class PostgresServer:
     """``with PostgresServer() as server: server.dsn("db")``."""
 
-    def __init__(self) -> None:
+    def __init__(self, **settings: str) -> None:
+        """``settings``: server settings over the defaults below (``wal_level="replica"``)."""
+        self.settings = settings
         self.bin = postgres_bin()
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -61,6 +63,7 @@ class PostgresServer:
             "wal_level": "logical", "max_replication_slots": "20", "max_wal_senders": "20", "fsync": "off",
             "synchronous_commit": "off", "full_page_writes": "off", "shared_buffers": "64MB",
             "wal_sender_timeout": "60s", "max_connections": "100",
+            **self.settings,
         }
         args = [str(self.bin / "postgres"), "-D", str(self.data)]
         for key, value in settings.items():

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import socket
 import ssl
 from typing import Any, Sequence
@@ -37,7 +36,7 @@ from aiokafka.structs import TopicPartition
 from cdcsink.kafka import AckCallback
 from cdcsink.errors import AuthenticationError, ConfigError
 from cdcsink.kafka.options import RECORD_BATCH_OVERHEAD, KafkaOptions, SecurityOptions
-from cdcsink.kafka.errors import is_retriable, register_checks, tls_refusal
+from cdcsink.kafka.errors import is_retriable, register_checks, tls_refusal, with_retries
 from cdcsink.kafka.reachability import unreachable
 from cdcsink.kafka.tls import TlsFileError, tls_context
 
@@ -280,16 +279,10 @@ class AiokafkaSyncProducer:
     async def _send_with_retry(
         self, topic: str, partition: int, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None = None
     ) -> None:
-        backoff = 0.1
-        for attempt in range(self._max_retry + 1):
-            try:
-                await self._producer.send_and_wait(topic, value, key=key, partition=partition, headers=headers)
-                return
-            except Exception as error:
-                if attempt >= self._max_retry or not is_retriable(error):
-                    raise
-                await asyncio.sleep(backoff * (0.5 + random.random()))
-                backoff = min(backoff * 2, 5.0)
+        async def send_once() -> None:
+            await self._producer.send_and_wait(topic, value, key=key, partition=partition, headers=headers)
+
+        await with_retries(send_once, self._max_retry)
 
     async def send_message(
         self, topic: str, partition: int, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None = None

@@ -14,8 +14,9 @@ library.
 from __future__ import annotations
 
 import asyncio
+import random
 import ssl
-from typing import Callable
+from typing import Awaitable, Callable
 
 from cdcsink.errors import CdcsinkError
 
@@ -102,3 +103,20 @@ def is_retriable(error: BaseException) -> bool:
     if isinstance(flag, bool):
         return flag
     return isinstance(error, (asyncio.TimeoutError, TimeoutError, ConnectionError))
+
+
+async def with_retries(send_once: Callable[[], Awaitable[None]], max_retry: int) -> None:
+    """Await ``send_once()`` until it succeeds, at most ``max_retry`` times more
+    after the first failure, while the failure :func:`is_retriable`; jittered
+    exponential backoff from 0.1 s up to 5 s between tries. The last error is raised.
+    Both clients' retrying (DDL, watermark and bootstrap) producers use it."""
+    backoff = 0.1
+    for attempt in range(max_retry + 1):
+        try:
+            await send_once()
+            return
+        except Exception as error:
+            if attempt >= max_retry or not is_retriable(error):
+                raise
+            await asyncio.sleep(backoff * (0.5 + random.random()))
+            backoff = min(backoff * 2, 5.0)

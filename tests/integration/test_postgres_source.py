@@ -548,3 +548,22 @@ def test_check_names_each_problem_on_its_own_line(postgres, tmp_path, unique, ka
     result = check(f"r{unique}")
     assert "table public.loose" not in result.stderr and "may not replicate" not in result.stderr
     assert "does not exist" in result.stderr  # the slot is still missing, and create-slot is false
+
+
+def test_check_names_a_server_without_logical_decoding(tmp_path, kafka_bootstrap):
+    """wal_level below logical: ``check`` says so and how to fix it, before anything
+    else fails less clearly (a slot cannot even be created)."""
+    with PostgresServer(wal_level="replica") as server:
+        config = tmp_path / "cdcsink.yaml"
+        config.write_text(
+            f"changefeed: walcheck\nsource:\n  type: postgres\n  dsn: {server.dsn()}\n  slot: s_walcheck\n"
+            f"sink:\n  uri: kafka://{kafka_bootstrap}/walcheck?protocol=canal-json\n"
+            f"checkpoint:\n  store: {tmp_path / 'cp.json'}\n"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CDCSINK_")}
+        result = subprocess.run([sys.executable, "-m", "cdcsink", "check", "--config", str(config)],
+                                env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "wal_level is replica; logical replication needs wal_level = logical" in result.stderr
+    assert "ALTER SYSTEM SET wal_level = logical, then restart PostgreSQL" in result.stderr
+    assert "Traceback" not in result.stderr

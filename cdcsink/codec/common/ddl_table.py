@@ -17,7 +17,7 @@ carries only the statement, so the table is known:
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Iterator
 
 from cdcsink.codec.common import ddl_kind
 from cdcsink.codec.schema import TableSchema, parse_column
@@ -152,9 +152,9 @@ def _mask_strings(text: str) -> str:
     return _STRINGS.sub(lambda m: "'" + " " * (len(m.group()) - 2) + "'", text)
 
 
-def _parenthesized(text: str, start: int) -> str | None:
-    """The text inside the parentheses opening at ``start``."""
-    depth = 0
+def _outside_quotes(text: str, start: int = 0) -> Iterator[tuple[int, str]]:
+    """``(index, char)`` of each character of ``text`` from ``start`` that is not
+    inside a quoted string or identifier (backslash escapes skipped in quotes)."""
     i = start
     quote = ""
     while i < len(text):
@@ -167,38 +167,35 @@ def _parenthesized(text: str, start: int) -> str | None:
                 quote = ""
         elif char in "'\"`":
             quote = char
-        elif char == "(":
+        else:
+            yield i, char
+        i += 1
+
+
+def _parenthesized(text: str, start: int) -> str | None:
+    """The text inside the parentheses opening at ``start``."""
+    depth = 0
+    for i, char in _outside_quotes(text, start):
+        if char == "(":
             depth += 1
         elif char == ")":
             depth -= 1
             if depth == 0:
                 return text[start + 1 : i]
-        i += 1
     return None
 
 
 def _top_level(text: str) -> list[str]:
     """``text`` split at commas outside parentheses and quotes."""
-    items, depth, start, quote = [], 0, 0, ""
-    i = 0
-    while i < len(text):
-        char = text[i]
-        if quote:
-            if char == "\\" and quote != "`":
-                i += 2
-                continue
-            if char == quote:
-                quote = ""
-        elif char in "'\"`":
-            quote = char
-        elif char == "(":
+    items, depth, start = [], 0, 0
+    for i, char in _outside_quotes(text):
+        if char == "(":
             depth += 1
         elif char == ")":
             depth -= 1
         elif char == "," and depth == 0:
             items.append(text[start:i].strip())
             start = i + 1
-        i += 1
     items.append(text[start:].strip())
     return [item for item in items if item]
 

@@ -34,6 +34,7 @@ import orjson
 
 from cdcsink.codec import Message
 from cdcsink.codec.common import ddl_kind
+from cdcsink.codec.common.refusals import bad_value, check_known_columns, event_origin
 from cdcsink.codec.common.ddl_table import created_table, exchanged_with, renamed_from, table_after
 from cdcsink.codec.common.golang import format_float32, format_float64, json_iter_escapes
 from cdcsink.codec.common.large import MAX_RECORD_OVERHEAD, compressor
@@ -145,9 +146,6 @@ def _no_spatial(value: Any) -> Any:
 
 
 _Cell = tuple[str, type, "Callable[[Any], Any] | None"]
-_EXPECTED = {int: "an integer", float: "a float", str: "a string", bytes: "bytes"}
-
-
 class _TableShape:
     """What the encoder derives from one table model."""
 
@@ -199,7 +197,7 @@ class DebeziumEncoder:
         try:
             info = event.table_info
         except ValueError as error:
-            raise InvalidEventError(_origin(event), f"debezium: {error}") from None
+            raise InvalidEventError(event_origin(event), f"debezium: {error}") from None
         shape = self._shapes.get(id(info))
         if shape is None or shape.info is not info:
             if len(self._shapes) >= _MAX_SHAPES:
@@ -208,7 +206,7 @@ class DebeziumEncoder:
             shape = self._shapes[id(info)] = _TableShape(info, self.options)
             self._known[(info.schema, info.table)] = info
         if shape.error is not None:
-            raise InvalidEventError(_origin(event), f"debezium: {shape.error}")
+            raise InvalidEventError(event_origin(event), f"debezium: {shape.error}")
         return shape
 
     # -- rows ------------------------------------------------------------------------
@@ -226,14 +224,14 @@ class DebeziumEncoder:
                     continue
                 if value is not None:
                     if type(value) is not expected:
-                        raise _bad_value(event, name, value, expected)
+                        raise bad_value("debezium", event, name, value, expected)
                     if convert is not None:
                         value = convert(value)
                 out[name] = value
         except (ValueError, OverflowError) as error:  # an invalid time, a float JSON cannot carry
-            raise InvalidEventError(_origin(event), f"debezium: column {name!r}: {error}") from None
+            raise InvalidEventError(event_origin(event), f"debezium: column {name!r}: {error}") from None
         if whole and len(out) != len(image):
-            _check_known_columns(image, event)
+            check_known_columns("debezium", image, event)
         return out
 
     def encode_row(self, event: RowEvent) -> Message:
@@ -252,7 +250,7 @@ class DebeziumEncoder:
             else:
                 body = b'"op":"u","after":' + _json(self._image(shape.cells, event.after, event))  # type: ignore[arg-type]
         except orjson.JSONEncodeError as error:  # a lone surrogate in a string
-            raise InvalidEventError(_origin(event), f"debezium: a value JSON cannot carry: {error}") from None
+            raise InvalidEventError(event_origin(event), f"debezium: a value JSON cannot carry: {error}") from None
         commit_ms = event.commit_time_ms if event.commit_time_ms is not None else event.commit_ts >> 18
         value = b'{"payload":{"source":%b%d%b%d%b,"ts_ms":%d,"transaction":null,%b}%b}' % (
             shape.source_head, commit_ms, shape.source_tail, event.commit_ts, self._cluster_tail, self._clock(),
@@ -402,28 +400,3 @@ _CHANGE_TYPES: dict[int, str] = {
         ddl_kind.DROP_SCHEMA, ddl_kind.DROP_TABLE, ddl_kind.DROP_INDEX, ddl_kind.DROP_VIEW, ddl_kind.TRUNCATE_TABLE,
     ), "DROP"),
 }
-
-
-def _origin(event: RowEvent) -> str:
-    where = f"{_printable(event.schema)}.{_printable(event.table)} commit_ts={event.commit_ts}"
-    return f"{where} (input line {event.line})" if event.line else where
-
-
-def _printable(name: str) -> str:
-    return name if name.isprintable() else repr(name)
-
-
-def _bad_value(event: RowEvent, name: str, value: Any, expected: type) -> InvalidEventError:
-    column = event.table_info.column(name)
-    type_name = column.type_name if column is not None else "?"
-    return InvalidEventError(
-        _origin(event),
-        f"debezium: column {name!r} ({type_name}): expected {_EXPECTED.get(expected, expected)}, got {type(value).__name__}",
-    )
-
-
-def _check_known_columns(image: dict[str, Any], event: RowEvent) -> None:
-    info = event.table_info
-    for name in image:
-        if info.column(name) is None:
-            raise InvalidEventError(_origin(event), f"debezium: column {name!r} is not in columns")

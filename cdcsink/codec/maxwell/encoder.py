@@ -34,6 +34,7 @@ import orjson
 
 from cdcsink.codec import Message
 from cdcsink.codec.common import ddl_kind
+from cdcsink.codec.common.refusals import bad_value, check_known_columns, event_origin
 from cdcsink.codec.common.ddl_table import renamed_from, table_after
 from cdcsink.codec.common.gojson import marshal, marshal_float
 from cdcsink.codec.common.large import MAX_RECORD_OVERHEAD
@@ -111,9 +112,6 @@ class _TableShape:
         self.head = {"database": info.schema, "table": info.table}
 
 
-_EXPECTED = {int: "an integer", float: "a float", str: "a string", bytes: "bytes"}
-
-
 class MaxwellEncoder:
     ddl_to_all_partitions = True
 
@@ -128,7 +126,7 @@ class MaxwellEncoder:
         try:
             info = event.table_info
         except ValueError as error:
-            raise InvalidEventError(_origin(event), f"maxwell: {error}") from None
+            raise InvalidEventError(event_origin(event), f"maxwell: {error}") from None
         shape = self._shapes.get(id(info))
         if shape is None or shape.info is not info:
             if len(self._shapes) >= _MAX_SHAPES:
@@ -137,7 +135,7 @@ class MaxwellEncoder:
             shape = self._shapes[id(info)] = _TableShape(info)
             self._known[(info.schema, info.table)] = info
         if shape.error is not None:
-            raise InvalidEventError(_origin(event), f"maxwell: {shape.error}")
+            raise InvalidEventError(event_origin(event), f"maxwell: {shape.error}")
         return shape
 
     def _image(self, shape: _TableShape, image: dict[str, Any], event: RowEvent, keys_only: bool = False) -> dict[str, Any]:
@@ -149,12 +147,12 @@ class MaxwellEncoder:
                 continue
             if value is not None:
                 if type(value) is not expected:
-                    raise _bad_value(event, name, value, expected)
+                    raise bad_value("maxwell", event, name, value, expected)
                 if convert is not None:
                     value = convert(value)
             out[name] = value
         if not keys_only and len(out) != len(image):
-            _check_known_columns(image, event)
+            check_known_columns("maxwell", image, event)
         return out
 
     def encode_row(self, event: RowEvent) -> Message:
@@ -182,7 +180,7 @@ class MaxwellEncoder:
         try:
             value = marshal(doc)
         except (TypeError, ValueError) as error:  # a float JSON cannot carry, an int past 64 bits
-            raise InvalidEventError(_origin(event), f"maxwell: a value JSON cannot carry: {error}") from None
+            raise InvalidEventError(event_origin(event), f"maxwell: a value JSON cannot carry: {error}") from None
         size = len(ROW_KEY) + len(value) + MAX_RECORD_OVERHEAD
         if size > self.limit:
             raise MessageTooLargeError(
@@ -341,28 +339,3 @@ def maxwell_ddl_type(action: int) -> str:
 def _same(old: Any, new: Any) -> bool:
     """Whether an update left a column's value as it was (same type and value)."""
     return type(old) is type(new) and old == new
-
-
-def _origin(event: RowEvent) -> str:
-    where = f"{_printable(event.schema)}.{_printable(event.table)} commit_ts={event.commit_ts}"
-    return f"{where} (input line {event.line})" if event.line else where
-
-
-def _printable(name: str) -> str:
-    return name if name.isprintable() else repr(name)
-
-
-def _bad_value(event: RowEvent, name: str, value: Any, expected: type) -> InvalidEventError:
-    column = event.table_info.column(name)
-    type_name = column.type_name if column is not None else "?"
-    return InvalidEventError(
-        _origin(event),
-        f"maxwell: column {name!r} ({type_name}): expected {_EXPECTED.get(expected, expected)}, got {type(value).__name__}",
-    )
-
-
-def _check_known_columns(image: dict[str, Any], event: RowEvent) -> None:
-    info = event.table_info
-    for name in image:
-        if info.column(name) is None:
-            raise InvalidEventError(_origin(event), f"maxwell: column {name!r} is not in columns")

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections import deque
 from typing import Any, Sequence
 
@@ -35,7 +34,7 @@ from cdcsink.kafka import AckCallback
 from cdcsink.kafka.confluent.bridge import PollThread
 from cdcsink.kafka.confluent.errors import client_error, refusal
 from cdcsink.kafka.confluent.stats import Statistics, parse_statistics
-from cdcsink.kafka.errors import KafkaClientError, is_retriable
+from cdcsink.kafka.errors import KafkaClientError, with_retries
 
 #: How long to wait before producing again when librdkafka's queue is full.
 _ROOM_WAIT = 0.05
@@ -286,16 +285,7 @@ class ConfluentSyncProducer:
     async def _send_with_retry(
         self, topic: str, partition: int, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None = None
     ) -> None:
-        backoff = 0.1
-        for attempt in range(self._max_retry + 1):
-            try:
-                await self._send_once(topic, partition, key, value, headers)
-                return
-            except Exception as error:
-                if attempt >= self._max_retry or not is_retriable(error):
-                    raise
-                await asyncio.sleep(backoff * (0.5 + random.random()))
-                backoff = min(backoff * 2, 5.0)
+        await with_retries(lambda: self._send_once(topic, partition, key, value, headers), self._max_retry)
 
     async def send_message(
         self, topic: str, partition: int, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None = None
