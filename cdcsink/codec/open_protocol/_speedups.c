@@ -12,7 +12,6 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -195,6 +194,9 @@ static int write_json_utf8(Buf *b, const char *s, Py_ssize_t n) {
 
 /* -1 with an error set: the caller declines (a lone surrogate) or fails. */
 static int write_json_str(Buf *b, PyObject *str) {
+    if (PyUnicode_IS_COMPACT_ASCII(str)) { /* its characters are its UTF-8 bytes */
+        return write_json_utf8(b, (const char *)PyUnicode_DATA(str), PyUnicode_GET_LENGTH(str));
+    }
     Py_ssize_t n;
     const char *s = PyUnicode_AsUTF8AndSize(str, &n);
     if (s == NULL) {
@@ -438,8 +440,9 @@ static int write_value(Buf *b, const Col *col, PyObject *value) {
         }
         double v = PyFloat_AS_DOUBLE(value);
         double magnitude = v > 0 ? v : -v;
-        if (magnitude >= 1e-4 && magnitude < 1e16 && magnitude != floor(magnitude)) {
-            /* orjson's shortest digits, which are Python's repr here (no exponent, no ".0"). */
+        if (magnitude >= 1e-4 && magnitude < 1e16) {
+            /* Python's repr without ".0" (no exponent here): orjson's shortest digits for a
+             * fraction, format_float64's text for a whole number. */
             char *text = PyOS_double_to_string(v, 'r', 0, 0, NULL);
             if (text == NULL) {
                 return FAIL;
