@@ -25,6 +25,12 @@ DDL: key ``{"ts","scm","tbl","t":2}`` (``tbl`` empty for a schema DDL), value
 
 Everything that does not depend on the row (flags, type codes, the key after
 ``ts``, each column's conversion) is computed once per table model.
+
+Where it is built, ``_speedups.c`` writes the rows and frames the messages
+(``RowWriter``, ``pack``): the same bytes, byte for byte, as the Python code
+here, which stays the reference and takes every row the compiled code
+declines (a value of the wrong type or that JSON cannot carry, an unknown
+column, an oversized message): those raise or are reduced exactly as here.
 """
 
 from __future__ import annotations
