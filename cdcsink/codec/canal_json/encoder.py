@@ -36,10 +36,19 @@ TIDB_WATERMARK message (extension only) has ``es = ts >> 18`` and
 Everything that depends only on the table (headers, types, pkNames, each
 column's value formatter) is built once per :class:`TableSchema` object; per
 row the encoder formats the values and writes one small JSON object per image.
+
+Where the compiled module ``_speedups.c`` is built (and ``CDCSINK_NO_EXTENSIONS``
+is not set), ``encode_row`` is its C twin: per table a writer that writes the
+whole message into one buffer (text, integers, bytes and nulls itself, any
+other value through the column's formatter below). A row it does not take (a
+value of the wrong type, a column not in ``columns``, a message over the
+limit, ...) goes through the Python code here, the reference, which writes the
+same bytes or raises the same error.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Sequence
 
 import orjson
@@ -60,6 +69,10 @@ from cdcsink.codec.options import EncoderOptions
 from cdcsink.codec.schema import BIT, BLOBS, CHARS, DOUBLE, ENUM, FLOAT, GEOMETRY, INTEGERS, SET, YEAR, Column, TableSchema
 from cdcsink.errors import InvalidEventError, MessageTooLargeError
 from cdcsink.events import DELETE, INSERT, UPDATE, DDLEvent, RowEvent
+from cdcsink.speedups import load as load_compiled
+
+#: The compiled row writer (``_speedups.c``), None when not built or disabled.
+_compiled = load_compiled("cdcsink.codec.canal_json._speedups")
 
 _TYPES = {INSERT: "INSERT", UPDATE: "UPDATE", DELETE: "DELETE"}
 _dumps = orjson.dumps
@@ -164,12 +177,24 @@ class _Columns:
                 codes[name] = promoted
         return self.sql_type if codes is None else go_dumps(codes)
 
+    def compiled_plan(self) -> tuple[Any, ...]:
+        """These columns as the compiled row writer reads them: per column its
+        name, JSON key, value kind (``_KINDS``), formatter, java type and unsigned
+        promotion; then ``sqlType`` and ``mysqlType``."""
+        promotions = {name: (limit, promoted) for name, limit, promoted in self.promotions}
+        columns = tuple(
+            (name, go_dumps(name) + b":", _KINDS.get(formatter, _KIND_OTHER), formatter, self.codes[name],
+             *promotions.get(name, (None, None)))
+            for name, formatter in self.items
+        )
+        return columns, self.sql_type, self.mysql_type
+
 
 class _TableShape:
     """A table's constant parts: per op every byte before ``es``; the column
     sets with their types; the handle-key columns."""
 
-    __slots__ = ("info", "heads", "all", "keys", "has_keys")
+    __slots__ = ("info", "heads", "all", "keys", "has_keys", "writer")
 
     def __init__(self, info: TableSchema, full_types: bool) -> None:
         self.info = info
@@ -183,6 +208,8 @@ class _TableShape:
         keys = set(info.pk)
         self.keys = _Columns([column for column in info.columns if column.name in keys], full_types)
         self.has_keys = bool(keys)
+        #: The compiled row writer of this table, when in use (see ``CanalJsonEncoder._compiled_writer``).
+        self.writer: Any = None
 
 
 # --- Encoder ----------------------------------------------------------------
@@ -192,8 +219,11 @@ class CanalJsonEncoder:
     bootstrap = None  # no table-schema messages
     bootstrap_to_all_partitions = False
 
-    def __init__(self, options: EncoderOptions) -> None:
+    def __init__(self, options: EncoderOptions, use_compiled: bool = True) -> None:
+        """``use_compiled=False``: the pure-Python path only, even where the
+        compiled row writer is built (the reference the equivalence tests use)."""
         self.options = options
+        self._compiled = _compiled if use_compiled else None
         self.limit = options.max_message_bytes
         self.extension = options.enable_tidb_extension
         self._clock = options.clock_ms
@@ -205,6 +235,10 @@ class CanalJsonEncoder:
         # content-compatible implies only-output-updated-columns, as in TiCDC's codec config.
         self._changed_only = options.only_output_updated_columns or options.content_compatible
         self._delete_keys_only = options.delete_only_output_handle_key_columns
+        if self._compiled is not None:
+            # encode_row in C: each table's compiled writer; a row one does not take
+            # (and an event whose table model cannot be read) goes to _encode_row_py.
+            self.encode_row = self._compiled.RowEncoder(self._compiled_writer, self._encode_row_py, RowEvent).encode_row
 
     def _shape(self, event: RowEvent) -> _TableShape:
         try:
@@ -216,9 +250,35 @@ class CanalJsonEncoder:
             if len(self._shapes) >= _MAX_SHAPES:
                 self._shapes.clear()
             shape = self._shapes[id(info)] = _TableShape(info, self._full_types)
+            if self._compiled is not None:
+                shape.writer = self._table_writer(shape)
         return shape
 
-    def encode_row(self, event: RowEvent) -> Message:
+    def _compiled_writer(self, event: RowEvent) -> Any:
+        """The compiled row writer of the event's table (the C ``encode_row``
+        keeps it per table model)."""
+        return self._shape(event).writer
+
+    def _table_writer(self, shape: _TableShape) -> Any:
+        """A table's compiled row writer: its ``encode(event)`` returns the
+        message :meth:`_encode_row_py` writes (compressed when configured), or
+        None for a row it leaves to the Python code (a value of the wrong type, a
+        column not in ``columns``, a message over the limit, ...)."""
+        return self._compiled.RowWriter(  # type: ignore[union-attr]
+            (shape.heads[INSERT], shape.heads[UPDATE], shape.heads[DELETE]),
+            shape.all.compiled_plan(),
+            shape.keys.compiled_plan(),
+            shape.has_keys,
+            self._delete_keys_only,
+            self._changed_only,
+            self.extension,
+            self._clock,
+            self._clock is _WALL_CLOCK,
+            self._compress,
+            self.limit,
+        )
+
+    def _encode_row_py(self, event: RowEvent) -> Message:
         shape = self._shape(event)
         delete_keys = self._delete_keys_only and event.op == DELETE and shape.has_keys
         value = self._message(event, shape, shape.keys if delete_keys else shape.all, None)
@@ -286,6 +346,10 @@ class CanalJsonEncoder:
         report_reduced(event, self._large, size, location, self.options.on_large_message)
         return None, reduced
 
+    #: The pure-Python row encoder, the reference (an encoder using the compiled
+    #: code has its own ``encode_row``, set in ``__init__``, which falls back to it).
+    encode_row = _encode_row_py
+
     def pack(self, rows: list[Message]) -> list[Message]:
         return rows
 
@@ -330,6 +394,14 @@ def _json(strings: dict[str, str | None]) -> bytes:
         return go_escaped(_dumps(strings))
     except TypeError:
         return go_dumps(strings)
+
+
+#: The options' default clock_ms, ``int(time.time() * 1000)``: the compiled writer
+#: reads the same wall clock itself rather than calling it.
+_WALL_CLOCK = next(field.default for field in dataclasses.fields(EncoderOptions) if field.name == "clock_ms")
+_KIND_OTHER = 3
+#: The value kinds the compiled writer writes itself; any other formatter it calls.
+_KINDS = {_text: 0, _integer: 1, _binary: 2}
 
 
 def _image_writer(items: tuple[tuple[str, Callable[[Any], str]], ...]) -> Callable[[dict[str, Any]], dict[str, str | None]]:
