@@ -41,6 +41,7 @@ from typing import Any, Callable, Sequence
 import orjson
 
 from cdcsink.codec import Message
+from cdcsink.codec.common.refusals import bad_value, check_known_columns, event_origin
 from cdcsink.codec.common.ddl_kind import classify
 from cdcsink.codec.common.flags import column_flags
 from cdcsink.codec.common.golang import format_float32, format_float64, json_iter_escapes, quote
@@ -150,9 +151,6 @@ class _WholeImage:
         self.cells = tuple(cells)
 
 
-_EXPECTED = {int: "an integer", float: "a float", str: "a string", bytes: "bytes"}
-
-
 def _plan(shape: _TableShape) -> Any:
     """The compiled row writer's view of a table (``_speedups.Plan``): each column's
     JSON up to its value, written here by the same dump as the Python path's; None
@@ -226,14 +224,14 @@ class OpenProtocolEncoder:
         try:
             info = event.table_info
         except ValueError as error:  # columns the table model cannot read
-            raise InvalidEventError(_origin(event), f"open-protocol: {error}") from None
+            raise InvalidEventError(event_origin(event), f"open-protocol: {error}") from None
         shape = self._shapes.get(id(info))
         if shape is None or shape.info is not info:
             if len(self._shapes) >= 4096:
                 self._shapes.clear()
             shape = self._shapes[id(info)] = _TableShape(info)
         if shape.error is not None:
-            raise InvalidEventError(_origin(event), f"open-protocol: {shape.error}")
+            raise InvalidEventError(event_origin(event), f"open-protocol: {shape.error}")
         return shape
 
     # -- rows ------------------------------------------------------------------
@@ -253,14 +251,14 @@ class OpenProtocolEncoder:
                     continue
                 if value is not None:
                     if type(value) is not expected:
-                        raise _bad_value(event, name, value, expected)
+                        raise bad_value("open-protocol", event, name, value, expected)
                     if convert is not None:
                         value = convert(value)
                 out[name] = {"t": tp, "h": True, "f": flags, "v": value} if handle else {"t": tp, "f": flags, "v": value}
         except ValueError as error:  # a float that JSON cannot carry (NaN, ±Inf)
-            raise InvalidEventError(_origin(event), f"open-protocol: column {name!r}: {error}") from None
+            raise InvalidEventError(event_origin(event), f"open-protocol: column {name!r}: {error}") from None
         if whole and len(out) != len(image):
-            _check_known_columns(image, event)
+            check_known_columns("open-protocol", image, event)
         return out
 
     def _whole_image(self, shape: _TableShape, slot: int, image: dict[str, Any], event: RowEvent) -> dict[str, Any]:
@@ -280,12 +278,12 @@ class OpenProtocolEncoder:
                     if type(value) is not expected:
                         if value is _MISSING:
                             return self._image(shape.columns, image, event)
-                        raise _bad_value(event, name, value, expected)
+                        raise bad_value("open-protocol", event, name, value, expected)
                     if convert is not None:
                         value = convert(value)
                 cell["v"] = value
         except ValueError as error:  # a float that JSON cannot carry (NaN, ±Inf)
-            raise InvalidEventError(_origin(event), f"open-protocol: column {name!r}: {error}") from None
+            raise InvalidEventError(event_origin(event), f"open-protocol: column {name!r}: {error}") from None
         return whole.doc
 
     def _changed_image(
@@ -342,7 +340,7 @@ class OpenProtocolEncoder:
         try:
             value = json_iter_escapes(_dumps(self._value_doc(shape, event)))
         except orjson.JSONEncodeError as error:  # a string with a lone surrogate, an int past 64 bits
-            raise InvalidEventError(_origin(event), f"open-protocol: a value JSON cannot carry: {error}") from None
+            raise InvalidEventError(event_origin(event), f"open-protocol: a value JSON cannot carry: {error}") from None
         if self._compress is not None:
             value = self._compress(value)
         if len(key) + len(value) + _ROW_OVERHEAD > self.limit:
@@ -437,32 +435,6 @@ def _clamp(number: int) -> int:
     message size or row count can reach it, so the result is the same."""
     return max(-(2**62), min(number, 2**62))
 
-
-def _origin(event: RowEvent) -> str:
-    where = f"{_printable(event.schema)}.{_printable(event.table)} commit_ts={event.commit_ts}"
-    return f"{where} (input line {event.line})" if event.line else where
-
-
-def _printable(name: str) -> str:
-    """A name as it is, or quoted with escapes when it would break the one-line error."""
-    return name if name.isprintable() else repr(name)
-
-
-def _bad_value(event: RowEvent, name: str, value: Any, expected: type) -> InvalidEventError:
-    column = event.table_info.column(name)
-    type_name = column.type_name if column is not None else "?"
-    return InvalidEventError(
-        _origin(event),
-        f"open-protocol: column {name!r} ({type_name}): expected {_EXPECTED.get(expected, expected)}, "
-        f"got {type(value).__name__}",
-    )
-
-
-def _check_known_columns(image: dict[str, Any], event: RowEvent) -> None:
-    info = event.table_info
-    for name in image:
-        if info.column(name) is None:
-            raise InvalidEventError(_origin(event), f"open-protocol: column {name!r} is not in columns")
 
 
 def _differs(tp: int, old: Any, new: Any) -> bool:
