@@ -22,9 +22,13 @@ run: $(STAMP)
 demo-postgres: $(STAMP)
 	$(PY) -m cdcsink.devtools.pgdemo
 
-## test: the full suite (unit + integration against the dev broker, or CDCSINK_TEST_BOOTSTRAP)
+## test: the full suite (unit + integration against the dev broker, or CDCSINK_TEST_BOOTSTRAP) on the
+## compiled hot path, then the hot path's unit tests again on its pure-Python implementation (where a
+## C compiler is; without one the first pass already runs pure Python)
+HOT_PATH_TESTS := tests/unit/decode tests/unit/codec tests/unit/route tests/unit/sink
 test: $(STAMP)
 	$(PY) -m pytest -q
+	$(if $(shell command -v cc),CDCSINK_NO_EXTENSIONS=1 $(PY) -m pytest -q -p no:cacheprovider $(HOT_PATH_TESTS))
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit

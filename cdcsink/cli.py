@@ -37,7 +37,11 @@ _early_signals: list[int] = []
 
 
 def version_line() -> str:
-    return f"cdcsink {__version__} (Python {platform.python_version()})"
+    """``cdcsink 1.2.0 (Python 3.11.7, compiled)``: the version, the Python and
+    whether the compiled hot path runs (see :mod:`cdcsink.speedups`)."""
+    from cdcsink import speedups
+
+    return f"cdcsink {__version__} (Python {platform.python_version()}, {speedups.describe()})"
 
 
 def _note_early_signal(signum: int, frame: Any) -> None:
@@ -172,7 +176,12 @@ def _main(argv: Sequence[str] | None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="cdcsink", description="CDC change events in, ordered Kafka messages out.")
-    parser.add_argument("--version", action="version", version=version_line())
+    class PrintVersion(argparse.Action):  # argparse's "version" action would wrap the line
+        def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+            print(version_line())
+            parser.exit()
+
+    parser.add_argument("--version", nargs=0, action=PrintVersion, help="print the version, Python and hot path, and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (
         ("run", "run the sink until the input ends (or forever with follow)"),

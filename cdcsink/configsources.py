@@ -32,9 +32,19 @@ from cdcsink.errors import ConfigError
 from cdcsink.sink.config import same_setting_value, split_uri
 
 ENV_PREFIX = "CDCSINK_"
-#: ``CDCSINK_*`` variables that are not settings: the config file's path, and
-#: the broker address the test suite and the benchmark use.
-NOT_SETTINGS = frozenset({"CDCSINK_CONFIG", "CDCSINK_TEST_BOOTSTRAP", "CDCSINK_TEST_KAFKA_CLIENT", "CDCSINK_BENCH_BOOTSTRAP", "CDCSINK_IMAGE_TEST_BASE"})
+#: ``CDCSINK_*`` variables that are not settings: the config file's path, the
+#: compiled hot path's switches (``CDCSINK_NO_EXTENSIONS`` at run time and build
+#: time, ``CDCSINK_REQUIRE_EXTENSIONS`` at build time, both read by ``setup.py``
+#: and :mod:`cdcsink.speedups`), and the test suite's and benchmark's variables.
+NOT_SETTINGS = frozenset({
+    "CDCSINK_CONFIG",
+    "CDCSINK_NO_EXTENSIONS",
+    "CDCSINK_REQUIRE_EXTENSIONS",
+    "CDCSINK_TEST_BOOTSTRAP",
+    "CDCSINK_TEST_KAFKA_CLIENT",
+    "CDCSINK_BENCH_BOOTSTRAP",
+    "CDCSINK_IMAGE_TEST_BASE",
+})
 SECRET_FILE_SUFFIX = "_FILE"
 #: Variables Kubernetes sets for a Service named ``cdcsink`` (service links).
 _SERVICE_LINK = re.compile(r"^CDCSINK_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\d+_(TCP|UDP|SCTP)(_\w+)?)?)$")

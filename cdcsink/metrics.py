@@ -16,7 +16,7 @@ from typing import Any, Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from cdcsink import __version__
+from cdcsink import __version__, speedups
 from cdcsink.decode import REASON_CODES
 from cdcsink.kafka.errors import KafkaClientError
 
@@ -81,7 +81,11 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "cdcsink_source_rebalances_total": ("counter", (), "kafka source: consumer-group rebalances that took partitions from this instance."),
     "cdcsink_source_lag_bytes": ("gauge", (), "postgres source: bytes of WAL between the server's current position and the slot's confirmed position (what the slot keeps from being recycled)."),
     "cdcsink_source_ddl_copies_dropped_total": ("counter", (), "kafka source: DDL copies from other input partitions dropped as already emitted."),
-    "cdcsink_build_info": ("gauge", ("version", "python"), "Always 1; the labels name the running cdcsink version and Python version."),
+    "cdcsink_build_info": (
+        "gauge", ("version", "python", "extensions"),
+        "Always 1; the labels name the running cdcsink version, Python version and hot path"
+        " (extensions: compiled, partial or pure-python, as cdcsink --version says).",
+    ),
 }
 
 
@@ -241,8 +245,9 @@ class Metrics:
         self.row_acked = self.acked.labels(changefeed, "row")
         self.ddl_acked = self.acked.labels(changefeed, "ddl")
         self.resolved_acked = self.acked.labels(changefeed, "resolved")
-        Gauge("cdcsink_build_info", doc("cdcsink_build_info"), cf + ("version", "python"), registry=r).labels(
-            changefeed, __version__, platform.python_version()
+        build_labels = METRICS["cdcsink_build_info"][1]
+        Gauge("cdcsink_build_info", doc("cdcsink_build_info"), cf + build_labels, registry=r).labels(
+            changefeed, __version__, platform.python_version(), speedups.status()
         ).set(1)
         self._source = _SourceCollector(changefeed)
         r.register(self._source)  # type: ignore[arg-type]

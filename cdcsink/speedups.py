@@ -48,15 +48,30 @@ def load(name: str) -> ModuleType | None:
     return module
 
 
-def status() -> str:
-    """``compiled``, ``partial`` or ``pure-python``: what this process runs."""
+def missing() -> list[str]:
+    """The compiled modules this process runs without (all of them when disabled)."""
     if disabled():
-        return "pure-python"
-    built = []
+        return list(MODULES.values())
     for name in MODULES.values():
         if name not in _loaded:
             load(name)
-        built.append(_loaded[name])
-    if all(built):
+    return [name for name in MODULES.values() if not _loaded[name]]
+
+
+def status() -> str:
+    """``compiled``, ``partial`` or ``pure-python``: what this process runs."""
+    absent = missing()
+    if not absent:
         return "compiled"
-    return "partial" if any(built) else "pure-python"
+    return "pure-python" if len(absent) == len(MODULES) else "partial"
+
+
+def describe() -> str:
+    """:func:`status` with the reason where not everything is compiled
+    (``cdcsink --version`` prints it)."""
+    kind = status()
+    if kind == "compiled":
+        return kind
+    if disabled():
+        return f"{kind} (CDCSINK_NO_EXTENSIONS is set)"
+    return f"{kind} (not built: {', '.join(missing())})"

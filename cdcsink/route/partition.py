@@ -26,6 +26,11 @@ integer in decimal, so ``42`` and ``"42"`` agree; ``true``/``false`` as
 as compact JSON with sorted keys. A decimal's scale is part of its text
 (``"9.90"`` and ``9.9`` differ), and a FLOAT column carried as a widened
 double may differ from TiCDC's float32 text.
+
+The index-value and columns hashes have a compiled twin
+(``cdcsink/route/_speedups.c``, see :mod:`cdcsink.speedups`) that returns
+what the closures here return; ``use_compiled=False`` builds the pure-Python
+partitioner, the reference.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ from typing import Any, Callable
 from cdcsink.jsonvalues import dumps_sorted
 from cdcsink.errors import ConfigError
 from cdcsink.events import RowEvent
+from cdcsink.speedups import load
+
+_speedups = load("cdcsink.route._speedups")
 
 Partitioner = Callable[[RowEvent, int], int]
 
@@ -94,7 +102,7 @@ def ts_partitioner() -> Partitioner:
     return partition
 
 
-def index_value_partitioner(schema: str, table: str) -> Partitioner:
+def index_value_partitioner(schema: str, table: str, use_compiled: bool = True) -> Partitioner:
     """Rows with the same handle-key values to one partition."""
     seed = table_hash(schema, table)
     prefixes: dict[str, int] = {}
@@ -112,10 +120,12 @@ def index_value_partitioner(schema: str, table: str) -> Partitioner:
             digest ^= _crc32(data, prefix)
         return digest % n
 
+    if use_compiled and _speedups is not None:
+        return _speedups.IndexValuePartitioner(seed, value_text, partition)  # type: ignore[no-any-return]
     return partition
 
 
-def columns_partitioner(schema: str, table: str, columns: list[str]) -> Partitioner:
+def columns_partitioner(schema: str, table: str, columns: list[str], use_compiled: bool = True) -> Partitioner:
     """Rows with the same values in ``columns`` to one partition.
 
     The columns are resolved against the table's columns on first use (and
@@ -155,19 +165,24 @@ def columns_partitioner(schema: str, table: str, columns: list[str]) -> Partitio
                 digest ^= _crc32(data, prefix)
         return digest % n
 
+    if use_compiled and _speedups is not None:
+        return _speedups.ColumnsPartitioner(seed, value_text, partition, resolved, resolve)  # type: ignore[no-any-return]
     return partition
 
 
-def build_partitioner(kind: str, schema: str, table: str, columns: list[str] | None = None) -> Partitioner:
-    """The partitioner ``kind`` (a dispatcher's ``partition``) for one table."""
+def build_partitioner(
+    kind: str, schema: str, table: str, columns: list[str] | None = None, use_compiled: bool = True
+) -> Partitioner:
+    """The partitioner ``kind`` (a dispatcher's ``partition``) for one table
+    (``use_compiled=False``: the pure-Python one even where the compiled hash is built)."""
     if kind in ("default", "table"):
         return table_partitioner(schema, table)
     if kind == "index-value":
-        return index_value_partitioner(schema, table)
+        return index_value_partitioner(schema, table, use_compiled)
     if kind == "ts":
         return ts_partitioner()
     if kind == "columns":
         if not columns:
             raise ConfigError("partition columns needs a non-empty columns list")
-        return columns_partitioner(schema, table, columns)
+        return columns_partitioner(schema, table, columns, use_compiled)
     raise ConfigError(f"unknown partition {kind!r} (default, table, index-value, ts or columns)")

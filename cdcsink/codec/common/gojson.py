@@ -61,16 +61,18 @@ def dumps(value: Any) -> bytes:
     try:
         return go_escaped(_orjson_dumps(value))
     except TypeError:
-        return go_escaped(_orjson_dumps(_without_surrogates(value)))
+        return go_escaped(_orjson_dumps(without_surrogates(value)))
 
 
-def _without_surrogates(value: Any) -> Any:
+def without_surrogates(value: Any) -> Any:
+    """``value`` with every lone surrogate in its strings (keys too) replaced by
+    U+FFFD, as Go writes text that is not valid UTF-8."""
     if type(value) is str:
         return _LONE_SURROGATE.sub("\ufffd", value)
     if type(value) is dict:
-        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+        return {without_surrogates(k): without_surrogates(v) for k, v in value.items()}
     if type(value) in (list, tuple):
-        return [_without_surrogates(v) for v in value]
+        return [without_surrogates(v) for v in value]
     return value
 
 
@@ -144,7 +146,7 @@ def marshal(value: Any) -> bytes:
     try:
         data = _orjson_dumps(value)
     except TypeError:
-        data = _orjson_dumps(_without_surrogates(value))
+        data = _orjson_dumps(without_surrogates(value))
     if len(data.translate(None, b"<>&\xe2")) == len(data):
         return data
     return _HTML_ONLY.sub(_replace, data)

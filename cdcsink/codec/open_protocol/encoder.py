@@ -25,6 +25,12 @@ DDL: key ``{"ts","scm","tbl","t":2}`` (``tbl`` empty for a schema DDL), value
 
 Everything that does not depend on the row (flags, type codes, the key after
 ``ts``, each column's conversion) is computed once per table model.
+
+Where it is built, ``_speedups.c`` writes the rows and frames the messages
+(``RowWriter``, ``pack``): the same bytes, byte for byte, as the Python code
+here, which stays the reference and takes every row the compiled code
+declines (a value of the wrong type or that JSON cannot carry, an unknown
+column, an oversized message): those raise or are reduced exactly as here.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from typing import Any, Callable, Sequence
 import orjson
 
 from cdcsink.codec import Message
+from cdcsink.codec.common.refusals import bad_value, check_known_columns, event_origin
 from cdcsink.codec.common.ddl_kind import classify
 from cdcsink.codec.common.flags import column_flags
 from cdcsink.codec.common.golang import format_float32, format_float64, json_iter_escapes, quote
@@ -47,6 +54,10 @@ from cdcsink.codec.schema import (
 )
 from cdcsink.errors import InvalidEventError, MessageTooLargeError
 from cdcsink.events import DELETE, INSERT, DDLEvent, RowEvent
+from cdcsink.speedups import load
+
+#: The compiled twin of the row path (``_speedups.c``), or None: pure Python.
+_speedups = load("cdcsink.codec.open_protocol._speedups")
 
 _dumps = orjson.dumps
 _Fragment = orjson.Fragment
@@ -140,15 +151,46 @@ class _WholeImage:
         self.cells = tuple(cells)
 
 
-_EXPECTED = {int: "an integer", float: "a float", str: "a string", bytes: "bytes"}
+def _plan(shape: _TableShape) -> Any:
+    """The compiled row writer's view of a table (``_speedups.Plan``): each column's
+    JSON up to its value, written here by the same dump as the Python path's; None
+    when a column name cannot be written (the Python path then raises its error)."""
+    assert _speedups is not None
+    kinds = {
+        (int, None): _speedups.KIND_INT,
+        (float, _float32): _speedups.KIND_FLOAT32,
+        (float, _float64): _speedups.KIND_FLOAT64,
+        (str, None): _speedups.KIND_TEXT,
+        (bytes, quote): _speedups.KIND_QUOTE,
+        (bytes, _base64): _speedups.KIND_BASE64,
+        (str, _text_base64): _speedups.KIND_TEXT_BASE64,
+    }
+    # Conversions the C code calls back for the values it does not write itself.
+    callbacks = {_float32: format_float32, _float64: format_float64, quote: quote}
+    columns = []
+    for name, expected, convert, tp, flags, handle in shape.columns:
+        kind = kinds.get((expected, convert))
+        if kind is None:
+            return None
+        cell = {"t": tp, "h": True, "f": flags, "v": None} if handle else {"t": tp, "f": flags, "v": None}
+        try:
+            doc = json_iter_escapes(_dumps({name: cell}))
+        except orjson.JSONEncodeError:
+            return None
+        prefix = doc[1 : -len(b"null}}")]  # '"name":{"t":..,"f":..,"v":'
+        columns.append((name, prefix, kind, callbacks.get(convert), tp, handle))
+    return _speedups.Plan(shape.info, shape.key_tail, tuple(columns))
 
 
 class OpenProtocolEncoder:
+    """``use_compiled=False``: the pure-Python rows and framing even where the
+    compiled twin is built (the reference it is tested against)."""
+
     ddl_to_all_partitions = True
     bootstrap = None  # no table-schema messages
     bootstrap_to_all_partitions = False
 
-    def __init__(self, options: EncoderOptions) -> None:
+    def __init__(self, options: EncoderOptions, use_compiled: bool = True) -> None:
         self.options = options
         self.limit = options.max_message_bytes
         self.batch_rows = options.max_batch_size
@@ -158,19 +200,38 @@ class OpenProtocolEncoder:
         self._claims = ClaimCheckStorage(options.claim_check_storage_uri) if self._large == "claim-check" else None
         self._changed_only = options.only_output_updated_columns
         self._delete_keys_only = options.delete_only_output_handle_key_columns
+        self._pack_compiled = None
+        if use_compiled and _speedups is not None:
+            self._writer = _speedups.RowWriter(
+                self._plan,
+                self._encode_row_py,
+                _differs,
+                self._compress,
+                _clamp(self.limit),
+                _ROW_OVERHEAD,
+                self._changed_only,
+                self._delete_keys_only,
+            )
+            # The compiled writer, which hands the rows it does not take to _encode_row_py.
+            self.encode_row = self._writer.encode_row  # type: ignore[method-assign]
+            self._pack_compiled = _speedups.pack
+            self.pack = self._pack_compiled_or_py  # type: ignore[method-assign]
+
+    def _plan(self, event: RowEvent) -> Any:
+        return _plan(self._shape(event))
 
     def _shape(self, event: RowEvent) -> _TableShape:
         try:
             info = event.table_info
         except ValueError as error:  # columns the table model cannot read
-            raise InvalidEventError(_origin(event), f"open-protocol: {error}") from None
+            raise InvalidEventError(event_origin(event), f"open-protocol: {error}") from None
         shape = self._shapes.get(id(info))
         if shape is None or shape.info is not info:
             if len(self._shapes) >= 4096:
                 self._shapes.clear()
             shape = self._shapes[id(info)] = _TableShape(info)
         if shape.error is not None:
-            raise InvalidEventError(_origin(event), f"open-protocol: {shape.error}")
+            raise InvalidEventError(event_origin(event), f"open-protocol: {shape.error}")
         return shape
 
     # -- rows ------------------------------------------------------------------
@@ -190,14 +251,14 @@ class OpenProtocolEncoder:
                     continue
                 if value is not None:
                     if type(value) is not expected:
-                        raise _bad_value(event, name, value, expected)
+                        raise bad_value("open-protocol", event, name, value, expected)
                     if convert is not None:
                         value = convert(value)
                 out[name] = {"t": tp, "h": True, "f": flags, "v": value} if handle else {"t": tp, "f": flags, "v": value}
         except ValueError as error:  # a float that JSON cannot carry (NaN, ±Inf)
-            raise InvalidEventError(_origin(event), f"open-protocol: column {name!r}: {error}") from None
+            raise InvalidEventError(event_origin(event), f"open-protocol: column {name!r}: {error}") from None
         if whole and len(out) != len(image):
-            _check_known_columns(image, event)
+            check_known_columns("open-protocol", image, event)
         return out
 
     def _whole_image(self, shape: _TableShape, slot: int, image: dict[str, Any], event: RowEvent) -> dict[str, Any]:
@@ -217,12 +278,12 @@ class OpenProtocolEncoder:
                     if type(value) is not expected:
                         if value is _MISSING:
                             return self._image(shape.columns, image, event)
-                        raise _bad_value(event, name, value, expected)
+                        raise bad_value("open-protocol", event, name, value, expected)
                     if convert is not None:
                         value = convert(value)
                 cell["v"] = value
         except ValueError as error:  # a float that JSON cannot carry (NaN, ±Inf)
-            raise InvalidEventError(_origin(event), f"open-protocol: column {name!r}: {error}") from None
+            raise InvalidEventError(event_origin(event), f"open-protocol: column {name!r}: {error}") from None
         return whole.doc
 
     def _changed_image(
@@ -272,14 +333,14 @@ class OpenProtocolEncoder:
             old = self._whole_image(shape, 1, event.before, event)  # type: ignore[arg-type]
         return {"u": after, "p": old}
 
-    def encode_row(self, event: RowEvent) -> tuple[bytes, bytes]:
+    def _encode_row_py(self, event: RowEvent) -> tuple[bytes, bytes]:
         """One row's key and value JSON (without length prefixes)."""
         shape = self._shape(event)
         key = b'{"ts":%d%s}' % (event.commit_ts, shape.key_tail)
         try:
             value = json_iter_escapes(_dumps(self._value_doc(shape, event)))
         except orjson.JSONEncodeError as error:  # a string with a lone surrogate, an int past 64 bits
-            raise InvalidEventError(_origin(event), f"open-protocol: a value JSON cannot carry: {error}") from None
+            raise InvalidEventError(event_origin(event), f"open-protocol: a value JSON cannot carry: {error}") from None
         if self._compress is not None:
             value = self._compress(value)
         if len(key) + len(value) + _ROW_OVERHEAD > self.limit:
@@ -311,7 +372,16 @@ class OpenProtocolEncoder:
         report_reduced(event, self._large, size, location, self.options.on_large_message)
         return reduced_key, reduced
 
-    def pack(self, rows: list[Message]) -> list[Message]:
+    encode_row = _encode_row_py
+
+    def _pack_compiled_or_py(self, rows: list[Message]) -> list[Message]:
+        """:meth:`pack` by the compiled framing, which takes lists of (bytes, bytes)."""
+        packed = self._pack_compiled(  # type: ignore[misc]
+            rows, _clamp(self.limit), _clamp(self.batch_rows), len(HEADER) + RECORD_OVERHEAD
+        )
+        return packed if packed is not None else self._pack_py(rows)  # type: ignore[no-any-return]
+
+    def _pack_py(self, rows: list[Message]) -> list[Message]:
         """Length-prefixed entries, as ticdc's ``pushMessage`` batches them: a new
         message when ``max-batch-size`` rows are in the current one, or when the
         next entry would take it past max-message-bytes (record overhead included)."""
@@ -334,6 +404,8 @@ class OpenProtocolEncoder:
         if count:
             out.append((b"".join(keys), b"".join(values)))
         return out
+
+    pack = _pack_py
 
     def encode_rows(self, events: Sequence[RowEvent]) -> list[Message]:
         return self.pack([self.encode_row(event) for event in events])
@@ -358,31 +430,11 @@ class OpenProtocolEncoder:
         return HEADER + LENGTH.pack(len(key)) + key, LENGTH.pack(0)
 
 
-def _origin(event: RowEvent) -> str:
-    where = f"{_printable(event.schema)}.{_printable(event.table)} commit_ts={event.commit_ts}"
-    return f"{where} (input line {event.line})" if event.line else where
+def _clamp(number: int) -> int:
+    """A limit as the compiled code takes it (a C long long); beyond +-2**62 no
+    message size or row count can reach it, so the result is the same."""
+    return max(-(2**62), min(number, 2**62))
 
-
-def _printable(name: str) -> str:
-    """A name as it is, or quoted with escapes when it would break the one-line error."""
-    return name if name.isprintable() else repr(name)
-
-
-def _bad_value(event: RowEvent, name: str, value: Any, expected: type) -> InvalidEventError:
-    column = event.table_info.column(name)
-    type_name = column.type_name if column is not None else "?"
-    return InvalidEventError(
-        _origin(event),
-        f"open-protocol: column {name!r} ({type_name}): expected {_EXPECTED.get(expected, expected)}, "
-        f"got {type(value).__name__}",
-    )
-
-
-def _check_known_columns(image: dict[str, Any], event: RowEvent) -> None:
-    info = event.table_info
-    for name in image:
-        if info.column(name) is None:
-            raise InvalidEventError(_origin(event), f"open-protocol: column {name!r} is not in columns")
 
 
 def _differs(tp: int, old: Any, new: Any) -> bool:

@@ -45,6 +45,7 @@ import orjson
 
 from cdcsink.codec.common import ddl_kind
 from cdcsink.codec.common.flags import has_binary_charset
+from cdcsink.codec.common.gojson import without_surrogates
 from cdcsink.codec.schema import (
     _TYPE_TO_STR, BIT, BLOBS, CHARS, DATETIME, DOUBLE, DURATION, ENUM, FLOAT, INT24, JSON, LONG, LONGBLOB,
     LONGLONG, MEDIUMBLOB, NEWDECIMAL, SET, SHORT, STRING, TIMESTAMP, TINY, TINYBLOB, YEAR, Column, TableSchema,
@@ -96,7 +97,6 @@ def ddl_type(query: str) -> str:
 
 _HTML = re.compile(rb"[<>&]|\xe2\x80[\xa8\xa9]")
 _HTML_ESCAPES = {b"<": b"\\u003c", b">": b"\\u003e", b"&": b"\\u0026", b"\xe2\x80\xa8": b"\\u2028", b"\xe2\x80\xa9": b"\\u2029"}
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def go_escaped(data: bytes) -> bytes:
@@ -112,17 +112,9 @@ def dumps(value: Any) -> bytes:
     try:
         return go_escaped(orjson.dumps(value))
     except TypeError:
-        return go_escaped(orjson.dumps(_without_surrogates(value)))
+        return go_escaped(orjson.dumps(without_surrogates(value)))
 
 
-def _without_surrogates(value: Any) -> Any:
-    if type(value) is str:
-        return _LONE_SURROGATE.sub("\ufffd", value)
-    if type(value) is dict:
-        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
-    if type(value) in (list, tuple):
-        return [_without_surrogates(v) for v in value]
-    return value
 
 
 # --- Table schema --------------------------------------------------------------

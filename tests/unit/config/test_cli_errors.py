@@ -66,6 +66,14 @@ def test_a_misspelt_env_var_is_refused(config, tmp_path):
     assert problems(result) == ["env CDCSINK_CHECKPOINT_STORE: not a cdcsink setting (did you mean CDCSINK_CHECKPOINT__STORE?)"]
 
 
+@pytest.mark.parametrize("name", ["CDCSINK_NO_EXTENSIONS", "CDCSINK_REQUIRE_EXTENSIONS"])
+def test_the_compiled_hot_path_switches_are_not_refused_as_settings(config, tmp_path, name):
+    # CDCSINK_NO_EXTENSIONS is read at run time too (and often left set from the build).
+    result = cdcsink("config", "show", "--config", str(config), cwd=tmp_path, env={name: "1"})
+    assert result.returncode == 0, result.stderr
+    assert name not in result.stdout + result.stderr
+
+
 def test_a_config_file_that_is_not_utf8(tmp_path):
     path = tmp_path / "cdcsink.yaml"
     path.write_bytes(b"source:\n  path: /x\nsink:\n  uri: kafka://h:1/t?protocol=canal-json # caf\xe9\n")

@@ -59,7 +59,10 @@ def test_metric_list_matches_the_registry():
     for name, (kind, _, _) in METRICS.items():
         assert (name + "_count" if kind == "histogram" else name) in exposed, name
     text = generate_latest(metrics.registry).decode()
-    build = f'cdcsink_build_info{{changefeed="cf",python="{platform.python_version()}",version="{__version__}"}} 1.0'
+    from cdcsink import speedups
+
+    build = (f'cdcsink_build_info{{changefeed="cf",extensions="{speedups.status()}",'
+             f'python="{platform.python_version()}",version="{__version__}"}} 1.0')
     assert build in text.splitlines()
     for line in exposed:
         base = line.removesuffix("_bucket").removesuffix("_count").removesuffix("_sum").removesuffix("_created")
