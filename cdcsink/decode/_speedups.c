@@ -301,62 +301,51 @@ static NumKind parse_number(Parser *ps, long long *i, unsigned long long *u, dou
 
 static PyObject *parse_value(Parser *ps, int depth);
 
-/* The object at ps->p (a '{') as a dict, keys in order; NULL declines
- * (duplicate keys included). */
-static PyObject *parse_object(Parser *ps, int depth) {
-    if (depth > MAX_DEPTH)
-        return NULL;
-    PyObject *dict = PyDict_New();
-    if (dict == NULL)
-        return NULL;
+/* Past the '[' or '{' at ps->p and the whitespace after it; then 1 (and past
+ * it) when `close` ends the container at once, else 0. */
+static inline int opens_empty(Parser *ps, char close) {
     ps->p++;
     skip_ws(ps);
-    if (ps->p < ps->end && *ps->p == '}') {
+    if (ps->p < ps->end && *ps->p == close) {
         ps->p++;
-        return dict;
+        return 1;
     }
-    for (;;) {
-        if (ps->p >= ps->end || *ps->p != '"')
-            goto fail;
-        PyObject *key = parse_text(ps, 1);
-        if (key == NULL)
-            goto fail;
-        skip_ws(ps);
-        if (ps->p >= ps->end || *ps->p != ':') {
-            Py_DECREF(key);
-            goto fail;
-        }
-        ps->p++;
-        skip_ws(ps);
-        PyObject *value = parse_value(ps, depth + 1);
-        if (value == NULL) {
-            Py_DECREF(key);
-            goto fail;
-        }
-        Py_ssize_t size = PyDict_GET_SIZE(dict);
-        int rc = PyDict_SetItem(dict, key, value);
-        Py_DECREF(key);
-        Py_DECREF(value);
-        if (rc < 0 || PyDict_GET_SIZE(dict) == size) /* a duplicate key */
-            goto fail;
-        skip_ws(ps);
-        if (ps->p >= ps->end)
-            goto fail;
-        if (*ps->p == ',') {
-            ps->p++;
-            skip_ws(ps);
-            continue;
-        }
-        if (*ps->p == '}') {
-            ps->p++;
-            return dict;
-        }
-        goto fail;
-    }
-fail:
-    Py_DECREF(dict);
-    return NULL;
+    return 0;
 }
+
+/* After an object's member or an array's item: 1 at a ',' (passed, and the
+ * whitespace after it: another one follows), 0 at `close` (passed: the end),
+ * -1 at anything else. */
+static inline int next_or_close(Parser *ps, char close) {
+    skip_ws(ps);
+    if (ps->p >= ps->end)
+        return -1;
+    if (*ps->p == ',') {
+        ps->p++;
+        skip_ws(ps);
+        return 1;
+    }
+    if (*ps->p == close) {
+        ps->p++;
+        return 0;
+    }
+    return -1;
+}
+
+/* Past the ':' after an object's key and the whitespace around it; 0 when it
+ * is not there. */
+static inline int past_colon(Parser *ps) {
+    skip_ws(ps);
+    if (ps->p >= ps->end || *ps->p != ':')
+        return 0;
+    ps->p++;
+    skip_ws(ps);
+    return 1;
+}
+
+/* The object at ps->p (a '{') as a dict, keys in order; NULL declines
+ * (duplicate keys included). */
+static PyObject *parse_object(Parser *ps, int depth);
 
 static PyObject *parse_array(Parser *ps, int depth) {
     if (depth > MAX_DEPTH)
@@ -364,13 +353,10 @@ static PyObject *parse_array(Parser *ps, int depth) {
     PyObject *list = PyList_New(0);
     if (list == NULL)
         return NULL;
-    ps->p++;
-    skip_ws(ps);
-    if (ps->p < ps->end && *ps->p == ']') {
-        ps->p++;
+    if (opens_empty(ps, ']'))
         return list;
-    }
-    for (;;) {
+    int next;
+    do {
         PyObject *value = parse_value(ps, depth + 1);
         if (value == NULL)
             goto fail;
@@ -378,20 +364,9 @@ static PyObject *parse_array(Parser *ps, int depth) {
         Py_DECREF(value);
         if (rc < 0)
             goto fail;
-        skip_ws(ps);
-        if (ps->p >= ps->end)
-            goto fail;
-        if (*ps->p == ',') {
-            ps->p++;
-            skip_ws(ps);
-            continue;
-        }
-        if (*ps->p == ']') {
-            ps->p++;
-            return list;
-        }
-        goto fail;
-    }
+    } while ((next = next_or_close(ps, ']')) > 0);
+    if (next == 0)
+        return list;
 fail:
     Py_DECREF(list);
     return NULL;
@@ -658,6 +633,16 @@ static int time_is_canonical(const char *s, Py_ssize_t n, long long fsp) {
 
 /* ------------------------------------------------------------ the images */
 
+/* The column's value in the image replaced with its conversion (a new
+ * reference, taken; NULL: the conversion failed); 1: done, -1: an error. */
+static int store_converted(PyObject *image, const ColumnPlan *column, PyObject *converted) {
+    if (converted == NULL)
+        return -1;
+    int rc = PyDict_SetItem(image, column->name, converted);
+    Py_DECREF(converted);
+    return rc < 0 ? -1 : 1;
+}
+
 /* Check a value as ImageRules.convert does, converting it in place where that
  * is simple; 1: done, 0: the Python convert must see the image, -1: an error. */
 static int check_value(PyObject *image, const ColumnPlan *column, PyObject *value) {
@@ -722,27 +707,12 @@ static int check_value(PyObject *image, const ColumnPlan *column, PyObject *valu
         }
         if (!(fabs(d) <= (double)FLT_MAX))
             return 0;
-        PyObject *rounded = PyFloat_FromDouble((double)(float)d);
-        if (rounded == NULL)
-            return -1;
-        int rc = PyDict_SetItem(image, column->name, rounded);
-        Py_DECREF(rounded);
-        if (rc < 0)
-            return -1;
-        break;
+        return store_converted(image, column, PyFloat_FromDouble((double)(float)d));
     }
-    case PLAN_BINARY: {
+    case PLAN_BINARY:
         if (!PyUnicode_CheckExact(value))
             return 0;
-        PyObject *bytes = PyUnicode_AsUTF8String(value);
-        if (bytes == NULL)
-            return -1;
-        int rc = PyDict_SetItem(image, column->name, bytes);
-        Py_DECREF(bytes);
-        if (rc < 0)
-            return -1;
-        break;
-    }
+        return store_converted(image, column, PyUnicode_AsUTF8String(value));
     default:
         return 0;
     }
@@ -851,23 +821,23 @@ static PyObject *early_entry(Row *row) {
     return row->entry;
 }
 
-/* An image (the object at ps->p) as parse_object reads it; with the plan of
- * its table as far as known, keys that are its column names in its order are
- * matched as such (their own str objects are used), and *ordered says
- * whether all were. */
-static PyObject *parse_image(Parser *ps, const Plan *plan, int *ordered) {
+/* The object at ps->p (a '{') as parse_object reads it; with the plan of an
+ * image's table as far as known (or NULL), keys that are its column names in
+ * its order are matched as such (their own str objects are used), and
+ * *ordered says whether all were. */
+static PyObject *parse_members(Parser *ps, int depth, const Plan *plan, int *ordered) {
+    if (depth > MAX_DEPTH)
+        return NULL;
     PyObject *dict = PyDict_New();
     if (dict == NULL)
         return NULL;
     int in_order = plan != NULL;
-    ps->p++;
-    skip_ws(ps);
-    if (ps->p < ps->end && *ps->p == '}') {
-        ps->p++;
+    if (opens_empty(ps, '}')) {
         *ordered = 0;
         return dict;
     }
-    for (;;) {
+    int next;
+    do {
         if (ps->p >= ps->end || *ps->p != '"')
             goto fail;
         PyObject *key = NULL;
@@ -885,14 +855,11 @@ static PyObject *parse_image(Parser *ps, const Plan *plan, int *ordered) {
             if ((key = parse_text(ps, 1)) == NULL)
                 goto fail;
         }
-        skip_ws(ps);
-        if (ps->p >= ps->end || *ps->p != ':') {
+        if (!past_colon(ps)) {
             Py_DECREF(key);
             goto fail;
         }
-        ps->p++;
-        skip_ws(ps);
-        PyObject *value = parse_value(ps, 3);
+        PyObject *value = parse_value(ps, depth + 1);
         if (value == NULL) {
             Py_DECREF(key);
             goto fail;
@@ -902,24 +869,19 @@ static PyObject *parse_image(Parser *ps, const Plan *plan, int *ordered) {
         Py_DECREF(value);
         if (rc < 0 || PyDict_GET_SIZE(dict) == size) /* a duplicate key */
             goto fail;
-        skip_ws(ps);
-        if (ps->p >= ps->end)
-            goto fail;
-        if (*ps->p == ',') {
-            ps->p++;
-            skip_ws(ps);
-            continue;
-        }
-        if (*ps->p == '}') {
-            ps->p++;
-            *ordered = in_order;
-            return dict;
-        }
-        goto fail;
+    } while ((next = next_or_close(ps, '}')) > 0);
+    if (next == 0) {
+        *ordered = in_order;
+        return dict;
     }
 fail:
     Py_DECREF(dict);
     return NULL;
+}
+
+static PyObject *parse_object(Parser *ps, int depth) {
+    int ordered;
+    return parse_members(ps, depth, NULL, &ordered);
 }
 
 /* The top-level object into *row; 0 declines (the caller clears *row). */
@@ -944,12 +906,7 @@ static int parse_row(Parser *ps, Row *row) {
             return 0;
         seen |= 1u << field;
         ps->p = q + 1;
-        skip_ws(ps);
-        if (ps->p >= ps->end || *ps->p != ':')
-            return 0;
-        ps->p++;
-        skip_ws(ps);
-        if (ps->p >= ps->end)
+        if (!past_colon(ps) || ps->p >= ps->end)
             return 0;
         const char *v = ps->p;
         switch (field) {
@@ -1029,24 +986,18 @@ static int parse_row(Parser *ps, Row *row) {
             const Plan *plan = entry != NULL ? PyCapsule_GetPointer(PyTuple_GET_ITEM(entry, 3), PLAN_CAPSULE) : NULL;
             if (plan == NULL)
                 PyErr_Clear();
-            PyObject *image = parse_image(ps, plan, field == F_BEFORE ? &row->before_ordered : &row->after_ordered);
+            PyObject *image = parse_members(ps, 2, plan, field == F_BEFORE ? &row->before_ordered : &row->after_ordered);
             if (image == NULL)
                 return 0;
             *(field == F_BEFORE ? &row->before : &row->after) = image;
             break;
         }
         }
-        skip_ws(ps);
-        if (ps->p >= ps->end)
+        int next = next_or_close(ps, '}');
+        if (next < 0)
             return 0;
-        if (*ps->p == '}') {
-            ps->p++;
+        if (next == 0)
             break;
-        }
-        if (*ps->p != ',')
-            return 0;
-        ps->p++;
-        skip_ws(ps);
     }
     skip_ws(ps);
     const unsigned required = (1u << F_KIND) | (1u << F_SCHEMA) | (1u << F_TABLE) | (1u << F_COMMIT_TS) | (1u << F_OP) |
