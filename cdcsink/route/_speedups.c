@@ -190,28 +190,28 @@ call_value_text:;
 
 static PyObject *str_after, *str_before, *str_pk, *str_columns;
 
-/* The event's image (after, else before) as a new reference, or NULL with no
- * exception set when it is not an exact dict (the reference handles it), or
- * NULL with an exception set. */
-static PyObject *
-event_image(PyObject *event)
+/* The event's image (after, else before) into *image as a new reference:
+ * TAKEN, DECLINED when it is not an exact dict (the reference handles it), or
+ * FAILED (an exception is set). */
+static int
+event_image(PyObject *event, PyObject **image)
 {
-    PyObject *image = PyObject_GetAttr(event, str_after);
-    if (image == NULL) {
-        return NULL;
+    *image = PyObject_GetAttr(event, str_after);
+    if (*image == NULL) {
+        return FAILED;
     }
-    if (image == Py_None) {
-        Py_DECREF(image);
-        image = PyObject_GetAttr(event, str_before);
-        if (image == NULL) {
-            return NULL;
+    if (*image == Py_None) {
+        Py_DECREF(*image);
+        *image = PyObject_GetAttr(event, str_before);
+        if (*image == NULL) {
+            return FAILED;
         }
     }
-    if (!PyDict_CheckExact(image)) {
-        Py_DECREF(image);
-        return NULL;
+    if (!PyDict_CheckExact(*image)) {
+        Py_CLEAR(*image);
+        return DECLINED;
     }
-    return image;
+    return TAKEN;
 }
 
 /* n as a positive C value, or 0 when it is anything else (the reference then
@@ -248,74 +248,111 @@ delegate(Partitioner *self, PyObject *const *args)
     return PyObject_Vectorcall(self->fallback, args, 2, NULL);
 }
 
-/* Called as (event, n), positionally: anything else goes to the reference as it is. */
+/* *digest ^= the hash of text(value) resumed from the register `c` (see
+ * text_hash); TAKEN, DECLINED or FAILED. value is borrowed: it is held here
+ * while value_text may run. */
 static int
-check_args(size_t nargsf, PyObject *kwnames)
+mix_value(Partitioner *self, uint32_t c, PyObject *value, uint32_t *digest)
 {
-    return PyVectorcall_NARGS(nargsf) == 2 && (kwnames == NULL || PyTuple_GET_SIZE(kwnames) == 0);
+    uint32_t h = 0;
+    Py_INCREF(value);
+    int got = text_hash(c, value, self->value_text, &h);
+    Py_DECREF(value);
+    if (got == TAKEN) {
+        *digest ^= h;
+    }
+    return got;
+}
+
+/* One key column's hash into *digest (mix_key, mix_column): TAKEN, DECLINED
+ * or FAILED. */
+typedef int (*mix_fn)(Partitioner *self, PyObject *image, PyObject *column, uint32_t *digest);
+
+/* mix(column) for each of the list or tuple `columns` (held here, as each of
+ * them, while value_text may run), up to one that is not TAKEN. */
+static int
+mix_columns(Partitioner *self, PyObject *image, PyObject *columns, mix_fn mix, uint32_t *digest)
+{
+    int got = TAKEN;
+    Py_INCREF(columns);
+    for (Py_ssize_t i = 0; got == TAKEN && i < PySequence_Fast_GET_SIZE(columns); i++) {
+        PyObject *column = PySequence_Fast_GET_ITEM(columns, i);
+        Py_INCREF(column);
+        got = mix(self, image, column, digest);
+        Py_DECREF(column);
+    }
+    Py_DECREF(columns);
+    return got;
+}
+
+/* A partitioner's digest of the event, started from its seed: TAKEN,
+ * DECLINED (the reference computes this event) or FAILED (an exception is
+ * set, as the reference raises it). */
+typedef int (*digest_fn)(Partitioner *self, PyObject *event, uint32_t *digest);
+
+/* A partitioner's call, (event, n) -> digest % n, or the reference's result
+ * for whatever digest_of declines; called otherwise than positionally with
+ * two arguments, the reference is called as it is. */
+static PyObject *
+partition(Partitioner *self, PyObject *const *args, size_t nargsf, PyObject *kwnames, digest_fn digest_of)
+{
+    if (PyVectorcall_NARGS(nargsf) != 2 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+        return PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
+    }
+    unsigned long long n = modulus(args[1]);
+    uint32_t digest = self->seed;
+    int got = n == 0 ? DECLINED : digest_of(self, args[0], &digest);
+    if (got == TAKEN) {
+        return PyLong_FromUnsignedLongLong((unsigned long long)digest % n);
+    }
+    return got == DECLINED ? delegate(self, args) : NULL;
 }
 
 /* ---- index-value -------------------------------------------------------- */
 
+/* *digest ^= crc32(name + text(value)) of one key column (a missing one's
+ * value is None). */
+static int
+mix_key(Partitioner *self, PyObject *image, PyObject *name, uint32_t *digest)
+{
+    if (!PyUnicode_CheckExact(name)) {
+        return DECLINED;
+    }
+    PyObject *value = PyDict_GetItemWithError(image, name);
+    if (value == NULL) {
+        if (PyErr_Occurred()) {
+            PyErr_Clear();
+            return DECLINED;
+        }
+        value = Py_None;
+    }
+    uint32_t reg = 0xFFFFFFFFu;
+    return crc_feed_str(&reg, name) ? mix_value(self, reg, value, digest) : DECLINED;
+}
+
+static int
+index_value_digest(Partitioner *self, PyObject *event, uint32_t *digest)
+{
+    PyObject *image;
+    int got = event_image(event, &image);
+    if (got != TAKEN) {
+        return got;
+    }
+    PyObject *pk = PyObject_GetAttr(event, str_pk);
+    if (pk == NULL) {
+        Py_DECREF(image);
+        return FAILED;
+    }
+    got = (PyList_CheckExact(pk) || PyTuple_CheckExact(pk)) ? mix_columns(self, image, pk, mix_key, digest) : DECLINED;
+    Py_DECREF(pk);
+    Py_DECREF(image);
+    return got;
+}
+
 static PyObject *
 index_value_call(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
-    Partitioner *self = (Partitioner *)op;
-    if (!check_args(nargsf, kwnames)) {
-        return PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
-    }
-    unsigned long long n = modulus(args[1]);
-    if (n == 0) {
-        return delegate(self, args);
-    }
-    PyObject *image = event_image(args[0]);
-    if (image == NULL) {
-        return PyErr_Occurred() ? NULL : delegate(self, args);
-    }
-    PyObject *pk = PyObject_GetAttr(args[0], str_pk);
-    if (pk == NULL) {
-        Py_DECREF(image);
-        return NULL;
-    }
-    PyObject *result = NULL;
-    if (!PyList_CheckExact(pk) && !PyTuple_CheckExact(pk)) {
-        goto declined;
-    }
-    uint32_t digest = self->seed;
-    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(pk); i++) {
-        PyObject *name = PySequence_Fast_GET_ITEM(pk, i);
-        Py_INCREF(name);
-        PyObject *value = PyUnicode_CheckExact(name) ? PyDict_GetItemWithError(image, name) : NULL;
-        if (value == NULL) {
-            if (PyErr_Occurred()) {
-                PyErr_Clear();
-                Py_DECREF(name);
-                goto declined;
-            }
-            value = Py_None;
-        }
-        Py_INCREF(value);
-        uint32_t reg = 0xFFFFFFFFu, h = 0;
-        int got = (PyUnicode_CheckExact(name) && crc_feed_str(&reg, name))
-            ? text_hash(reg, value, self->value_text, &h) : DECLINED;
-        Py_DECREF(value);
-        Py_DECREF(name);
-        if (got == FAILED) {
-            goto done;
-        }
-        if (got == DECLINED) {
-            goto declined;
-        }
-        digest ^= h;
-    }
-    result = PyLong_FromUnsignedLongLong((unsigned long long)digest % n);
-    goto done;
-declined:
-    result = delegate(self, args);
-done:
-    Py_DECREF(pk);
-    Py_DECREF(image);
-    return result;
+    return partition((Partitioner *)op, args, nargsf, kwnames, index_value_digest);
 }
 
 /* ---- columns ------------------------------------------------------------ */
@@ -346,95 +383,83 @@ resolved_still_valid(PyObject *resolved, PyObject *columns)
     return 1;
 }
 
-static PyObject *
-columns_call(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+/* TAKEN when the resolved columns are those of the event (resolved again by
+ * the reference's resolve(event) when they are not yet: it raises
+ * ConfigError for a missing column), else DECLINED or FAILED. */
+static int
+resolve_columns(Partitioner *self, PyObject *event)
 {
-    Partitioner *self = (Partitioner *)op;
-    if (!check_args(nargsf, kwnames)) {
-        return PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
-    }
-    unsigned long long n = modulus(args[1]);
-    if (n == 0) {
-        return delegate(self, args);
-    }
-    PyObject *columns = PyObject_GetAttr(args[0], str_columns);
+    PyObject *columns = PyObject_GetAttr(event, str_columns);
     if (columns == NULL) {
-        return NULL;
+        return FAILED;
     }
     if (!PyDict_CheckExact(columns)) {
         Py_DECREF(columns);
-        return delegate(self, args);
+        return DECLINED;
     }
     int valid = resolved_still_valid(self->resolved, columns);
-    if (valid == 0) {  /* the reference's resolve(event): raises ConfigError for a missing column */
-        PyObject *none = PyObject_CallOneArg(self->resolve, args[0]);
+    if (valid == 0) {
+        PyObject *none = PyObject_CallOneArg(self->resolve, event);
         if (none == NULL) {
             Py_DECREF(columns);
-            return NULL;
+            return FAILED;
         }
         Py_DECREF(none);
         valid = resolved_still_valid(self->resolved, columns);
     }
     Py_DECREF(columns);
-    if (valid != 1) {
-        return delegate(self, args);
-    }
-    PyObject *image = event_image(args[0]);
-    if (image == NULL) {
-        return PyErr_Occurred() ? NULL : delegate(self, args);
-    }
-    PyObject *resolved = self->resolved;
-    Py_INCREF(resolved);
-    PyObject *result = NULL;
-    uint32_t digest = self->seed;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(resolved); i++) {
-        PyObject *pair = PyList_GET_ITEM(resolved, i);
-        Py_INCREF(pair);
-        PyObject *value = PyDict_GetItemWithError(image, PyTuple_GET_ITEM(pair, 0));
-        if (value == NULL) {
-            Py_DECREF(pair);
-            if (PyErr_Occurred()) {
-                PyErr_Clear();
-                goto declined;
-            }
-            continue;  /* a NULL (or absent) value is skipped */
-        }
-        if (value == Py_None) {
-            Py_DECREF(pair);
-            continue;
-        }
-        PyObject *prefix_obj = PyTuple_GET_ITEM(pair, 1);
-        if (!PyLong_CheckExact(prefix_obj)) {
-            Py_DECREF(pair);
-            goto declined;
-        }
-        unsigned long prefix = PyLong_AsUnsignedLong(prefix_obj);
-        if ((prefix == (unsigned long)-1 && PyErr_Occurred()) || prefix > 0xFFFFFFFFul) {
+    return valid == 1 ? TAKEN : DECLINED;
+}
+
+/* *digest ^= crc32(text(value), prefix) of one resolved column, pair
+ * (column name, crc32 of the configured name): resumed from the name's crc.
+ * A NULL (or absent) value is skipped. */
+static int
+mix_column(Partitioner *self, PyObject *image, PyObject *pair, uint32_t *digest)
+{
+    PyObject *value = PyDict_GetItemWithError(image, PyTuple_GET_ITEM(pair, 0));
+    if (value == NULL) {
+        if (PyErr_Occurred()) {
             PyErr_Clear();
-            Py_DECREF(pair);
-            goto declined;
+            return DECLINED;
         }
-        Py_INCREF(value);
-        uint32_t h = 0;  /* crc32(text, prefix): resumed from the configured name's crc */
-        int got = text_hash(~(uint32_t)prefix, value, self->value_text, &h);
-        Py_DECREF(value);
-        Py_DECREF(pair);
-        if (got == FAILED) {
-            goto done;
-        }
-        if (got == DECLINED) {
-            goto declined;
-        }
-        digest ^= h;
+        return TAKEN;
     }
-    result = PyLong_FromUnsignedLongLong((unsigned long long)digest % n);
-    goto done;
-declined:
-    result = delegate(self, args);
-done:
-    Py_DECREF(resolved);
+    if (value == Py_None) {
+        return TAKEN;
+    }
+    PyObject *prefix_obj = PyTuple_GET_ITEM(pair, 1);
+    if (!PyLong_CheckExact(prefix_obj)) {
+        return DECLINED;
+    }
+    unsigned long prefix = PyLong_AsUnsignedLong(prefix_obj);
+    if ((prefix == (unsigned long)-1 && PyErr_Occurred()) || prefix > 0xFFFFFFFFul) {
+        PyErr_Clear();
+        return DECLINED;
+    }
+    return mix_value(self, ~(uint32_t)prefix, value, digest);
+}
+
+static int
+columns_digest(Partitioner *self, PyObject *event, uint32_t *digest)
+{
+    int got = resolve_columns(self, event);
+    if (got != TAKEN) {
+        return got;
+    }
+    PyObject *image;
+    if ((got = event_image(event, &image)) != TAKEN) {
+        return got;
+    }
+    got = mix_columns(self, image, self->resolved, mix_column, digest);
     Py_DECREF(image);
-    return result;
+    return got;
+}
+
+static PyObject *
+columns_call(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    return partition((Partitioner *)op, args, nargsf, kwnames, columns_digest);
 }
 
 /* ---- the types ---------------------------------------------------------- */
