@@ -554,6 +554,19 @@ static int write_image(Buf *b, const PlanObject *plan, const Py_ssize_t *idx, Py
     return buf_byte(b, '}') < 0 ? FAIL : OK;
 }
 
+/* The error set while comparing, as differs returns it: DECLINE/FAIL as -2/-3. */
+static int differs_error(void) {
+    return decline_error() == FAIL ? -3 : -2;
+}
+
+/* The truth of a comparison's result r (a new reference, taken; NULL: the
+ * comparison raised), as differs returns it. */
+static int differs_truth(PyObject *r) {
+    int truth = r == NULL ? -1 : PyObject_IsTrue(r);
+    Py_XDECREF(r);
+    return truth < 0 ? differs_error() : truth;
+}
+
 /* encoder.py's _differs: 1, 0, or DECLINE/FAIL as -2/-3. */
 static int differs(RowWriterObject *self, int tp, PyObject *old, PyObject *new) {
     if (Py_TYPE(old) != Py_TYPE(new)) {
@@ -562,7 +575,7 @@ static int differs(RowWriterObject *self, int tp, PyObject *old, PyObject *new) 
     if (tp == NEWDECIMAL && PyUnicode_CheckExact(old)) {
         int eq = PyUnicode_Compare(old, new);
         if (eq == -1 && PyErr_Occurred()) {
-            return decline_error() == FAIL ? -3 : -2;
+            return differs_error();
         }
         if (eq == 0) {
             return 0;
@@ -573,27 +586,10 @@ static int differs(RowWriterObject *self, int tp, PyObject *old, PyObject *new) 
         }
         PyObject *r = PyObject_CallFunctionObjArgs(self->differs, tpo, old, new, NULL);
         Py_DECREF(tpo);
-        if (r == NULL) {
-            return decline_error() == FAIL ? -3 : -2;
-        }
-        int truth = PyObject_IsTrue(r);
-        Py_DECREF(r);
-        if (truth < 0) {
-            return decline_error() == FAIL ? -3 : -2;
-        }
-        return truth;
+        return differs_truth(r);
     }
     /* `old != new` as Python evaluates it (no identity shortcut: NaN != NaN). */
-    PyObject *r = PyObject_RichCompare(old, new, Py_NE);
-    if (r == NULL) {
-        return decline_error() == FAIL ? -3 : -2;
-    }
-    int truth = PyObject_IsTrue(r);
-    Py_DECREF(r);
-    if (truth < 0) {
-        return decline_error() == FAIL ? -3 : -2;
-    }
-    return truth;
+    return differs_truth(PyObject_RichCompare(old, new, Py_NE));
 }
 
 /* only-output-updated-columns: the old values of the columns an update changed
