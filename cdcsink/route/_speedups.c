@@ -231,7 +231,14 @@ modulus(PyObject *n)
     return (overflow || v <= 0) ? 0 : (unsigned long long)v;
 }
 
-typedef struct {
+typedef struct Partitioner Partitioner;
+
+/* A partitioner's digest of the event, started from its seed: TAKEN,
+ * DECLINED (the reference computes this event) or FAILED (an exception is
+ * set, as the reference raises it). */
+typedef int (*digest_fn)(Partitioner *self, PyObject *event, uint32_t *digest);
+
+struct Partitioner {
     PyObject_HEAD
     uint32_t seed;
     PyObject *value_text;
@@ -240,7 +247,8 @@ typedef struct {
     PyObject *resolved;
     PyObject *resolve;
     vectorcallfunc vectorcall;
-} Partitioner;
+    digest_fn digest_of;
+};
 
 static PyObject *
 delegate(Partitioner *self, PyObject *const *args)
@@ -285,23 +293,19 @@ mix_columns(Partitioner *self, PyObject *image, PyObject *columns, mix_fn mix, u
     return got;
 }
 
-/* A partitioner's digest of the event, started from its seed: TAKEN,
- * DECLINED (the reference computes this event) or FAILED (an exception is
- * set, as the reference raises it). */
-typedef int (*digest_fn)(Partitioner *self, PyObject *event, uint32_t *digest);
-
 /* A partitioner's call, (event, n) -> digest % n, or the reference's result
- * for whatever digest_of declines; called otherwise than positionally with
- * two arguments, the reference is called as it is. */
+ * for whatever its digest_of declines; called otherwise than positionally
+ * with two arguments, the reference is called as it is. */
 static PyObject *
-partition(Partitioner *self, PyObject *const *args, size_t nargsf, PyObject *kwnames, digest_fn digest_of)
+partitioner_call(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
+    Partitioner *self = (Partitioner *)op;
     if (PyVectorcall_NARGS(nargsf) != 2 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
         return PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
     }
     unsigned long long n = modulus(args[1]);
     uint32_t digest = self->seed;
-    int got = n == 0 ? DECLINED : digest_of(self, args[0], &digest);
+    int got = n == 0 ? DECLINED : self->digest_of(self, args[0], &digest);
     if (got == TAKEN) {
         return PyLong_FromUnsignedLongLong((unsigned long long)digest % n);
     }
@@ -347,12 +351,6 @@ index_value_digest(Partitioner *self, PyObject *event, uint32_t *digest)
     Py_DECREF(pk);
     Py_DECREF(image);
     return got;
-}
-
-static PyObject *
-index_value_call(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
-{
-    return partition((Partitioner *)op, args, nargsf, kwnames, index_value_digest);
 }
 
 /* ---- columns ------------------------------------------------------------ */
@@ -456,12 +454,6 @@ columns_digest(Partitioner *self, PyObject *event, uint32_t *digest)
     return got;
 }
 
-static PyObject *
-columns_call(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
-{
-    return partition((Partitioner *)op, args, nargsf, kwnames, columns_digest);
-}
-
 /* ---- the types ---------------------------------------------------------- */
 
 static int
@@ -496,7 +488,7 @@ partitioner_dealloc(PyObject *op)
 
 /* Shared by both constructors: seed, value_text, fallback [, resolved, resolve]. */
 static PyObject *
-partitioner_new(PyTypeObject *type, PyObject *args, PyObject *kwargs, int with_columns, vectorcallfunc call)
+partitioner_new(PyTypeObject *type, PyObject *args, PyObject *kwargs, int with_columns, digest_fn digest_of)
 {
     unsigned long seed;
     PyObject *value_text, *fallback, *resolved = NULL, *resolve = NULL;
@@ -530,20 +522,21 @@ partitioner_new(PyTypeObject *type, PyObject *args, PyObject *kwargs, int with_c
     self->fallback = Py_NewRef(fallback);
     self->resolved = Py_XNewRef(resolved);
     self->resolve = Py_XNewRef(resolve);
-    self->vectorcall = call;
+    self->vectorcall = partitioner_call;
+    self->digest_of = digest_of;
     return (PyObject *)self;
 }
 
 static PyObject *
 index_value_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    return partitioner_new(type, args, kwargs, 0, index_value_call);
+    return partitioner_new(type, args, kwargs, 0, index_value_digest);
 }
 
 static PyObject *
 columns_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    return partitioner_new(type, args, kwargs, 1, columns_call);
+    return partitioner_new(type, args, kwargs, 1, columns_digest);
 }
 
 PyDoc_STRVAR(index_value_doc,
@@ -558,33 +551,24 @@ PyDoc_STRVAR(columns_doc,
 "(name, prefix) of resolved) % n; resolve(event) refreshes resolved when a name\n"
 "is missing from event.columns. What fallback returns for the same call.");
 
-static PyTypeObject IndexValueType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "cdcsink.route._speedups.IndexValuePartitioner",
-    .tp_basicsize = sizeof(Partitioner),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_doc = index_value_doc,
-    .tp_new = index_value_new,
-    .tp_dealloc = partitioner_dealloc,
-    .tp_traverse = partitioner_traverse,
-    .tp_clear = partitioner_clear,
-    .tp_call = PyVectorcall_Call,
-    .tp_vectorcall_offset = offsetof(Partitioner, vectorcall),
-};
+/* The two partitioner types: alike but for their name, doc and constructor. */
+#define PARTITIONER_TYPE(name, doc, new)                                                    \
+    {                                                                                        \
+        PyVarObject_HEAD_INIT(NULL, 0)                                                       \
+        .tp_name = "cdcsink.route._speedups." name,                                          \
+        .tp_basicsize = sizeof(Partitioner),                                                 \
+        .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,    \
+        .tp_doc = doc,                                                                       \
+        .tp_new = new,                                                                       \
+        .tp_dealloc = partitioner_dealloc,                                                   \
+        .tp_traverse = partitioner_traverse,                                                 \
+        .tp_clear = partitioner_clear,                                                       \
+        .tp_call = PyVectorcall_Call,                                                        \
+        .tp_vectorcall_offset = offsetof(Partitioner, vectorcall),                           \
+    }
 
-static PyTypeObject ColumnsType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "cdcsink.route._speedups.ColumnsPartitioner",
-    .tp_basicsize = sizeof(Partitioner),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_doc = columns_doc,
-    .tp_new = columns_new,
-    .tp_dealloc = partitioner_dealloc,
-    .tp_traverse = partitioner_traverse,
-    .tp_clear = partitioner_clear,
-    .tp_call = PyVectorcall_Call,
-    .tp_vectorcall_offset = offsetof(Partitioner, vectorcall),
-};
+static PyTypeObject IndexValueType = PARTITIONER_TYPE("IndexValuePartitioner", index_value_doc, index_value_new);
+static PyTypeObject ColumnsType = PARTITIONER_TYPE("ColumnsPartitioner", columns_doc, columns_new);
 
 /* ---- the module --------------------------------------------------------- */
 
