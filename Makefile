@@ -3,15 +3,18 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# "1" where the compiled hot path can be built: a C compiler and Python's headers.
+CAN_COMPILE := $(shell command -v cc >/dev/null && $(PYTHON) -c "import os, sysconfig; print(1 if os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')) else '')")
 
 .PHONY: run demo-postgres test unit bench image-test clean
 
 $(STAMP): pyproject.toml setup.py $(wildcard cdcsink/*/_speedups.c cdcsink/*/*/_speedups.c)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# The compiled hot path must build where a C compiler is (a broken C file fails here,
-	# not by falling back to pure Python unseen); without one, pip installs pure Python.
-	CDCSINK_REQUIRE_EXTENSIONS=$(if $(shell command -v cc),1,) $(PY) -m pip install --quiet -e '.[dev]'
+	# The compiled hot path must build where a C compiler and Python's headers are (a broken
+	# C file fails here, not by falling back to pure Python unseen); without them, pip
+	# installs pure Python with a warning.
+	CDCSINK_REQUIRE_EXTENSIONS=$(CAN_COMPILE) $(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 ## run: start the dev broker and run the daemon on the bundled sample events
@@ -28,7 +31,7 @@ demo-postgres: $(STAMP)
 HOT_PATH_TESTS := tests/unit/decode tests/unit/codec tests/unit/route tests/unit/sink
 test: $(STAMP)
 	$(PY) -m pytest -q
-	$(if $(shell command -v cc),CDCSINK_NO_EXTENSIONS=1 $(PY) -m pytest -q -p no:cacheprovider $(HOT_PATH_TESTS))
+	$(if $(CAN_COMPILE),CDCSINK_NO_EXTENSIONS=1 $(PY) -m pytest -q -p no:cacheprovider $(HOT_PATH_TESTS))
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit

@@ -171,3 +171,17 @@ def test_make_test_runs_the_hot_path_unit_tests_again_on_pure_python():
         assert second.startswith("CDCSINK_NO_EXTENSIONS=1 ")
         for area in ("decode", "codec", "route", "sink"):
             assert f" tests/unit/{area}" in second
+
+
+def test_make_requires_the_compiled_modules_only_where_they_can_be_built(tmp_path):
+    # A C compiler without Python's headers (Debian's python3 without python3-dev) gets
+    # the pure-Python install with its warning, not a failed `make run`.
+    headerless = tmp_path / "python3"
+    headerless.write_text("#!/bin/sh\nexit 0\n")  # prints no "1": no Python.h found
+    headerless.chmod(0o755)
+    for python, required in ((str(headerless), ""), (sys.executable, "1" if shutil.which("cc") else "")):
+        dry = subprocess.run(["make", "-n", "-B", ".venv/.installed", f"PYTHON={python}"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60)
+        assert dry.returncode == 0, dry.stderr
+        (install,) = [line for line in dry.stdout.splitlines() if "pip install --quiet -e" in line]
+        assert install.startswith(f"CDCSINK_REQUIRE_EXTENSIONS={required} "), install
