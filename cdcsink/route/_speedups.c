@@ -259,7 +259,7 @@ delegate(Partitioner *self, PyObject *const *args)
 /* *digest ^= the hash of text(value) resumed from the register `c` (see
  * text_hash); TAKEN, DECLINED or FAILED. value is borrowed: it is held here
  * while value_text may run. */
-static int
+static inline int
 mix_value(Partitioner *self, uint32_t c, PyObject *value, uint32_t *digest)
 {
     uint32_t h = 0;
@@ -278,7 +278,7 @@ typedef int (*mix_fn)(Partitioner *self, PyObject *image, PyObject *column, uint
 
 /* mix(column) for each of the list or tuple `columns` (held here, as each of
  * them, while value_text may run), up to one that is not TAKEN. */
-static int
+static inline int
 mix_columns(Partitioner *self, PyObject *image, PyObject *columns, mix_fn mix, uint32_t *digest)
 {
     int got = TAKEN;
