@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from cdcsink.configtypes import did_you_mean
+from cdcsink import speedups
 from cdcsink.errors import ConfigError
 from cdcsink.sink.config import same_setting_value, split_uri
 
@@ -303,6 +304,10 @@ def env_layer(environ: Mapping[str, str], model: type[BaseModel]) -> Layer:
     for name in sorted(environ):
         upper = name.upper()
         if not upper.startswith(ENV_PREFIX) or name in NOT_SETTINGS:
+            if name == "CDCSINK_NO_EXTENSIONS":
+                problem = speedups.switch_problem(environ[name])
+                if problem is not None:
+                    layer.problems.append(f"env {name}: {problem}")
             continue
         loc = by_name.get(upper)
         secret = False

@@ -29,9 +29,21 @@ MODULES: dict[str, str] = {
 _loaded: dict[str, bool] = {}
 
 
+_ON = ("1", "true", "yes", "on")
+_OFF = ("", "0", "false", "no", "off")
+
+
 def disabled() -> bool:
     """True when ``CDCSINK_NO_EXTENSIONS`` asks for the pure-Python implementation."""
-    return os.environ.get("CDCSINK_NO_EXTENSIONS", "").strip().lower() in ("1", "true", "yes", "on")
+    return os.environ.get("CDCSINK_NO_EXTENSIONS", "").strip().lower() in _ON
+
+
+def switch_problem(value: str) -> str | None:
+    """Why ``value`` is not a value of ``CDCSINK_NO_EXTENSIONS`` (None: it is one).
+    The daemon refuses any other value rather than run the compiled path unasked."""
+    if value.strip().lower() in _ON + _OFF:
+        return None
+    return f"expected 1, true, yes or on (pure Python) or 0, false, no or off, got {value!r}"
 
 
 def load(name: str) -> ModuleType | None:

@@ -74,6 +74,17 @@ def test_the_compiled_hot_path_switches_are_not_refused_as_settings(config, tmp_
     assert name not in result.stdout + result.stderr
 
 
+def test_a_value_of_no_extensions_that_says_neither_yes_nor_no_is_refused(config, tmp_path):
+    result = cdcsink("run", "--config", str(config), cwd=tmp_path, env={"CDCSINK_NO_EXTENSIONS": "pure"})
+    assert result.returncode == 2
+    assert problems(result) == [
+        "env CDCSINK_NO_EXTENSIONS: expected 1, true, yes or on (pure Python) or 0, false, no or off, got 'pure'"
+    ]
+    for value in ("0", "off", "TRUE", ""):
+        shown = cdcsink("config", "show", "--config", str(config), cwd=tmp_path, env={"CDCSINK_NO_EXTENSIONS": value})
+        assert shown.returncode == 0, (value, shown.stderr)
+
+
 def test_a_config_file_that_is_not_utf8(tmp_path):
     path = tmp_path / "cdcsink.yaml"
     path.write_bytes(b"source:\n  path: /x\nsink:\n  uri: kafka://h:1/t?protocol=canal-json # caf\xe9\n")
