@@ -56,7 +56,10 @@ import orjson
 from cdcsink.codec import Message
 from cdcsink.codec.common.ddl_kind import classify
 from cdcsink.codec.common.gojson import dumps as go_dumps
-from cdcsink.codec.common.gojson import format_double, format_float32, go_escaped
+from cdcsink.codec.common.gojson import go_escaped
+from cdcsink.codec.common.string_values import double_text as _double
+from cdcsink.codec.common.string_values import float_text as _float
+from cdcsink.codec.common.string_values import text as _text
 from cdcsink.codec.common.large import (
     MAX_RECORD_OVERHEAD,
     ClaimCheckStorage,
@@ -93,31 +96,10 @@ def _integer(value: Any) -> str:
     raise TypeError("an integer")
 
 
-def _double(value: Any) -> str:
-    if type(value) is float or type(value) is int:
-        return format_double(float(value))
-    raise TypeError("a number")
-
-
-def _float(value: Any) -> str:
-    if type(value) is float or type(value) is int:
-        try:
-            return format_float32(float(value))
-        except OverflowError:
-            raise TypeError("a number within the float range") from None
-    raise TypeError("a number")
-
-
 def _binary(value: Any) -> str:
     if type(value) is bytes or type(value) is bytearray:
         return value.decode("latin-1")
     raise TypeError("bytes")
-
-
-def _text(value: Any) -> str:
-    if type(value) is str:
-        return value
-    raise TypeError("a string")
 
 
 def value_formatter(column: Column) -> Callable[[Any], str]:

@@ -45,7 +45,9 @@ from typing import Any, Callable, Sequence
 import orjson
 
 from cdcsink.codec import Message
-from cdcsink.codec.common.gojson import format_double, format_float32
+from cdcsink.codec.common.string_values import double_text as _double
+from cdcsink.codec.common.string_values import float_text as _float
+from cdcsink.codec.common.string_values import text as _text
 from cdcsink.codec.common.large import (
     MAX_RECORD_OVERHEAD, ClaimCheckStorage, compressor, refuse_unless_reducible, report_reduced,
 )
@@ -72,31 +74,10 @@ def _integer(value: Any) -> str:
     raise TypeError("an integer")
 
 
-def _float(value: Any) -> str:
-    if type(value) is float or type(value) is int:
-        try:
-            return format_float32(float(value))
-        except OverflowError:
-            raise TypeError("a number within the float range") from None
-    raise TypeError("a number")
-
-
-def _double(value: Any) -> str:
-    if type(value) is float or type(value) is int:
-        return format_double(float(value))
-    raise TypeError("a number")
-
-
 def _binary(value: Any) -> str:
     if type(value) is bytes or type(value) is bytearray:
         return base64.b64encode(value).decode("ascii")
     raise TypeError("bytes")
-
-
-def _text(value: Any) -> str:
-    if type(value) is str:
-        return value
-    raise TypeError("a string")
 
 
 def _timestamp(value: Any) -> dict[str, str]:
