@@ -331,9 +331,11 @@ async def test_a_revoke_outlasting_revoke_timeout_commits_only_what_was_acked(tm
     w = generate(20_000, tables=TABLES, keys=200, resolved_every=200, ddl_every=5_000, seed=5)
     data = spread(w, INPUT, INPUT_PARTITIONS)
     async with Group(tmp_path, w, data, f"revoke-{unique}", sink_apart=True) as g:
+        # Acknowledgements come later than the revoke timeout from the start: slowed only
+        # after some progress, a fast daemon could have every row acknowledged already.
+        g.sink_proxy.slow_responses(0.6)
         g.start("a", CDCSINK_SOURCE__REVOKE_TIMEOUT="300ms")
         await g.progress(0.05)
-        g.sink_proxy.slow_responses(1.0)  # acknowledgements now come later than the revoke timeout
         await asyncio.sleep(0.3)
         # Another member joins: every partition of "a" is revoked while its rows are in flight.
         intruder = AIOKafkaConsumer(g.input, bootstrap_servers=g.bootstrap, group_id=g.group, enable_auto_commit=False)
